@@ -1,0 +1,194 @@
+"""``emodub``: the engine's command line. One subcommand per job kind (from the job registry),
+plus ``worker``, ``doctor``, ``workspace`` and ``demo``.
+
+In a terminal each job shows a progress bar per stage; ``--json`` prints the protocol's JSON lines
+instead (the same events the worker streams to the add-on and the app).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from core import __version__
+from core.jobs import protocol as P
+from core.jobs.context import CancelToken
+from core.jobs.registry import JobKind, all_kinds
+
+
+class TerminalReporter:
+    """Renders events for a person: a tqdm bar per stage on stderr, logs, a final summary."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self._bars: dict[str, Any] = {}
+        self.outputs: dict[str, Any] = {}
+
+    def __call__(self, event: P.Event) -> None:
+        from tqdm import tqdm
+
+        if isinstance(event, P.Progress):
+            bar = self._bars.get(event.stage)
+            if bar is None:
+                for other in self._bars.values():
+                    other.close()
+                bar = self._bars[event.stage] = tqdm(total=event.total or None, desc=event.stage,
+                                                     file=self.stream, dynamic_ncols=True, leave=True)
+            if event.total and bar.total != event.total:
+                bar.total = event.total
+            bar.n = event.done
+            if event.message:
+                bar.set_postfix_str(event.message, refresh=False)
+            bar.refresh()
+        elif isinstance(event, P.Log):
+            self._write(f"[{event.level}] {event.message}")
+        elif isinstance(event, P.Artifact):
+            self._write(f"wrote {event.kind}: {event.path}")
+        elif isinstance(event, P.Error):
+            self._close()
+            self._write(f"error: {event.message}")
+            if event.hint:
+                self._write(f"hint: {event.hint}")
+            if event.traceback:
+                self._write(event.traceback)
+        elif isinstance(event, P.Cancelled):
+            self._close()
+            self._write(f"cancelled: {event.message}")
+        elif isinstance(event, P.Done):
+            self._close()
+            self.outputs = event.outputs
+
+    def _write(self, text: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=self.stream)
+
+    def _close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
+
+
+class JsonReporter:
+    def __call__(self, event: P.Event) -> None:
+        sys.stdout.write(P.encode_event(event) + "\n")
+        sys.stdout.flush()
+
+
+def run_kind_in_process(kind: JobKind, params: dict[str, Any], workspace: str | None, as_json: bool) -> int:
+    """Run a job kind here, with Ctrl-C as a cancel request (the job saves what it has)."""
+    spec = P.JobSpec(kind=kind.name, params=params, workspace=workspace)
+    cancel = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    signal.signal(signal.SIGTERM, lambda *_: cancel.cancel())
+    reporter: Any = JsonReporter() if as_json else TerminalReporter()
+    from core.jobs.runner import run_job
+
+    try:
+        code = run_job(spec, reporter, cancel)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if not as_json and code == P.EXIT_OK:
+        outputs = reporter.outputs
+        if outputs:
+            print(json.dumps(outputs, indent=2, sort_keys=True))
+    return code
+
+
+def _add_kind_parsers(subparsers: argparse._SubParsersAction, kinds: dict[str, JobKind]) -> None:
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for name, kind in kinds.items():
+        parts = name.split(".")
+        parent = subparsers
+        for depth in range(len(parts) - 1):
+            key = ".".join(parts[: depth + 1])
+            if key not in groups:
+                group = parent.add_parser(parts[depth], help=f"{parts[depth]} subcommands")
+                groups[key] = group.add_subparsers(dest=f"_{key}", metavar="WHAT", required=True)
+            parent = groups[key]
+        sub = parent.add_parser(parts[-1], help=kind.help, description=kind.help)
+        if kind.needs_workspace:
+            sub.add_argument("--workspace", "-w", required=True, help="the emodub workspace folder")
+        kind.add_arguments(sub)
+        sub.add_argument("--json", action="store_true", help="print protocol JSON lines instead of bars")
+        sub.set_defaults(_kind=kind)
+
+
+def build_parser(kinds: dict[str, JobKind] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emodub", description="emodub: emotion-controllable visual dubbing (engine)",
+        epilog="Each job kind can also run as a worker: emodub worker --job spec.json")
+    parser.add_argument("--version", action="version", version=f"emodub {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    w = sub.add_parser("worker", help="run one job spec, streaming JSON-lines events on stdout")
+    w.add_argument("--job", help="job spec file (default: first line of stdin)")
+    w.add_argument("-v", "--verbose", action="store_true")
+    d = sub.add_parser("doctor", help="check Python, torch, CUDA, ffmpeg, mediapipe, FLAME, disk")
+    d.add_argument("--json", action="store_true", help="machine-readable report")
+    d.add_argument("--workspace", "-w", default=None, help="also check this workspace")
+    ws = sub.add_parser("workspace", help="create or check a workspace")
+    ws_sub = ws.add_subparsers(dest="ws_command", metavar="WHAT", required=True)
+    ws_init = ws_sub.add_parser("init", help="create a new workspace folder")
+    ws_init.add_argument("path")
+    ws_check = ws_sub.add_parser("check", help="validate a workspace (manifest and files)")
+    ws_check.add_argument("path")
+    demo = sub.add_parser("demo", help="run the main job on the embedded synthetic actor")
+    demo.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
+    demo.add_argument("--quick", action="store_true", help="smallest preset")
+    demo.add_argument("--json", action="store_true")
+    _add_kind_parsers(sub, kinds if kinds is not None else all_kinds())
+    return parser
+
+
+def _workspace_command(args: argparse.Namespace) -> int:
+    from core.workspace import Workspace, WorkspaceError
+
+    try:
+        if args.ws_command == "init":
+            ws = Workspace.create(args.path)
+            print(f"created workspace {ws.root}")
+            return 0
+        ws = Workspace.open(args.path)
+        problems = ws.validate()
+    except WorkspaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 1
+    for problem in problems:
+        print(f"problem: {problem}")
+    print("workspace OK" if not problems else f"{len(problems)} problem(s)")
+    return 0 if not problems else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["worker"]:  # fast path: no parser construction, no registry import
+        from core.jobs.worker import main as worker_main
+
+        return worker_main(argv[1:])
+    kinds = all_kinds()
+    parser = build_parser(kinds)
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        from core.doctor import main as doctor_main
+
+        return doctor_main(as_json=args.json, workspace=args.workspace)
+    if args.command == "workspace":
+        return _workspace_command(args)
+    if args.command == "demo":
+        from core.demo import main as demo_main
+
+        return demo_main(out=args.out, quick=args.quick, as_json=args.json)
+    kind: JobKind = args._kind
+    params = kind.params_from_args(args)
+    workspace = getattr(args, "workspace", None)
+    return run_kind_in_process(kind, params, workspace, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Jobs: the protocol, the registry of job kinds, the runner and the worker process."""

@@ -1,0 +1,122 @@
+"""What a running job sees: progress/log/artifact reporting, cancellation, its workspace."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import protocol as P
+
+if TYPE_CHECKING:
+    from core.workspace import Workspace
+
+T = TypeVar("T")
+
+
+class JobCancelled(Exception):
+    """Raised inside a job at its next step after a cancel request; the runner turns it into the
+    ``cancelled`` event. Jobs catch it only to save what they have, then re-raise."""
+
+
+class JobFailed(Exception):
+    """A failure the user can act on: ``code`` for programs, ``message`` and ``hint`` for people."""
+
+    def __init__(self, message: str, *, hint: str = "", code: str = "failed") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.code = code
+
+
+class CancelToken:
+    """A thread-safe flag set by SIGTERM, a ``cancel`` line on stdin, Ctrl-C or a test."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+class JobContext:
+    """Passed to every job function. Reporting methods also act as cancellation points."""
+
+    def __init__(self, spec: P.JobSpec, sink: Callable[[P.Event], None],
+                 cancel: CancelToken | None = None) -> None:
+        self.spec = spec
+        self.params: dict[str, Any] = dict(spec.params)
+        self._sink = sink
+        self.cancel_token = cancel or CancelToken()
+        self._stage_start: dict[str, tuple[float, int]] = {}
+        self._workspace: Workspace | None = None
+
+    # -- workspace -------------------------------------------------------------------------
+    @property
+    def workspace(self) -> Workspace:
+        """The job's workspace, opened (and validated) on first use."""
+        if self._workspace is None:
+            if not self.spec.workspace:
+                raise JobFailed(f"job kind {self.spec.kind!r} needs a workspace",
+                                hint="pass --workspace DIR (create one with `emodub workspace init DIR`)",
+                                code="no_workspace")
+            from core.workspace import Workspace, WorkspaceError
+
+            try:
+                self._workspace = Workspace.open(self.spec.workspace)
+            except WorkspaceError as exc:
+                raise JobFailed(str(exc), hint=exc.hint, code="bad_workspace") from None
+        return self._workspace
+
+    @property
+    def device(self) -> str:
+        """``cpu`` or ``cuda`` from the ``device`` param (``auto``: CUDA when available)."""
+        wanted = str(self.params.get("device", "auto"))
+        if wanted != "auto":
+            return wanted
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    # -- reporting -------------------------------------------------------------------------
+    def emit(self, event: P.Event) -> None:
+        self._sink(event)
+
+    def check_cancelled(self) -> None:
+        if self.cancel_token.is_cancelled:
+            raise JobCancelled("cancel requested")
+
+    def progress(self, stage: str, done: int, total: int, message: str = "") -> None:
+        """Report ``done``/``total`` of ``stage`` (ETA from the stage's rate so far); then raise
+        :class:`JobCancelled` if a cancel was requested."""
+        now = time.monotonic()
+        start = self._stage_start.setdefault(stage, (now, done))
+        eta: float | None = None
+        if done > start[1] and total > 0:
+            rate = (now - start[0]) / (done - start[1])
+            eta = max(0.0, rate * (total - done))
+        self.emit(P.Progress(self.spec.id, stage=stage, done=int(done), total=int(total),
+                             message=message, eta_s=eta))
+        self.check_cancelled()
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.emit(P.Log(self.spec.id, level=level, message=message))
+
+    def artifact(self, path: str | Path, kind: str) -> None:
+        self.emit(P.Artifact(self.spec.id, path=str(path), kind=kind))
+
+    def track(self, items: Iterable[T], stage: str, total: int | None = None,
+              message: str = "") -> Iterator[T]:
+        """Iterate ``items`` reporting progress for ``stage`` after each one (a cancellation point)."""
+        if total is None:
+            total = len(items) if hasattr(items, "__len__") else 0  # type: ignore[arg-type]
+        self.progress(stage, 0, total, message)
+        for i, item in enumerate(items, 1):
+            yield item
+            self.progress(stage, i, total, message)

@@ -1,0 +1,97 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+
+Write to a temporary file in the same folder, flush and fsync it, then ``os.replace`` it over the
+target and fsync the folder. If the process dies before the rename, the target is untouched and
+only a ``.tmp-*`` file is left behind (cleaned by :func:`remove_stale_temporaries`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+TMP_PREFIX = ".tmp-"
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # some filesystems refuse to open folders
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on normal exit it is renamed over ``target``.
+
+    For writers that want a path (``np.savez``, ``torch.save``, ffmpeg). On an exception the
+    temporary file is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + target.name + ".",
+                                    suffix=suffix if suffix is not None else target.suffix,
+                                    dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        _rename(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _rename(tmp: Path, target: Path) -> None:
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+
+
+def atomic_write(target: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call ``write(fh)`` on a temporary binary file, then move it over ``target`` atomically."""
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+    return Path(target)
+
+
+def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
+    return atomic_write(target, lambda fh: fh.write(data))
+
+
+def atomic_write_text(target: str | os.PathLike[str], text: str) -> Path:
+    return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def atomic_write_json(target: str | os.PathLike[str], obj: Any) -> Path:
+    return atomic_write_text(target, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def atomic_save_npz(target: str | os.PathLike[str], **arrays: Any) -> Path:
+    """``np.savez_compressed`` atomically (numpy imported here so the module stays stdlib-light)."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return atomic_write_bytes(target, buffer.getvalue())
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
+    """Delete ``.tmp-*`` leftovers of interrupted writes under ``folder``; returns how many."""
+    count = 0
+    for path in Path(folder).rglob(TMP_PREFIX + "*"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            count += 1
+    return count

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from core.workspace import (
+    SCHEMA_VERSION,
+    LockBusy,
+    Workspace,
+    WorkspaceError,
+    atomic_write_json,
+    atomic_write_text,
+)
+from core.workspace.manifest import MANIFEST_NAME
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_create_open_and_records(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "w")
+    ws.set_clip("anna", "take1", {"video": "actors/anna/clips/take1/video.mp4", "fps": 25, "frames": 10})
+    ws.set_clip_emotion("anna", "take1", {"happy": 0.66})
+    ws.set_shot("s1", {"video": "shots/s1/video.mp4"})
+    again = Workspace.open(tmp_path / "w")
+    assert again.actors() == ["anna"]
+    assert again.clip("anna", "take1")["emotion"] == {"happy": 0.66}
+    assert again.shot("s1")["video"].endswith("video.mp4")
+    assert again.validate() == ["clip anna/take1: video file actors/anna/clips/take1/video.mp4 is missing"]
+    with pytest.raises(WorkspaceError, match="no clip 'nope'"):
+        again.clip("anna", "nope")
+
+
+def test_bad_names_and_emotions_are_refused(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "w")
+    with pytest.raises(WorkspaceError, match="invalid clip name"):
+        ws.set_clip("anna", "../escape", {})
+    ws.set_clip("anna", "t", {})
+    with pytest.raises(WorkspaceError, match="unknown emotion 'joyful'"):
+        ws.set_clip_emotion("anna", "t", {"joyful": 0.5})
+    with pytest.raises(WorkspaceError, match=r"must be in \[0, 1\]"):
+        ws.set_clip_emotion("anna", "t", {"happy": 1.5})
+    assert Workspace.open(ws.root).clip("anna", "t")["emotion"] == {}  # nothing bad reached the disk
+
+
+def test_manifest_validation_messages(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="not an emodub workspace"):
+        Workspace.open(tmp_path)
+    ws = Workspace.create(tmp_path / "w")
+    manifest = json.loads(ws.manifest_path.read_text())
+    manifest["schema_version"] = SCHEMA_VERSION + 1
+    ws.manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(WorkspaceError, match="newer emodub") as info:
+        Workspace.open(ws.root)
+    assert "update emodub" in info.value.hint
+    manifest["schema_version"] = SCHEMA_VERSION
+    del manifest["shots"]
+    ws.manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(WorkspaceError, match="section 'shots' is missing"):
+        Workspace.open(ws.root)
+    ws.manifest_path.write_text("{broken")
+    with pytest.raises(WorkspaceError, match="not valid JSON"):
+        Workspace.open(ws.root)
+    with pytest.raises(WorkspaceError, match="not empty"):
+        Workspace.create(ws.root.parent)
+
+
+def test_create_in_read_only_folder(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root ignores folder permissions")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(WorkspaceError, match="cannot write"):
+            Workspace.create(folder / "w")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_interrupted_atomic_write_leaves_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "artifact.json"
+    atomic_write_json(target, {"generation": 1})
+    # A child process writes the temporary file, then dies (os._exit) before the rename.
+    script = textwrap.dedent(f"""
+        import os, core.workspace.atomic as A
+        def die(tmp, target):
+            os._exit(9)
+        A._rename = die
+        A.atomic_write_json({str(target)!r}, {{"generation": 2}})
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, timeout=60)
+    assert proc.returncode == 9
+    assert json.loads(target.read_text()) == {"generation": 1}
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+    assert leftovers, "the interrupted write should have left its temporary file"
+    from core.workspace.atomic import remove_stale_temporaries
+
+    assert remove_stale_temporaries(tmp_path) == len(leftovers)
+
+
+def test_exception_during_write_keeps_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    atomic_write_text(target, "old")
+    from core.workspace import atomic_write
+
+    def boom(fh: object) -> None:
+        fh.write(b"half")  # type: ignore[attr-defined]
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, boom)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_stage_lock_blocks_second_writer_and_recovers_stale(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "w")
+    with ws.lock("track/anna/take1"):
+        with pytest.raises(LockBusy, match="track/anna/take1 is being written"):
+            with ws.lock("track/anna/take1"):
+                pass
+        with ws.lock("track/anna/take2"):  # another stage is free
+            pass
+    with ws.lock("track/anna/take1"):  # released
+        pass
+    # A lock left by a dead process is taken over.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    import socket
+
+    lock_file = ws.root / ".locks" / "train__anna.lock"
+    lock_file.write_text(json.dumps({"pid": int(dead), "host": socket.gethostname()}))
+    with ws.lock("train/anna"):
+        pass
+    assert not lock_file.exists()
+
+
+def test_manifest_is_relative_and_movable(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "w")
+    ws.set_clip("a", "c", {"video": ws.rel(ws.clip_dir("a", "c") / "video.mp4")})
+    (tmp_path / "w").rename(tmp_path / "moved")
+    moved = Workspace.open(tmp_path / "moved")
+    assert moved.clip("a", "c")["video"] == "actors/a/clips/c/video.mp4"
+    assert (moved.root / MANIFEST_NAME).exists()
