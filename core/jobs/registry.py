@@ -1,8 +1,9 @@
 """The registry of job kinds shared by the worker and the CLI.
 
 A job kind is a function ``run(ctx: JobContext) -> dict`` (its outputs) registered with
-:func:`job_kind`. Modules that register kinds are listed in :data:`KIND_MODULES`; they must keep
-their top-level imports light (import torch inside the function) so ``emodub --help`` stays fast.
+:func:`job_kind`. Kinds live in modules named ``jobs.py`` in any package under ``core`` (found by
+:func:`kind_modules`, e.g. ``core/tracking/jobs.py``) plus :data:`KIND_MODULES`; those modules must
+keep their top-level imports light (import torch inside the function) so ``emodub --help`` stays fast.
 Dotted names become nested CLI subcommands: ``train.a2e`` -> ``emodub train a2e``.
 """
 
@@ -12,6 +13,7 @@ import argparse
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .context import JobContext
@@ -19,6 +21,16 @@ from .context import JobContext
 KIND_MODULES: tuple[str, ...] = (
     "core.jobs.selftest",
 )
+
+
+def kind_modules() -> list[str]:
+    """:data:`KIND_MODULES` plus every ``core.<package>[.<sub>].jobs`` module on disk."""
+    import core
+
+    root = Path(core.__file__).parent
+    found = sorted(".".join(("core", *p.relative_to(root).with_suffix("").parts))
+                   for p in root.rglob("jobs.py") if "__pycache__" not in p.parts)
+    return [*KIND_MODULES, *found]
 
 
 @dataclass(frozen=True)
@@ -74,8 +86,8 @@ def job_kind(name: str, help: str, args: Sequence[Arg] = (),
 
 
 def all_kinds() -> dict[str, JobKind]:
-    """Every registered kind (imports :data:`KIND_MODULES` on first call)."""
-    for module in KIND_MODULES:
+    """Every registered kind (imports the modules of :func:`kind_modules` on first call)."""
+    for module in kind_modules():
         importlib.import_module(module)
     return dict(sorted(_REGISTRY.items()))
 

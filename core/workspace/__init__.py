@@ -1,6 +1,13 @@
 """The emodub workspace: a project folder with a versioned manifest and atomic artifacts."""
 
-from .atomic import atomic_path, atomic_save_npz, atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_text
+from .atomic import (
+    atomic_path,
+    atomic_save_npz,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
 from .lock import LockBusy, stage_lock
 from .manifest import SCHEMA_VERSION, Workspace, WorkspaceError, validate_name
 

@@ -47,8 +47,9 @@ class WorkspaceError(Exception):
 def validate_name(name: str, what: str = "name") -> str:
     """Actor/clip/shot/model names become folder names: letters, digits, ``_ . -``, <= 64 chars."""
     if not isinstance(name, str) or not _NAME.match(name):
-        raise WorkspaceError(f"invalid {what} {name!r}",
-                             hint="use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+        raise WorkspaceError(
+            f"invalid {what} {name!r}",
+            hint="use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
     return name
 
 
@@ -94,7 +95,8 @@ def validate_manifest(manifest: Any) -> list[str]:
                     problems.append(f"clip {actor}/{clip}: unknown emotion {name!r} "
                                     f"(known: {', '.join(EMOTIONS)}; neutral is no entry)")
                 elif not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-                    problems.append(f"clip {actor}/{clip}: intensity of {name} must be in [0, 1], got {value!r}")
+                    problems.append(
+                        f"clip {actor}/{clip}: intensity of {name} must be in [0, 1], got {value!r}")
     return problems
 
 

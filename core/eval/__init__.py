@@ -1,0 +1,1 @@
+"""Evaluation: image metrics, lip-sync proxies, parameter errors."""

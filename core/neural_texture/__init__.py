@@ -1,0 +1,1 @@
+"""The audio-conditioned neural-texture renderer (READ Avatars §3.3)."""

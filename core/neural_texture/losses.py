@@ -1,0 +1,111 @@
+"""Renderer losses: L1 + a style/perceptual term + LSGAN (READ Eq. 3: λ1 = λ_VGG = 1, λ_GAN = 0.01).
+
+The VGG style loss needs ImageNet VGG-19 weights, which cannot be downloaded at run time. When the
+user has torchvision's ``vgg19-dcbb9e9d.pth`` (put it in ``~/.emodub/weights/`` or point
+``EMODUB_VGG19`` at it) the real style loss (Gram matrices of relu1_2..relu4_4, Johnson et al.) is used.
+Otherwise the documented substitute is a multi-scale SSIM loss plus an image-gradient L1 loss, both
+of which reward matching local structure and texture rather than mean colour.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.eval.image_metrics import ms_ssim_loss
+
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+# torchvision's VGG-19 "features" layout: conv channel sizes, "M" = max-pool.
+_VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512)
+_STYLE_LAYERS = (3, 8, 17, 26)  # indices of relu1_2, relu2_2, relu3_4, relu4_4 in `features`
+
+
+def find_vgg19_weights() -> Path | None:
+    env = os.environ.get("EMODUB_VGG19")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path.home() / ".emodub" / "weights" / VGG19_FILE)
+    return next((p for p in candidates if p.is_file()), None)
+
+
+class VGG19Features(nn.Module):
+    """VGG-19 conv layers with torchvision's parameter names (``features.<i>.weight``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for item in _VGG19_LAYOUT:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.ReLU(inplace=False)]
+                channels = int(item)
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    @classmethod
+    def from_file(cls, path: Path) -> VGG19Features:
+        model = cls()
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        own = {k: v for k, v in state.items() if k.startswith("features.") and
+               int(k.split(".")[1]) < len(model.features)}
+        model.load_state_dict({**own, "mean": model.mean, "std": model.std})
+        return model.eval().requires_grad_(False)
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        x = (image - self.mean) / self.std
+        outputs = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in _STYLE_LAYERS:
+                outputs.append(x)
+        return outputs
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    b, c, h, w = features.shape
+    f = features.flatten(2)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def gradient_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical finite differences."""
+    def grads(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+    (px, py), (tx, ty) = grads(pred), grads(target)
+    return (px - tx).abs().mean() + (py - ty).abs().mean()
+
+
+class StyleLoss(nn.Module):
+    """VGG-19 Gram-matrix style loss when weights exist, else MS-SSIM + gradient L1 (module doc)."""
+
+    def __init__(self, vgg_weights: Path | None = None) -> None:
+        super().__init__()
+        path = vgg_weights or find_vgg19_weights()
+        self.vgg = VGG19Features.from_file(path) if path else None
+
+    @property
+    def kind(self) -> str:
+        return "vgg19_style" if self.vgg is not None else "ms_ssim+gradient"
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.vgg is not None:
+            loss = pred.new_zeros(())
+            for fp, ft in zip(self.vgg(pred), self.vgg(target), strict=True):
+                loss = loss + F.l1_loss(gram(fp), gram(ft)) + F.l1_loss(fp, ft) * 0.1
+            return loss
+        return ms_ssim_loss(pred, target) + gradient_l1(pred, target)
+
+
+def lsgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    return ((fake_scores - 1.0) ** 2).mean()
+
+
+def lsgan_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (((real_scores - 1.0) ** 2).mean() + (fake_scores**2).mean())

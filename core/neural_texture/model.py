@@ -1,0 +1,238 @@
+"""READ Avatars' audio-conditioned neural-texture renderer (§3.3), as torch modules.
+
+Per frame t the renderer sees:
+
+* ``uv`` (B, 2, H, W): the tracked mesh rasterized to UV coordinates, and its coverage mask
+  ``alpha`` (B, 1, H, W);
+* ``uv_window`` (B, 2 * W_R, H, W): the rasterized UVs of the W_R neighbouring frames (temporal
+  window against jitter; the UNet input then has 16 + 2 W_R texture channels);
+* ``audio`` (B, T_a, D_a): audio-feature frames in a window centred on frame t;
+* ``background`` (B, 3, H, W): the real frame with the expanded mask zeroed (READ Fig. 4).
+
+An audio encoder (1D temporal convolutions) makes ``a_enc``; a SIREN texture network maps
+``(uv, a_enc)`` to a 16-channel neural texture on covered pixels; a UNet decodes texture +
+window + background to RGB; the result is blended into the real frame (READ Eq. 2).
+
+Blend: READ writes ``V* = α V̂ + (1 − α_exp) V``, which leaves the ring ``α_exp − α`` empty. The decoder
+sees that ring as black pixels and learns to fill it, so we composite its output over the whole
+expanded mask: ``V* = α_exp V̂ + (1 − α_exp) V``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class NeuralTextureConfig:
+    """Architecture of the renderer.
+
+    Attributes:
+        texture_channels: channels of the neural texture (READ: 16).
+        temporal_window: W_R, neighbouring frames whose UVs are extra UNet inputs (0 disables).
+        audio_dim: per-frame audio feature size D_a; 0 makes the static-texture ablation variant.
+        audio_window: T_a, audio frames per window centred on the target frame.
+        audio_code: N_a, size of the encoded audio vector a_enc.
+        siren_hidden: width of the SIREN texture MLP.
+        siren_layers: hidden layers of the SIREN.
+        siren_w0: frequency of the first SIREN layer (Sitzmann et al.: 30).
+        unet_base: channels of the UNet's first level (doubling per level).
+        unet_depth: UNet down-sampling levels.
+        mask_expand_px: pixels by which the face mask is grown to make α_exp.
+    """
+
+    texture_channels: int = 16
+    temporal_window: int = 2
+    audio_dim: int = 13
+    audio_window: int = 16
+    audio_code: int = 32
+    siren_hidden: int = 128
+    siren_layers: int = 3
+    siren_w0: float = 30.0
+    unet_base: int = 32
+    unet_depth: int = 4
+    mask_expand_px: int = 6
+
+    @property
+    def audio_conditioned(self) -> bool:
+        return self.audio_dim > 0
+
+    @property
+    def unet_in_channels(self) -> int:
+        return self.texture_channels + 2 * self.temporal_window + 3
+
+
+class AudioEncoder(nn.Module):
+    """1D temporal convolutions over an audio-feature window: (B, T_a, D_a) -> (B, N_a)."""
+
+    def __init__(self, audio_dim: int, window: int, code: int, hidden: int = 64) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels, length = audio_dim, window
+        while length > 2:  # halve time until ~2 steps remain
+            layers += [nn.Conv1d(channels, hidden, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            channels, length = hidden, (length + 1) // 2
+        self.convs = nn.Sequential(*layers)
+        self.head = nn.Linear(channels * length, code)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        x = self.convs(audio.transpose(1, 2))
+        return torch.tanh(self.head(x.flatten(1)))
+
+
+class SineLayer(nn.Module):
+    """``sin(w0 · (W x + b))`` with SIREN's initialisation (Sitzmann et al. 2020)."""
+
+    def __init__(self, n_in: int, n_out: int, w0: float, first: bool) -> None:
+        super().__init__()
+        self.w0 = w0
+        self.linear = nn.Linear(n_in, n_out)
+        bound = 1.0 / n_in if first else math.sqrt(6.0 / n_in) / w0
+        nn.init.uniform_(self.linear.weight, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.w0 * self.linear(x))
+
+
+class SirenTexture(nn.Module):
+    """T(uv, a_enc): (P, 2 + N_a) -> (P, C) neural-texture features at P covered pixels."""
+
+    def __init__(self, n_in: int, hidden: int, layers: int, out: int, w0: float) -> None:
+        super().__init__()
+        dims = [n_in] + [hidden] * layers
+        self.body = nn.Sequential(*[SineLayer(a, b, w0, first=i == 0)
+                                    for i, (a, b) in enumerate(itertools.pairwise(dims))])
+        self.out = nn.Linear(hidden, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(x))
+
+
+class UNet(nn.Module):
+    """A compact UNet: (B, C_in, H, W) -> (B, 3, H, W) in [0, 1]. H and W divisible by 2**depth."""
+
+    def __init__(self, c_in: int, base: int, depth: int) -> None:
+        super().__init__()
+
+        def block(a: int, b: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(a, b, 3, padding=1), nn.InstanceNorm2d(b, affine=True),
+                                 nn.LeakyReLU(0.2), nn.Conv2d(b, b, 3, padding=1),
+                                 nn.InstanceNorm2d(b, affine=True), nn.LeakyReLU(0.2))
+
+        widths = [base * 2**i for i in range(depth + 1)]
+        self.stem = block(c_in, widths[0])
+        self.downs = nn.ModuleList(block(widths[i], widths[i + 1]) for i in range(depth))
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                                 for i in reversed(range(depth)))
+        self.merges = nn.ModuleList(block(2 * widths[i], widths[i]) for i in reversed(range(depth)))
+        self.head = nn.Conv2d(widths[0], 3, 1)
+        self.depth = depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 2**self.depth or x.shape[-2] % 2**self.depth:
+            raise ValueError(f"image size {tuple(x.shape[-2:])} must be divisible by {2**self.depth}")
+        skips = [self.stem(x)]
+        for down in self.downs:
+            skips.append(down(F.max_pool2d(skips[-1], 2)))
+        y = skips.pop()
+        for up, merge in zip(self.ups, self.merges, strict=True):
+            y = merge(torch.cat([up(y), skips.pop()], 1))
+        return torch.sigmoid(self.head(y))
+
+
+def expand_mask(alpha: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Grow a (B, 1, H, W) mask by ``pixels`` (square dilation via max-pooling)."""
+    if pixels <= 0:
+        return alpha
+    return F.max_pool2d(alpha, 2 * pixels + 1, stride=1, padding=pixels)
+
+
+def blend(rendered: torch.Tensor, frame: torch.Tensor, alpha_expanded: torch.Tensor) -> torch.Tensor:
+    """Composite the decoder output over the real frame inside the expanded mask (module doc)."""
+    return alpha_expanded * rendered + (1.0 - alpha_expanded) * frame
+
+
+class NeuralTextureRenderer(nn.Module):
+    """Audio encoder + SIREN texture + UNet decoder (the static variant has no audio encoder)."""
+
+    def __init__(self, config: NeuralTextureConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.audio_encoder = (AudioEncoder(c.audio_dim, c.audio_window, c.audio_code)
+                              if c.audio_conditioned else None)
+        n_in = 2 + (c.audio_code if c.audio_conditioned else 0)
+        self.texture = SirenTexture(n_in, c.siren_hidden, c.siren_layers, c.texture_channels, c.siren_w0)
+        self.decoder = UNet(c.unet_in_channels, c.unet_base, c.unet_depth)
+
+    def neural_texture(self, uv: torch.Tensor, alpha: torch.Tensor,
+                       audio: torch.Tensor | None) -> torch.Tensor:
+        """The rasterized neural texture (B, C, H, W); zero where ``alpha`` is 0.
+
+        Only covered pixels go through the SIREN (gathered, then scattered back).
+        """
+        B, _, H, W = uv.shape
+        covered = alpha[:, 0] > 0.5                                   # (B, H, W)
+        coords = uv.permute(0, 2, 3, 1)[covered] * 2.0 - 1.0           # (P, 2) in [-1, 1]
+        inputs = [coords]
+        if self.audio_encoder is not None:
+            if audio is None:
+                raise ValueError("this renderer is audio-conditioned: pass the audio window")
+            code = self.audio_encoder(audio)                          # (B, N_a)
+            batch_of_pixel = torch.arange(B, device=uv.device)[:, None, None].expand(B, H, W)[covered]
+            inputs.append(code[batch_of_pixel])
+        features = self.texture(torch.cat(inputs, 1))                 # (P, C)
+        texture = uv.new_zeros(B, H, W, features.shape[1])
+        texture[covered] = features
+        return texture.permute(0, 3, 1, 2)
+
+    def forward(self, uv: torch.Tensor, alpha: torch.Tensor, frame: torch.Tensor,
+                uv_window: torch.Tensor | None = None, audio: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+        """Render frame t.
+
+        Args:
+            uv: (B, 2, H, W) rasterized UVs in [0, 1] (0 off the mesh).
+            alpha: (B, 1, H, W) mesh coverage.
+            frame: (B, 3, H, W) the real frame in [0, 1] (its face is masked out here).
+            uv_window: (B, 2 W_R, H, W) neighbours' UVs, required when W_R > 0.
+            audio: (B, T_a, D_a) audio window, required when audio-conditioned.
+
+        Returns:
+            ``image`` (B, 3, H, W) the blended frame, ``decoded`` the raw decoder output,
+            ``alpha_expanded`` (B, 1, H, W).
+        """
+        c = self.config
+        alpha_exp = expand_mask(alpha, c.mask_expand_px)
+        background = frame * (1.0 - alpha_exp)
+        parts = [self.neural_texture(uv, alpha, audio)]
+        if c.temporal_window:
+            if uv_window is None or uv_window.shape[1] != 2 * c.temporal_window:
+                raise ValueError(f"uv_window must have {2 * c.temporal_window} channels")
+            parts.append(uv_window)
+        parts.append(background)
+        decoded = self.decoder(torch.cat(parts, 1))
+        return {"image": blend(decoded, frame, alpha_exp), "decoded": decoded, "alpha_expanded": alpha_exp}
+
+
+class PatchDiscriminator(nn.Module):
+    """A PatchGAN discriminator for the LSGAN loss: (B, 3, H, W) -> (B, 1, H/8, W/8) scores."""
+
+    def __init__(self, base: int = 32, layers: int = 3) -> None:
+        super().__init__()
+        mods: list[nn.Module] = [nn.Conv2d(3, base, 4, 2, 1), nn.LeakyReLU(0.2)]
+        ch = base
+        for _ in range(layers - 1):
+            mods += [nn.Conv2d(ch, ch * 2, 4, 2, 1), nn.InstanceNorm2d(ch * 2), nn.LeakyReLU(0.2)]
+            ch *= 2
+        mods.append(nn.Conv2d(ch, 1, 3, 1, 1))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image * 2.0 - 1.0)
