@@ -59,6 +59,9 @@ class ModelData:
         posedirs: optional (V, 3, 9 * (J - 1)) pose-corrective blendshapes (FLAME); ``None`` if absent.
         albedo: optional (H, W, 3) float32 texture in [0, 1] over the UV layout.
         shape_names: optional S names of the shape modes.
+        expr_aliases: optional map from a name the model lacks (e.g. a :data:`PROCEDURAL_EXPRESSIONS`
+            name) to the model's mode names that realise it (ICT: ``"lips_press"`` ->
+            ``("mouthPress_L", "mouthPress_R")``); see ``MorphableModel.expression_indices``.
     """
 
     name: str
@@ -78,6 +81,7 @@ class ModelData:
     posedirs: np.ndarray | None = None
     albedo: np.ndarray | None = None
     shape_names: list[str] | None = None
+    expr_aliases: dict[str, tuple[str, ...]] | None = None
 
     @property
     def n_vertices(self) -> int:
