@@ -1,0 +1,237 @@
+"""The main window: bad input handled with clear dialogs and nothing lost; labels; the job params the
+app sends; the training view fed with synthetic training events; render review and export."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from core.expression.emotions import EmotionCurves
+from core.jobs import protocol as P
+from core.workspace import Workspace
+from ui import curvedoc as cd
+from ui.app import MainWindow
+from ui.jobstate import CANCELLED, INTERRUPTED, JobQueue, journal_path
+
+pytestmark = pytest.mark.qt
+
+
+@pytest.fixture
+def window(qtbot, studio_settings, notifier) -> MainWindow:
+    win = MainWindow(studio_settings, notifier)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.jobs.shutdown(wait_ms=2000)
+
+
+def _settle(qtbot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: window.timeline.media_loading == 0, timeout=20000)
+
+
+def test_non_video_import_is_refused_and_nothing_changes(window, shot_workspace, notifier, tmp_path) -> None:
+    assert window.open_workspace(shot_workspace.root)
+    before = shot_workspace.manifest_path.read_bytes()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("meeting notes, not footage")
+    assert window.import_footage(notes, "clip", actor="anna", clip="take3") is None
+    error = notifier.of_level("error")[-1]
+    assert error.title == "Not a video" and "notes.txt is a text file" in error.message
+    assert "choose a video file" in error.hint
+    assert len(window.jobs.queue) == 0 and shot_workspace.manifest_path.read_bytes() == before
+    # Bad names and labels are refused before anything runs, too.
+    video = shot_workspace.shot_dir("scene12") / "video.mp4"
+    assert window.import_footage(video, "clip", actor="anna", clip="bad name!") is None
+    assert notifier.of_level("error")[-1].title == "Invalid name"
+    assert window.import_footage(video, "clip", actor="anna", clip="t3", emotion={"joy": 0.5}) is None
+    assert "unknown emotion" in notifier.of_level("error")[-1].message
+    assert len(window.jobs.queue) == 0
+
+
+def test_valid_imports_send_the_contract_params(window, shot_workspace) -> None:
+    window.open_workspace(shot_workspace.root)
+    video = shot_workspace.shot_dir("scene12") / "video.mp4"
+    clip_job = window.import_footage(
+        video, "clip", actor="bob", clip="take1", emotion={"happy": 0.66}, fps=25
+    )
+    shot_job = window.import_footage(video, "shot", shot="scene13")
+    for job in (clip_job, shot_job):
+        window.jobs.cancel(job.id)  # still queued: cancelled before any engine starts
+        assert job.state == CANCELLED and job.exit_code is None
+    assert clip_job.kind == "ingest" and clip_job.workspace == str(shot_workspace.root)
+    assert clip_job.params == {
+        "video": str(video.resolve()),
+        "actor": "bob",
+        "clip": "take1",
+        "fps": 25,
+        "emotion": "happy:0.66",
+    }
+    from core.jobs.registry import get_kind
+
+    if get_kind("shot.prepare") is not None:
+        assert shot_job.kind == "shot.prepare"
+        assert shot_job.params == {"video": str(video.resolve()), "shot": "scene13"}
+    else:  # until shot.prepare exists the app ingests the shot (the engine's ingest takes --shot)
+        assert shot_job.kind == "ingest"
+        assert shot_job.params == {"video": str(video.resolve()), "shot": "scene13", "fps": 25}
+
+
+def test_newer_or_broken_workspace_is_refused_and_left_untouched(window, shot_workspace, notifier, tmp_path):
+    manifest = json.loads(shot_workspace.manifest_path.read_text())
+    manifest["schema_version"] = 99
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    (newer / "emodub.json").write_text(json.dumps(manifest))
+    before = (newer / "emodub.json").read_bytes()
+    assert not window.open_workspace(newer)
+    error = notifier.of_level("error")[-1]
+    assert error.title == "Cannot open the workspace" and "newer emodub" in error.message
+    assert "update emodub" in error.hint
+    assert window.workspace is None and (newer / "emodub.json").read_bytes() == before
+    assert not window.open_workspace(tmp_path / "not-a-workspace")
+    assert "not an emodub workspace" in notifier.of_level("error")[-1].message
+    assert not window.create_workspace(shot_workspace.root)  # already a workspace: refused, untouched
+    assert notifier.of_level("error")[-1].hint == "open it instead"
+
+
+def test_read_only_workspace_opens_read_only(window, shot_workspace, notifier, monkeypatch) -> None:
+    root = shot_workspace.root
+    before = shot_workspace.manifest_path.read_bytes()
+    modes = {p: p.stat().st_mode for p in (root, shot_workspace.manifest_path)}
+    for path in modes:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        if os.geteuid() == 0:  # root ignores permission bits: simulate what a read-only mount does
+            monkeypatch.setattr("ui.app.workspace_writable", lambda _root: False)
+        assert window.open_workspace(root)
+        warning = notifier.of_level("warning")[-1]
+        assert warning.title == "Workspace is read-only" and "copy the workspace" in warning.hint
+        assert window.read_only and not window.import_action.isEnabled()
+        assert not window.browser.import_button.isEnabled()
+        assert not window.label_clip("anna", "take1", {"sad": 1.0})
+        assert "read-only" in notifier.of_level("warning")[-1].message
+        video = shot_workspace.shot_dir("scene12") / "video.mp4"
+        assert window.import_footage(video, "shot", shot="x") is None
+        assert window.open_shot("scene12")  # browsing and previewing still work
+        assert not window.timeline.save_button.isEnabled()
+        assert shot_workspace.manifest_path.read_bytes() == before
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+
+
+def test_label_clip_updates_manifest_and_tree(window, shot_workspace) -> None:
+    window.open_workspace(shot_workspace.root)
+    assert window.label_clip("anna", "take2", {"surprised": 0.33, "fear": 0.0})
+    assert Workspace.open(shot_workspace.root).clip("anna", "take2")["emotion"] == {"surprised": 0.33}
+    index = window.browser.model.find(("clip", "anna", "take2"))
+    assert index.siblingAtColumn(1).data().startswith("surprised:0.33")
+    assert window.browser.current_key() == ("clip", "anna", "take2")
+
+
+def test_render_dub_sends_curves_in_the_engine_form(qtbot, window, shot_workspace) -> None:
+    window.open_workspace(shot_workspace.root)
+    assert window.open_shot("scene12")
+    _settle(qtbot, window)
+    doc = window.timeline.doc
+    window.timeline.push_edit(cd.apply_preset(doc, "happy", "ramp in", 5, 25, 0.8))
+    job = window.render_dub("anna")
+    window.jobs.cancel(job.id)
+    assert job.kind == "dub" and job.workspace == str(shot_workspace.root)
+    params = job.params
+    assert params["actor"] == "anna" and params["shot"] == "scene12" and params["length"] == "audio"
+    assert params["audio"] == str((shot_workspace.shot_dir("scene12") / "audio.wav").resolve())
+    assert params["audio_offset_s"] == 0.0 and params["audio_duration_s"] is None
+    assert params["renderer"] == "neural_texture"
+    sent = EmotionCurves.from_json(params["emotions"])
+    np.testing.assert_allclose(sent.sample(40), doc.sample_all(40))
+    # Rendering saved the curves first, so the workspace copy matches what was sent.
+    assert (
+        EmotionCurves.load(shot_workspace.shot_dir("scene12") / "emotions.json").to_json()
+        == params["emotions"]
+    )
+    assert not window.timeline.is_dirty
+
+
+def test_reopening_a_workspace_shows_interrupted_jobs(window, shot_workspace, tmp_path) -> None:
+    queue = JobQueue()
+    record = queue.submit(
+        P.JobSpec(kind="train.a2e", params={"actor": "anna"}, workspace=str(shot_workspace.root))
+    )
+    queue.mark_running(record.id)
+    queue.save(str(shot_workspace.root))  # as if the app had crashed here
+    window.open_workspace(shot_workspace.root)
+    shown = window.jobs.queue[record.id]
+    assert shown.state == INTERRUPTED
+    row = window.jobs_panel.model.row_of(record.id)
+    assert window.jobs_panel.model.index(row, 1).data() == INTERRUPTED
+    assert json.loads(journal_path(shot_workspace.root).read_text())["jobs"][0]["state"] == INTERRUPTED
+
+
+def test_training_view_draws_losses_and_samples_from_events(window, tmp_path) -> None:
+    from PySide6.QtGui import QImage
+
+    view = window.training
+    record = window.jobs.queue.submit(P.JobSpec(kind="train.a2e", params={"actor": "anna"}))
+    window._on_job_added(record.id)  # what the manager's signal does
+    assert view.job_id == record.id
+    for step, (g, d) in enumerate([(0.9, 0.7), (0.6, 0.69), (0.4, 0.71)], start=1):
+        view.feed(
+            record.id,
+            P.Progress(
+                record.id, stage="a2e", done=step, total=3, message=f"step {step} g_l1 {g} d_lsgan {d}"
+            ),
+        )
+    view.feed("other-job", P.Progress("other-job", stage="x", done=9, total=9, message="g_l1 5.0"))
+    drawn = view.series()
+    assert set(drawn) == {"g_l1", "d_lsgan"} and len(drawn["g_l1"][0]) == 3
+    assert view.history.series["g_l1"] == ([1.0, 2.0, 3.0], [0.9, 0.6, 0.4])
+    losses = tmp_path / "losses.json"
+    losses.write_text(json.dumps({"step": [100, 200], "l1": [0.3, 0.2], "velocity": [0.05, 0.04]}))
+    view.feed(record.id, P.Artifact(record.id, path=str(losses), kind="losses"))
+    assert set(view.history.series) == {"l1", "velocity"}
+    assert set(view.series()) >= {"l1", "velocity"}
+    sample = tmp_path / "sample.png"
+    image = QImage(64, 48, QImage.Format.Format_RGB888)
+    image.fill(0x336699)
+    image.save(str(sample))
+    view.feed(record.id, P.Artifact(record.id, path=str(sample), kind="image"))
+    assert view.image.pixmap() is not None and not view.image.pixmap().isNull()
+    assert view.image_caption.text() == "sample.png"
+
+
+def test_review_plays_compares_and_exports(qtbot, window, shot_workspace, tmp_path) -> None:
+    from ui.demo_media import make_stand_in_render
+
+    video = make_stand_in_render(shot_workspace, "scene12", "scene12-dub", np.linspace(0, 1, 40))
+    window.open_workspace(shot_workspace.root)
+    review = window.review
+    assert review.render_list.findText("scene12-dub") >= 0
+    assert review.open_render_named("scene12-dub")
+    assert "stand-in" in review.info.text() and review.n_frames == 40
+    assert not review.source_view.pixmap().isNull() and not review.render_view.pixmap().isNull()
+    review.show_frame(30)
+    assert review.frame_label.text() == "31 / 40"
+    review.show_frame(0)
+    review.play()
+    qtbot.waitUntil(lambda: review.current >= 5, timeout=10000)  # frames advance on the clock
+    review.stop()
+    assert not review.is_playing
+    if not review.audio.available:
+        assert review.audio_note.isVisibleTo(review) and "Qt Multimedia" in review.audio_note.text()
+    out = review.export(tmp_path / "exported")
+    assert out == tmp_path / "exported.mp4" and out.read_bytes() == video.read_bytes()
+
+
+def test_closing_with_unsaved_curves_offers_to_save(qtbot, window, shot_workspace, notifier) -> None:
+    window.open_workspace(shot_workspace.root)
+    window.open_shot("scene12")
+    _settle(qtbot, window)
+    window.timeline.push_edit(cd.add_key(window.timeline.doc, "sad", 4, 0.5))
+    notifier.answer = True
+    window.close()
+    assert notifier.of_level("confirm")[-1].title == "Unsaved curve edits"
+    assert "sad" in EmotionCurves.load(shot_workspace.shot_dir("scene12") / "emotions.json").curves

@@ -1,0 +1,289 @@
+"""Dialogs: import footage, label a clip's emotion, train, render a dub, settings.
+
+Each dialog only collects values (``values()``); the main window validates them and acts, so the
+same checks run when tests call the window's methods directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.expression.emotions import EMOTIONS
+
+VIDEO_FILTER = "Video files (*.mp4 *.mov *.mkv *.avi *.m4v *.webm);;All files (*)"
+AUDIO_FILTER = "Audio or video files (*.wav *.flac *.mp3 *.ogg *.m4a *.aac *.mp4 *.mov *.mkv);;All files (*)"
+
+
+def _buttons(dialog: QDialog, ok_text: str = "OK") -> QDialogButtonBox:
+    box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+    box.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+    box.accepted.connect(dialog.accept)
+    box.rejected.connect(dialog.reject)
+    return box
+
+
+class PathField(QWidget):
+    """A line edit with a Browse… button."""
+
+    def __init__(self, caption: str, file_filter: str, save: bool = False, folder: bool = False) -> None:
+        super().__init__()
+        self.edit = QLineEdit()
+        browse = QPushButton("Browse…")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.edit, 1)
+        row.addWidget(browse)
+
+        def pick() -> None:
+            if folder:
+                path = QFileDialog.getExistingDirectory(self, caption)
+            elif save:
+                path, _ = QFileDialog.getSaveFileName(self, caption, self.edit.text(), file_filter)
+            else:
+                path, _ = QFileDialog.getOpenFileName(self, caption, self.edit.text(), file_filter)
+            if path:
+                self.edit.setText(path)
+
+        browse.clicked.connect(pick)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+
+class EmotionSliders(QWidget):
+    """Seven intensity sliders (0..1); all at 0 is neutral."""
+
+    def __init__(self, initial: dict[str, float] | None = None) -> None:
+        super().__init__()
+        grid = QGridLayout(self)
+        self.sliders: dict[str, QSlider] = {}
+        self.readouts: dict[str, QLabel] = {}
+        for row, name in enumerate(EMOTIONS):
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(0, 100)
+            slider.setValue(int(round(100 * float((initial or {}).get(name, 0.0)))))
+            readout = QLabel(f"{slider.value() / 100:.2f}")
+            slider.valueChanged.connect(lambda v, r=readout: r.setText(f"{v / 100:.2f}"))
+            grid.addWidget(QLabel(name), row, 0)
+            grid.addWidget(slider, row, 1)
+            grid.addWidget(readout, row, 2)
+            self.sliders[name], self.readouts[name] = slider, readout
+        presets = QHBoxLayout()
+        neutral = QPushButton("Neutral")
+        neutral.clicked.connect(lambda: [s.setValue(0) for s in self.sliders.values()])
+        presets.addWidget(neutral)
+        for level, value in (("MEAD 1", 33), ("MEAD 2", 66), ("MEAD 3", 100)):
+            button = QPushButton(level)
+            button.setToolTip(f"set the strongest emotion to intensity {value / 100:.2f}")
+            button.clicked.connect(lambda _=False, v=value: self._set_level(v))
+            presets.addWidget(button)
+        grid.addLayout(presets, len(EMOTIONS), 0, 1, 3)
+
+    def _set_level(self, value: int) -> None:
+        strongest = max(self.sliders, key=lambda n: self.sliders[n].value())
+        if self.sliders[strongest].value() > 0:
+            self.sliders[strongest].setValue(value)
+
+    def values(self) -> dict[str, float]:
+        return {name: s.value() / 100 for name, s in self.sliders.items() if s.value() > 0}
+
+
+class IngestDialog(QDialog):
+    """Import footage: a training clip of an actor (with its emotion label) or a shot to dub."""
+
+    def __init__(self, actors: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import footage")
+        self.video = PathField("Choose a video", VIDEO_FILTER)
+        self.as_clip = QRadioButton("Training footage of an actor (a clip)")
+        self.as_shot = QRadioButton("A shot to dub")
+        self.as_clip.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.as_clip)
+        group.addButton(self.as_shot)
+        self.actor = QComboBox()
+        self.actor.setEditable(True)
+        self.actor.addItems(actors)
+        self.clip = QLineEdit()
+        self.shot = QLineEdit()
+        self.fps = QSpinBox()
+        self.fps.setRange(1, 120)
+        self.fps.setValue(25)
+        self.emotion = EmotionSliders()
+        form = QFormLayout()
+        form.addRow("Video", self.video)
+        form.addRow(self.as_clip)
+        form.addRow("Actor", self.actor)
+        form.addRow("Clip name", self.clip)
+        form.addRow("Emotion label", self.emotion)
+        form.addRow(self.as_shot)
+        form.addRow("Shot name", self.shot)
+        form.addRow("Frame rate", self.fps)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(_buttons(self, "Import"))
+        self.as_clip.toggled.connect(self._sync)
+        self.video.edit.textChanged.connect(self._suggest_names)
+        self._sync()
+
+    def _sync(self) -> None:
+        clip = self.as_clip.isChecked()
+        for w in (self.actor, self.clip, self.emotion):
+            w.setEnabled(clip)
+        self.shot.setEnabled(not clip)
+
+    def _suggest_names(self, text: str) -> None:
+        stem = "".join(c if c.isalnum() or c in "_.-" else "_" for c in Path(text).stem)[:64]
+        if not self.clip.text():
+            self.clip.setPlaceholderText(stem)
+        if not self.shot.text():
+            self.shot.setPlaceholderText(stem)
+
+    def values(self) -> dict[str, Any]:
+        clip = self.clip.text() or self.clip.placeholderText()
+        shot = self.shot.text() or self.shot.placeholderText()
+        return {
+            "video": self.video.text(),
+            "target": "clip" if self.as_clip.isChecked() else "shot",
+            "actor": self.actor.currentText().strip(),
+            "clip": clip,
+            "shot": shot,
+            "emotion": self.emotion.values(),
+            "fps": self.fps.value(),
+        }
+
+
+class EmotionLabelDialog(QDialog):
+    def __init__(
+        self, actor: str, clip: str, current: dict[str, float], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Emotion of {actor}/{clip}")
+        self.sliders = EmotionSliders(current)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Intensity of each emotion in this clip (all 0 = neutral):"))
+        layout.addWidget(self.sliders)
+        layout.addWidget(_buttons(self, "Label"))
+
+    def values(self) -> dict[str, float]:
+        return self.sliders.values()
+
+
+class TrainDialog(QDialog):
+    KINDS = {
+        "train.actor": "Everything (audio-to-expression, then renderer)",
+        "train.a2e": "Audio-to-expression only",
+        "train.renderer": "Neural renderer only",
+    }
+
+    def __init__(self, actors: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Train an actor")
+        self.actor = QComboBox()
+        self.actor.addItems(actors)
+        self.kind = QComboBox()
+        for kind, text in self.KINDS.items():
+            self.kind.addItem(text, kind)
+        form = QFormLayout()
+        form.addRow("Actor", self.actor)
+        form.addRow("What", self.kind)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(_buttons(self, "Train"))
+
+    def values(self) -> dict[str, Any]:
+        return {"actor": self.actor.currentText(), "kind": self.kind.currentData()}
+
+
+class DubDialog(QDialog):
+    """Parameters of the ``dub`` job that the timeline does not hold."""
+
+    def __init__(self, actors: list[str], audio: str, offset_s: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Render dub")
+        self.actor = QComboBox()
+        self.actor.addItems(actors)
+        self.audio = PathField("Dub audio", AUDIO_FILTER)
+        self.audio.edit.setText(audio)
+        self.offset = QDoubleSpinBox()
+        self.offset.setRange(0.0, 3600.0)
+        self.offset.setDecimals(3)
+        self.offset.setSuffix(" s")
+        self.offset.setValue(offset_s)
+        self.length = QComboBox()
+        self.length.addItem("as long as the audio", "audio")
+        self.length.addItem("as long as the shot", "shot")
+        form = QFormLayout()
+        form.addRow("Actor (trained models)", self.actor)
+        form.addRow("Dub audio", self.audio)
+        form.addRow("Audio starts at", self.offset)
+        form.addRow("Length", self.length)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("The emotion curves of the timeline are sent with the job."))
+        layout.addWidget(_buttons(self, "Render"))
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor.currentText(),
+            "audio": self.audio.text(),
+            "audio_offset_s": self.offset.value(),
+            "length": self.length.currentData(),
+        }
+
+
+class SettingsDialog(QDialog):
+    def __init__(
+        self, engine_python: str, engine_pythonpath: str, grace_s: float, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.python = PathField("Engine Python", "All files (*)")
+        self.python.edit.setText(engine_python)
+        self.pythonpath = QLineEdit(engine_pythonpath)
+        self.grace = QDoubleSpinBox()
+        self.grace.setRange(0.5, 600.0)
+        self.grace.setSuffix(" s")
+        self.grace.setValue(grace_s)
+        form = QFormLayout()
+        form.addRow("Engine Python", self.python)
+        form.addRow("Engine PYTHONPATH", self.pythonpath)
+        form.addRow("Cancel grace period", self.grace)
+        layout = QVBoxLayout(self)
+        layout.addWidget(
+            QLabel(
+                "The engine runs as `<engine Python> -m core.worker`. Use the Python of the "
+                "emodub environment (e.g. a CUDA one)."
+            )
+        )
+        layout.addLayout(form)
+        layout.addWidget(_buttons(self, "Save"))
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "engine_python": self.python.text(),
+            "engine_pythonpath": self.pythonpath.text().strip(),
+            "cancel_grace_s": self.grace.value(),
+        }

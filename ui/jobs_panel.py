@@ -1,0 +1,191 @@
+"""The job queue view: a table with progress bars, the selected job's log, its error and hint, and
+Cancel / Retry / Remove buttons."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .engine import JobManager
+from .jobstate import ERROR, QUEUED, RUNNING, JobRecord
+from .models import FRACTION_ROLE, JobListModel
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """Paints the Progress column as a progress bar (busy indicator when the total is unknown)."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        fraction = index.data(FRACTION_ROLE)
+        state = index.siblingAtColumn(1).data()
+        if fraction is None and state not in (RUNNING, "cancelling"):
+            super().paint(painter, option, index)
+            return
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
+        bar.minimum, bar.maximum = 0, 0 if fraction is None else 1000
+        bar.progress = 0 if fraction is None else int(round(fraction * 1000))
+        bar.text = "" if fraction is None else f"{round(100 * fraction)}%"
+        bar.textVisible = True
+        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
+        # Qt 6 draws a vertical bar unless State_Horizontal is set.
+        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
+        style = option.widget.style() if option.widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+
+class JobsPanel(QWidget):
+    """Shows a :class:`~ui.engine.JobManager`'s queue."""
+
+    def __init__(self, manager: JobManager, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.manager = manager
+        self.model = JobListModel(manager.queue, self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setItemDelegateForColumn(2, ProgressDelegate(self.table))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(2, 160)
+        header.setStretchLastSection(True)
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._show_selected())
+
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_selected)
+        self.retry_button = QPushButton("Run again")
+        self.retry_button.clicked.connect(self.retry_selected)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.clear_button = QPushButton("Clear finished")
+        self.clear_button.clicked.connect(lambda: self.manager.queue.clear_finished())
+        buttons = QHBoxLayout()
+        for b in (self.cancel_button, self.retry_button, self.remove_button, self.clear_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextFormat(Qt.TextFormat.RichText)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setVisible(False)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+        self.log_view.setPlaceholderText("the selected job's log")
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.table, 1)
+        lv.addLayout(buttons)
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        rv.addWidget(self.error_label)
+        rv.addWidget(self.log_view, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+
+        manager.job_added.connect(self._on_added)
+        manager.job_changed.connect(self._on_changed)
+        manager.job_removed.connect(lambda _id: self._show_selected())
+        self._show_selected()
+
+    # -- selection -----------------------------------------------------------------------------
+    def selected(self) -> JobRecord | None:
+        index = self.table.currentIndex()
+        if not index.isValid() or index.row() >= self.model.rowCount():
+            return None
+        return self.model.record(index.row())
+
+    def select(self, job_id: str) -> None:
+        self.table.selectRow(self.model.row_of(job_id))
+        self.table.setCurrentIndex(self.model.index(self.model.row_of(job_id), 0))
+        self._show_selected()
+
+    def _on_added(self, job_id: str) -> None:
+        self.select(job_id)  # follow the newest job
+
+    def _on_changed(self, job_id: str) -> None:
+        record = self.selected()
+        if record is not None and record.id == job_id:
+            self._show_selected(keep_scroll=True)
+
+    def _show_selected(self, keep_scroll: bool = False) -> None:
+        record = self.selected()
+        self.cancel_button.setEnabled(
+            record is not None
+            and (record.is_active or record.state == QUEUED)
+            and record.state != "cancelling"
+        )
+        self.retry_button.setEnabled(record is not None and record.is_finished)
+        self.remove_button.setEnabled(record is not None and record.is_finished)
+        if record is None:
+            self.error_label.setVisible(False)
+            self.log_view.setPlainText("")
+            return
+        if record.state == ERROR:
+            text = f"<b style='color:#c62828'>{html.escape(record.error_message)}</b>"
+            if record.error_hint:
+                text += f"<br>What to do: {html.escape(record.error_hint)}"
+            self.error_label.setText(text)
+            self.error_label.setVisible(True)
+        else:
+            self.error_label.setVisible(False)
+        lines = list(record.log)
+        if record.traceback:
+            lines += ["", record.traceback]
+        text = "\n".join(lines)
+        if self.log_view.toPlainText() != text:
+            bar = self.log_view.verticalScrollBar()
+            at_end = bar.value() >= bar.maximum() - 2
+            self.log_view.setPlainText(text)
+            if at_end or not keep_scroll:
+                bar.setValue(bar.maximum())
+
+    # -- actions -------------------------------------------------------------------------------
+    def cancel_selected(self) -> None:
+        record = self.selected()
+        if record is not None:
+            self.manager.cancel(record.id)
+
+    def retry_selected(self) -> Any:
+        record = self.selected()
+        if record is not None and record.is_finished:
+            return self.manager.retry(record.id)
+        return None
+
+    def remove_selected(self) -> None:
+        record = self.selected()
+        if record is not None and record.is_finished:
+            self.manager.remove(record.id)
