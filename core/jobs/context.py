@@ -84,6 +84,20 @@ class JobContext:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
 
+    def run_kind(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Run another job kind as a step of this job (same workspace, events and cancel token);
+        returns its outputs. Used by composite kinds such as ``shot.prepare`` and ``train.actor``."""
+        from .registry import get_kind
+
+        job = get_kind(kind)
+        if job is None:
+            raise JobFailed(f"job kind {kind!r} is not available in this engine", code="unknown_kind",
+                            hint="update emodub; `emodub --help` lists the kinds it has")
+        sub = JobContext(P.JobSpec(kind=kind, params=params, workspace=self.spec.workspace, id=self.spec.id),
+                         self._sink, self.cancel_token)
+        sub._workspace = self._workspace
+        return job.run(sub)
+
     # -- reporting -------------------------------------------------------------------------
     def emit(self, event: P.Event) -> None:
         self._sink(event)

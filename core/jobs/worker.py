@@ -1,7 +1,8 @@
 """``emodub worker`` / ``python -m core.worker``: run one job, events as JSON lines on stdout.
 
 The spec comes from ``--job FILE`` or, without it, from the first line of stdin. While the job runs,
-stdin is watched for a ``cancel`` line, and SIGTERM (or SIGINT) requests cancellation too: the job
+stdin is watched for a ``cancel`` line (and, when stdin is a pipe, its closing: the front-end died),
+and SIGTERM (or SIGINT) requests cancellation too: the job
 stops at its next progress step, saves what it has, emits ``cancelled`` and the process exits with
 :data:`~core.jobs.protocol.EXIT_CANCELLED`. Logs for people go to stderr.
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Sequence
@@ -36,11 +39,23 @@ class _LineSink:
             self._stream.flush()
 
 
+def _stdin_is_pipe(stream: TextIO) -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def _watch_stdin(stream: TextIO, cancel: CancelToken) -> None:
+    """Cancel on a ``cancel`` line; also when a front-end's pipe closes (it died: don't run orphaned)."""
+    pipe = _stdin_is_pipe(stream)
     for line in stream:
         if P.is_cancel_line(line):
             cancel.cancel()
             return
+    if pipe:
+        logging.getLogger("emodub.worker").info("stdin closed: the front-end is gone, cancelling")
+        cancel.cancel()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -117,3 +117,13 @@ def test_doctor_json() -> None:
     assert {"python", "torch", "cuda", "ffmpeg", "mediapipe", "flame", "disk"} <= names
     assert all(c["ok"] or c["hint"] for c in report["checks"])  # every problem has a hint
     assert out.returncode == (0 if report["ok"] else 1)
+
+
+def test_closing_the_stdin_pipe_cancels_an_orphaned_job(tmp_path: Path) -> None:
+    spec = P.JobSpec(kind="selftest", params={"steps": 400, "step_delay": 0.02, "out_dir": str(tmp_path)})
+    proc = start_worker(spec)
+    read_events_until(proc, lambda e: isinstance(e, P.Progress) and e.done >= 3)
+    assert proc.stdin is not None
+    proc.stdin.close()  # the front-end went away
+    events = read_events_until(proc, lambda e: e.name in P.TERMINAL_EVENTS)
+    assert proc.wait(timeout=60) == P.EXIT_CANCELLED and events[-1].name == "cancelled"

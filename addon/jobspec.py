@@ -1,0 +1,229 @@
+"""Building job specs from what the editor set up: names, job params, the dub audio window.
+
+Pure Python (no ``bpy``). The params follow the shared contract of job kinds (``shot.prepare``,
+``train.actor``, ``dub``); the operators gather plain values from the scene and call these.
+
+Time on the Blender side is in scene frames. A movie strip shows its file's frame ``k`` at scene
+frame ``shot_start + k`` (``shot_start = frame_start - animation_offset_start``); the engine's shot
+is the whole file, so the dub covers all of the file's frames and the new strip gets the source
+strip's trims (see :mod:`.placement`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from . import protocol
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+RENDERERS: tuple[str, ...] = ("neural_texture",)
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+class JobInputError(ValueError):
+    """Something the editor must fix before a job can start; ``hint`` says what."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def sanitize_name(text: str, fallback: str = "shot") -> str:
+    """A workspace name from ``text``: letters, digits, ``_ . -``, starting with a letter or digit,
+    at most 64 characters (``fallback`` when nothing is left)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-")[:64]
+    return name if name and NAME_RE.match(name) else fallback
+
+
+def shot_name_for(video_path: str) -> str:
+    """Deterministic shot name for a movie file: its sanitized stem and a short hash of its absolute
+    path, so the same file always maps to the same prepared shot and two files called ``take1.mp4``
+    in different folders do not collide."""
+    absolute = os.path.normcase(os.path.abspath(video_path))
+    digest = hashlib.sha1(absolute.encode("utf-8")).hexdigest()[:6]
+    stem = sanitize_name(os.path.splitext(os.path.basename(video_path))[0])[:57]
+    return f"{stem}-{digest}"
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` when it is a valid workspace name, else :class:`JobInputError`."""
+    if not name:
+        raise JobInputError(f"no {what} is set", hint=f"pick the {what} in the Dubbing panel")
+    if not NAME_RE.match(name):
+        raise JobInputError(f"invalid {what} {name!r}",
+                            hint="use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    return name
+
+
+def check_device(device: str) -> str:
+    if device not in DEVICES:
+        raise JobInputError(f"unknown device {device!r}", hint=f"choose one of {', '.join(DEVICES)}")
+    return device
+
+
+# --------------------------------------------------------------------------------------------------
+# Job params (the shared contract)
+# --------------------------------------------------------------------------------------------------
+
+def prepare_shot_params(video: str, shot: str, device: str = "auto",
+                        fps: float | None = None) -> dict[str, Any]:
+    """``shot.prepare``: ingest + landmarks + tracking of the movie file behind the source strip.
+
+    ``fps`` is the movie strip's own frame rate: sent so the engine keeps the shot's frame timing
+    (a resampled shot would not line up frame for frame with the strip it replaces).
+    """
+    if not video:
+        raise JobInputError("the source strip has no movie file", hint="pick a movie strip as the source")
+    params: dict[str, Any] = {"video": video, "shot": check_name(shot, "shot"),
+                              "device": check_device(device)}
+    if fps is not None and math.isfinite(fps) and fps > 0:
+        params["fps"] = round(float(fps), 6)
+    return params
+
+
+def train_actor_params(actor: str, device: str = "auto") -> dict[str, Any]:
+    """``train.actor``: train the actor's audio-to-expression model and renderer in turn."""
+    return {"actor": check_name(actor, "actor"), "device": check_device(device)}
+
+
+@dataclass(frozen=True)
+class AudioSpan:
+    """The dub audio as the engine reads it: ``duration_s`` seconds (``None``: to the end of the file)
+    of ``path`` from ``offset_s`` on; that audio starts at the shot's frame 0."""
+
+    path: str
+    offset_s: float = 0.0
+    duration_s: float | None = None
+
+
+def dub_params(*, actor: str, shot: str, audio: AudioSpan, emotions: dict[str, Any],
+               renderer: str = "neural_texture", device: str = "auto", length: str = "shot",
+               out: str | None = None) -> dict[str, Any]:
+    """``dub``: re-render ``shot`` with ``audio`` and the per-frame ``emotions`` payload.
+
+    ``length`` is ``"shot"`` from the sequencer: the new strip must cover the source strip exactly.
+    """
+    if renderer not in RENDERERS:
+        raise JobInputError(f"unknown renderer {renderer!r}", hint=f"choose one of {', '.join(RENDERERS)}")
+    if length not in ("audio", "shot"):
+        raise JobInputError(f"length must be 'audio' or 'shot', got {length!r}")
+    if not audio.path:
+        raise JobInputError("no dub audio", hint="pick the dub sound strip (or select sound strips to mix)")
+    params: dict[str, Any] = {
+        "actor": check_name(actor, "actor"), "shot": check_name(shot, "shot"), "audio": audio.path,
+        "audio_offset_s": float(audio.offset_s), "audio_duration_s": audio.duration_s,
+        "emotions": emotions, "length": length, "renderer": renderer, "device": check_device(device)}
+    if out:
+        params["out"] = out
+    return params
+
+
+def make_spec(kind: str, params: dict[str, Any], workspace: str | None) -> protocol.JobSpec:
+    return protocol.JobSpec(kind=kind, params=params, workspace=workspace or None)
+
+
+def job_keys(*, shot: str | None = None, actor: str | None = None) -> frozenset[str]:
+    """What a job works on; two jobs with a common key may not run at once (one shot, one actor)."""
+    keys = set()
+    if shot:
+        keys.add(f"shot:{shot}")
+    if actor:
+        keys.add(f"actor:{actor}")
+    return frozenset(keys)
+
+
+# --------------------------------------------------------------------------------------------------
+# Dub audio from sound strips
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SoundStripInfo:
+    """What the audio math needs from a sound strip (all times in scene frames unless named ``_s``).
+
+    Attributes:
+        name: strip name (for messages).
+        filepath: absolute path of the sound file.
+        frame_start: scene frame where the strip's (trimmed) content starts.
+        final_start, final_end: the audible range ``[final_start, final_end)`` after the handles.
+        trim_start: frames cut from the start of the file (``animation_offset_start``).
+        sound_offset_s: Blender's extra sub-frame offset of the sound, in seconds.
+        volume: the strip's volume (used by the mixdown).
+    """
+
+    name: str
+    filepath: str
+    frame_start: float
+    final_start: float
+    final_end: float
+    trim_start: float = 0.0
+    sound_offset_s: float = 0.0
+    volume: float = 1.0
+
+    def file_time_at(self, frame: float, fps: float) -> float:
+        """Time in the sound file (seconds) heard at scene ``frame``."""
+        return (frame - self.frame_start + self.trim_start) / fps + self.sound_offset_s
+
+
+def direct_audio_span(strip: SoundStripInfo, shot_start: float, shot_frames: int,
+                      fps: float) -> AudioSpan | None:
+    """The file window of ``strip`` that plays over the shot, or ``None`` when it cannot be expressed
+    as one window (the strip starts after the shot does: it needs leading silence, i.e. a mixdown).
+
+    Raises:
+        JobInputError: the strip is not heard at all during the shot.
+    """
+    shot_end = shot_start + shot_frames
+    if strip.final_end <= shot_start or strip.final_start >= shot_end:
+        raise JobInputError(f"the dub sound strip {strip.name!r} does not overlap the source strip",
+                            hint="move the sound strip under the movie strip it dubs")
+    offset = strip.file_time_at(shot_start, fps)
+    if strip.final_start > shot_start or offset < 0:
+        return None
+    duration = (min(strip.final_end, shot_end) - shot_start) / fps
+    return AudioSpan(strip.filepath, round(offset, 6), round(duration, 6))
+
+
+@dataclass(frozen=True)
+class MixPiece:
+    """One strip's part of a mixdown: ``duration_s`` of ``path`` from ``file_start_s``, placed
+    ``delay_s`` after the shot's frame 0, at ``volume``."""
+
+    path: str
+    file_start_s: float
+    delay_s: float
+    duration_s: float
+    volume: float = 1.0
+
+
+def mixdown_plan(strips: list[SoundStripInfo], shot_start: float, shot_frames: int,
+                 fps: float) -> list[MixPiece]:
+    """How to mix ``strips`` into one file whose time 0 is the shot's frame 0.
+
+    Raises:
+        JobInputError: no strip is heard during the shot.
+    """
+    shot_end = shot_start + shot_frames
+    pieces: list[MixPiece] = []
+    for strip in strips:
+        begin, end = max(strip.final_start, shot_start), min(strip.final_end, shot_end)
+        if end <= begin:
+            continue
+        file_start = strip.file_time_at(begin, fps)
+        delay = (begin - shot_start) / fps
+        duration = (end - begin) / fps
+        if file_start < 0:  # a negative sound offset: the file starts later than the strip
+            delay, duration, file_start = delay - file_start, duration + file_start, 0.0
+        if duration > 0:
+            pieces.append(MixPiece(strip.filepath, round(file_start, 6), round(delay, 6), round(duration, 6),
+                                   strip.volume))
+    if not pieces:
+        names = ", ".join(repr(s.name) for s in strips) or "none"
+        raise JobInputError(f"no sound strip is heard during the source strip (strips: {names})",
+                            hint="place the dub sound strip under the source movie strip")
+    return pieces

@@ -1,0 +1,602 @@
+"""The add-on's operators and the timer that follows running engine jobs.
+
+Every operator returns at once: it gathers plain values from the scene, builds the job spec (the pure
+modules do the work), starts the engine subprocess and leaves. :func:`poll_jobs` runs on a Blender
+timer (and is called directly by tests, because timers do not fire in bpy-as-a-module): it drains
+each job's events, mirrors its progress into ``scene.emodub``, and when a job finishes acts on it
+(Render Dub: adds the rendered movie strip aligned to the source strip).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import tempfile
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any
+
+import bpy
+from bpy.props import EnumProperty, FloatProperty, StringProperty
+
+from . import compat, engine, jobspec, mixdown, placement, protocol
+from . import workspace as workspace_info
+from .emotions import EMOTIONS, emotion_curves_payload, preset_keyframes, sample_emotions
+from .properties import EMOTION_ITEMS, preferences, workspace_path
+
+TIMER_INTERVAL_S = 0.25
+JOBS = engine.JobRegistry()
+_DOCTOR: list[engine.DoctorRun] = []  # the running "Check engine", at most one
+# Errors the user can act on: each has .message and .hint.
+USER_ERRORS = (jobspec.JobInputError, engine.EngineError, workspace_info.WorkspaceProblem)
+
+
+class AddonError(jobspec.JobInputError):
+    """A problem found by the add-on itself (same shape as the other user errors)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------
+
+def settings_of(context: bpy.types.Context) -> Any:
+    return context.scene.emodub
+
+
+def scene_fps(scene: bpy.types.Scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def _abspath(path: str) -> str:
+    return os.path.normpath(bpy.path.abspath(path)) if path else ""
+
+
+def job_dir() -> Path:
+    """Where job specs, engine logs and mixdowns go: the add-on's user folder, never the add-on's own."""
+    try:
+        return Path(bpy.utils.extension_path_user(__package__, path="jobs", create=True))
+    except (ValueError, AttributeError, KeyError):  # loaded as a legacy add-on: no extension folder
+        path = Path(tempfile.gettempdir()) / "emodub-jobs"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def engine_setup(context: bpy.types.Context) -> tuple[engine.EngineCommand, dict[str, str], str]:
+    """The engine command, its extra environment and the device from the preferences."""
+    prefs = preferences(context)
+    if prefs is None:
+        raise AddonError("the emodub add-on is not enabled", hint="enable it in Preferences > Add-ons")
+    setting = prefs.engine_command.strip()
+    if setting.startswith("//"):  # a path relative to the .blend file
+        setting = _abspath(setting)
+    command = engine.resolve_engine(setting)
+    return command, engine.parse_env_text(prefs.engine_env), prefs.device
+
+
+def fail(op: bpy.types.Operator, settings: Any, exc: BaseException | str, hint: str = "") -> set[str]:
+    """Show a user error (status, panel, report) and cancel the operator."""
+    message = getattr(exc, "message", None) or str(exc)
+    hint = getattr(exc, "hint", "") or hint
+    if settings is not None:
+        settings.last_error = message
+        settings.last_hint = hint
+        settings.status_text = f"Error: {message}"
+    op.report({"ERROR"}, message + (f". Hint: {hint}" if hint else ""))
+    return {"CANCELLED"}
+
+
+def resolve_source_strip(context: bpy.types.Context, settings: Any) -> tuple[Any, str]:
+    """The source movie strip (the chosen one, else the active movie strip) and its file's path."""
+    editor = context.scene.sequence_editor
+    if editor is None:
+        raise AddonError("this scene has no sequencer strips", hint="add the movie strip to dub")
+    if settings.source_strip:
+        strip = compat.find_strip(editor, settings.source_strip)
+        if strip is None:
+            raise AddonError(f"there is no strip named {settings.source_strip!r}",
+                             hint="pick the source movie strip again")
+    else:
+        strip = editor.active_strip
+        if strip is None:
+            raise AddonError("no source strip is chosen",
+                             hint="pick the movie strip to dub (or make it active)")
+    if strip.type != "MOVIE":
+        raise AddonError(f"the source strip {strip.name!r} is a {strip.type.lower()} strip, not a movie",
+                         hint="pick a movie strip as the source")
+    path = _abspath(strip.filepath)
+    if not os.path.isfile(path):
+        raise AddonError(f"the movie file of {strip.name!r} does not exist: {path}",
+                         hint="relink the strip's file")
+    return strip, path
+
+
+def _sound_infos(strips: list[Any]) -> list[jobspec.SoundStripInfo]:
+    infos = []
+    for strip in strips:
+        if compat.sound_is_packed(strip):
+            raise AddonError(f"the sound of {strip.name!r} is packed into the .blend file",
+                             hint="unpack it (File > External Data > Unpack Resources) so the engine "
+                                  "can read it")
+        info = compat.sound_strip_info(strip, bpy.path.abspath)
+        if not os.path.isfile(info.filepath):
+            raise AddonError(f"the sound file of {strip.name!r} does not exist: {info.filepath}",
+                             hint="relink the sound strip's file")
+        infos.append(info)
+    return infos
+
+
+def resolve_dub_audio(context: bpy.types.Context, settings: Any, span: placement.StripSpan, fps: float,
+                      job_id: str) -> jobspec.AudioSpan:
+    """The dub audio: the chosen sound strip's file window, else the audio file, else a mixdown of the
+    selected sound strips (also used when the chosen strip starts after the shot)."""
+    editor = context.scene.sequence_editor
+    if settings.sound_strip:
+        strip = compat.find_strip(editor, settings.sound_strip)
+        if strip is None:
+            raise AddonError(f"there is no strip named {settings.sound_strip!r}",
+                             hint="pick the dub sound strip again")
+        if strip.type != "SOUND":
+            raise AddonError(f"the dub strip {strip.name!r} is not a sound strip", hint="pick a sound strip")
+        infos = _sound_infos([strip])
+    elif settings.audio_file:
+        path = _abspath(settings.audio_file)
+        if not os.path.isfile(path):
+            raise AddonError(f"the audio file {path} does not exist", hint="pick an existing audio file")
+        return jobspec.AudioSpan(path, 0.0, None)
+    else:
+        strips = compat.selected_strips(editor, "SOUND")
+        if not strips:
+            raise AddonError("no dub audio", hint="pick the dub sound strip, set an audio file, or "
+                                                  "select the sound strips to mix")
+        infos = _sound_infos(strips)
+    if len(infos) == 1:
+        direct = jobspec.direct_audio_span(infos[0], span.shot_start, span.shot_frames, fps)
+        if direct is not None:
+            return direct
+    pieces = jobspec.mixdown_plan(infos, span.shot_start, span.shot_frames, fps)
+    total = span.shot_frames / fps
+    out = mixdown.write_mixdown(pieces, total, str(job_dir() / f"{job_id}-mixdown.wav"))
+    return jobspec.AudioSpan(out, 0.0, round(total, 6))
+
+
+def emotion_sources(scene: bpy.types.Scene, settings: Any) -> dict[str, Any]:
+    """Each emotion's F-curve ``evaluate`` (when keyframed and not muted) or its slider value."""
+    sources: dict[str, Any] = {}
+    for name in EMOTIONS:
+        fcurve = compat.find_fcurve(scene, f"emodub.{name}")
+        keyed = fcurve is not None and not fcurve.mute
+        sources[name] = fcurve.evaluate if keyed else float(getattr(settings, name))
+    return sources
+
+
+def start_job(context: bpy.types.Context, *, kind: str, params: dict[str, Any], workspace: str,
+              keys: frozenset[str], label: str, meta: dict[str, Any], command: engine.EngineCommand,
+              env: dict[str, str], job_id: str | None = None) -> engine.EngineJob:
+    """Start ``kind`` in an engine subprocess and follow it from the timer."""
+    spec = protocol.JobSpec(kind=kind, params=params, workspace=workspace or None,
+                            id=job_id or uuid.uuid4().hex[:12])
+    scene = context.scene
+    job = engine.EngineJob(spec, command, job_dir(), env=env, keys=keys, label=label,
+                           meta={"scene": scene.name, "blend": bpy.data.filepath, **meta})
+    JOBS.check_free(job.keys)
+    job.start()
+    JOBS.add(job)
+    settings = scene.emodub
+    settings.job_id = job.id
+    settings.job_running = True
+    settings.progress = 0.0
+    settings.status_text = f"{label}: {job.state.text}"
+    settings.last_error = settings.last_hint = ""
+    ensure_timer()
+    return job
+
+
+def ensure_timer() -> None:
+    if not bpy.app.timers.is_registered(poll_jobs):
+        bpy.app.timers.register(poll_jobs, first_interval=TIMER_INTERVAL_S, persistent=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Polling (the timer) and acting on finished jobs
+# --------------------------------------------------------------------------------------------------
+
+def _set(owner: Any, name: str, value: Any) -> None:
+    if getattr(owner, name) != value:  # writing unchanged values would still trigger redraws/updates
+        setattr(owner, name, value)
+
+
+def _scene_busy(scene_name: str) -> bool:
+    return any(not j.state.finished and j.meta.get("scene") == scene_name for j in JOBS.jobs())
+
+
+def poll_jobs() -> float | None:
+    """The timer function: poll every unfinished job once; returns the next interval, or ``None``
+    (timer stops) when nothing is left to follow."""
+    for job in JOBS.jobs():
+        if job.handled:
+            continue
+        state = engine.poll_job(job)
+        same_file = job.meta.get("blend") == bpy.data.filepath  # another .blend may have been opened
+        scene = bpy.data.scenes.get(job.meta.get("scene", "")) if same_file else None
+        settings = getattr(scene, "emodub", None) if scene is not None else None
+        if settings is not None and settings.job_id == job.id and not state.finished:
+            _set(settings, "status_text", f"{job.label}: {state.text}")
+            _set(settings, "progress", float(state.fraction))
+        if state.finished:
+            job.handled = True
+            try:
+                finish_job(job, scene)
+            except Exception as exc:  # noqa: BLE001 - the timer must survive any bug
+                traceback.print_exc()
+                if settings is not None:
+                    settings.last_error = f"the add-on failed to finish {job.label}: {exc}"
+                    settings.status_text = f"Error: {settings.last_error}"
+            if settings is not None:
+                _set(settings, "job_running", _scene_busy(scene.name))
+    _poll_doctor()
+    _tag_redraw()
+    JOBS.prune()
+    busy = any(not job.handled for job in JOBS.jobs()) or bool(_DOCTOR)
+    return TIMER_INTERVAL_S if busy else None
+
+
+def _tag_redraw() -> None:
+    try:
+        windows = bpy.context.window_manager.windows
+    except (AttributeError, ReferenceError):
+        return
+    for window in windows:
+        for area in window.screen.areas:
+            if area.type in {"SEQUENCE_EDITOR", "PREFERENCES"}:
+                area.tag_redraw()
+
+
+def finish_job(job: engine.EngineJob, scene: bpy.types.Scene | None) -> None:
+    """Act on a finished job: show its outcome; for a dub, add the rendered strip."""
+    state = job.state
+    if scene is None:
+        video = state.outputs.get("video", "")
+        print(f"emodub: {job.label} finished ({state.status}) but its scene or .blend file is no longer open"
+              + (f"; the render is {video}" if video else ""), file=sys.stderr)
+        return
+    settings = scene.emodub
+    if state.report:
+        settings.last_report = state.report
+    if state.status == "done":
+        try:
+            message = _DONE_HANDLERS.get(job.spec.kind, lambda _j, _s: "done")(job, scene)
+        except (*USER_ERRORS, ValueError) as exc:
+            settings.last_error = getattr(exc, "message", None) or str(exc)
+            settings.last_hint = getattr(exc, "hint", "")
+            settings.status_text = f"{job.label} failed: {settings.last_error}"
+            print(f"emodub: {settings.status_text}", file=sys.stderr)
+            return
+        settings.progress = 1.0
+        settings.status_text = f"{job.label}: {message}"
+    elif state.status == "cancelled":
+        settings.status_text = f"{job.label}: cancelled"
+    else:
+        settings.last_error = state.error_message or "the job failed"
+        settings.last_hint = state.error_hint
+        settings.status_text = f"{job.label} failed: {settings.last_error}"
+        print(f"emodub: {settings.status_text}\n  hint: {state.error_hint}\n  engine log: {job.log_path}",
+              file=sys.stderr)
+        if state.traceback:
+            print(state.traceback, file=sys.stderr)
+
+
+def _finish_dub(job: engine.EngineJob, scene: bpy.types.Scene) -> str:
+    """Add the rendered movie as a strip aligned to the source strip in the output channel."""
+    outputs = job.state.outputs
+    video = outputs.get("video")
+    if not isinstance(video, str) or not os.path.isfile(video):
+        raise AddonError(f"the engine reported success but its video {video!r} does not exist",
+                         hint=f"see the engine log {job.log_path}")
+    editor = scene.sequence_editor
+    source = compat.find_strip(editor, job.meta["source_strip"])
+    if source is None:
+        raise AddonError(f"the source strip {job.meta['source_strip']!r} was removed while the dub rendered; "
+                         f"the render is {video}", hint="add it by hand with Add > Movie")
+    span = compat.strip_span(source)
+    frames = outputs.get("frames")
+    expected = int(frames) if isinstance(frames, int) and frames > 0 else span.shot_frames
+    channel_wanted = int(job.meta.get("output_channel", 0))
+    plan = placement.plan_output_strip(span, expected, channel_wanted, compat.occupants(editor))
+    strip = compat.new_movie(editor, f"{source.name}.dub", video, plan.channel, int(plan.frame_start))
+    try:
+        rendered = int(strip.frame_duration)  # the file's real frame count
+        if rendered != expected:
+            plan = placement.plan_output_strip(span, rendered, channel_wanted,
+                                               compat.occupants(editor, exclude_names=(strip.name,)))
+        strip.frame_start = plan.frame_start
+        compat.set_content_trim(strip, plan.trim_start, plan.trim_end)
+        strip.frame_offset_start = plan.offset_start
+        strip.frame_offset_end = plan.offset_end
+        strip.channel = plan.channel
+        strip["emodub_job"] = job.id
+    except Exception:
+        compat.top_strips(editor).remove(strip)  # add nothing rather than a misplaced strip
+        raise
+    scene.emodub.last_output = video
+    message = f"added {strip.name!r} in channel {strip.channel}"
+    return message + (f" (warning: {plan.warning})" if plan.warning else "")
+
+
+def _finish_prepare(job: engine.EngineJob, _scene: bpy.types.Scene) -> str:
+    return f"shot {job.meta.get('shot', '')!r} is prepared"
+
+
+def _finish_train(job: engine.EngineJob, _scene: bpy.types.Scene) -> str:
+    return f"actor {job.meta.get('actor', '')!r} is trained"
+
+
+_DONE_HANDLERS = {"dub": _finish_dub, "shot.prepare": _finish_prepare, "train.actor": _finish_train}
+
+
+def _poll_doctor() -> None:
+    if not _DOCTOR:
+        return
+    result = _DOCTOR[0].poll()
+    if result is None:
+        return
+    _DOCTOR.clear()
+    prefs = preferences()
+    if prefs is not None:
+        prefs.engine_check_ok = result.ok
+        prefs.engine_check_summary = result.summary
+        prefs.engine_check_details = "\n".join(result.lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Operators
+# --------------------------------------------------------------------------------------------------
+
+class EMODUB_OT_check_engine(bpy.types.Operator):
+    """Run `emodub doctor --json` with the configured engine and show what it finds"""
+
+    bl_idname = "emodub.check_engine"
+    bl_label = "Check engine"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        prefs = preferences(context)
+        try:
+            command, env, _device = engine_setup(context)
+        except USER_ERRORS as exc:
+            if prefs is not None:
+                prefs.engine_check_ok = False
+                prefs.engine_check_summary = exc.message
+                prefs.engine_check_details = f"hint: {exc.hint}" if exc.hint else ""
+            return fail(self, None, exc)
+        run = engine.DoctorRun(command, workspace=workspace_path(context) or None, env=env)
+        run.start()
+        _DOCTOR[:] = [run]
+        if prefs is not None:
+            prefs.engine_check_ok = False
+            prefs.engine_check_summary = f"checking {command.describe()} ..."
+            prefs.engine_check_details = ""
+        ensure_timer()
+        return {"FINISHED"}
+
+
+class EMODUB_OT_prepare_shot(bpy.types.Operator):
+    """Ingest and track the source strip's movie file as a shot in the workspace"""
+
+    bl_idname = "emodub.prepare_shot"
+    bl_label = "Prepare Shot"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = settings_of(context)
+        try:
+            command, env, device = engine_setup(context)
+            workspace = workspace_path(context)
+            workspace_info.read_manifest(workspace)
+            strip, path = resolve_source_strip(context, settings)
+            shot = settings.shot or jobspec.shot_name_for(path)
+            params = jobspec.prepare_shot_params(path, shot, device, fps=getattr(strip, "fps", None))
+            start_job(context, kind="shot.prepare", params=params, workspace=workspace,
+                      keys=jobspec.job_keys(shot=shot), label=f"Prepare shot {shot}",
+                      meta={"shot": shot, "source_strip": strip.name}, command=command, env=env)
+        except USER_ERRORS as exc:
+            return fail(self, settings, exc)
+        return {"FINISHED"}
+
+
+class EMODUB_OT_train_actor(bpy.types.Operator):
+    """Train the actor's audio-to-expression model and renderer from their clips in the workspace"""
+
+    bl_idname = "emodub.train_actor"
+    bl_label = "Train Actor"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = settings_of(context)
+        try:
+            command, env, device = engine_setup(context)
+            workspace = workspace_path(context)
+            manifest = workspace_info.read_manifest(workspace)
+            actor = jobspec.check_name(settings.actor, "actor")
+            if actor not in (manifest.get("actors") or {}):
+                raise AddonError(f"actor {actor!r} is not in the workspace",
+                                 hint="ingest their footage first (emodub ingest VIDEO --actor NAME)")
+            start_job(context, kind="train.actor", params=jobspec.train_actor_params(actor, device),
+                      workspace=workspace, keys=jobspec.job_keys(actor=actor), label=f"Train actor {actor}",
+                      meta={"actor": actor}, command=command, env=env)
+        except USER_ERRORS as exc:
+            return fail(self, settings, exc)
+        return {"FINISHED"}
+
+
+class EMODUB_OT_render_dub(bpy.types.Operator):
+    """Render the source shot with the dub audio and the keyframed emotions; the result is added as a
+    movie strip aligned to the source strip"""
+
+    bl_idname = "emodub.render_dub"
+    bl_label = "Render Dub"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = settings_of(context)
+        scene = context.scene
+        try:
+            command, env, device = engine_setup(context)
+            workspace = workspace_path(context)
+            manifest = workspace_info.read_manifest(workspace)
+            source, path = resolve_source_strip(context, settings)
+            shot = settings.shot or jobspec.shot_name_for(path)
+            actor = jobspec.check_name(settings.actor, "actor")
+            if actor not in (manifest.get("actors") or {}):
+                raise AddonError(f"actor {actor!r} is not in the workspace", hint="pick a trained actor")
+            if shot not in (manifest.get("shots") or {}):
+                raise AddonError(f"shot {shot!r} is not prepared in the workspace",
+                                 hint="press Prepare Shot first (or pick the prepared shot)")
+            keys = jobspec.job_keys(shot=shot, actor=actor)
+            JOBS.check_free(keys)  # before any mixdown work
+            span = compat.strip_span(source)
+            fps = scene_fps(scene)
+            per_frame = sample_emotions(emotion_sources(scene, settings), span.shot_start, span.shot_frames)
+            emotions = emotion_curves_payload(per_frame, fps, span.shot_start)
+            job_id = uuid.uuid4().hex[:12]
+            audio = resolve_dub_audio(context, settings, span, fps, job_id)
+            params = jobspec.dub_params(actor=actor, shot=shot, audio=audio, emotions=emotions,
+                                        renderer=settings.renderer, device=device, length="shot")
+            start_job(context, kind="dub", params=params, workspace=workspace, keys=keys,
+                      label=f"Render dub of {source.name}", job_id=job_id, command=command, env=env,
+                      meta={"source_strip": source.name, "output_channel": settings.output_channel,
+                            "shot": shot, "actor": actor})
+        except USER_ERRORS as exc:
+            return fail(self, settings, exc)
+        except ValueError as exc:  # bad curve values, an empty strip...
+            return fail(self, settings, str(exc))
+        return {"FINISHED"}
+
+
+class EMODUB_OT_cancel_job(bpy.types.Operator):
+    """Ask the engine to stop the job (it saves what it has and exits)"""
+
+    bl_idname = "emodub.cancel_job"
+    bl_label = "Cancel"
+
+    job_id: StringProperty(name="Job", default="", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        scene = context.scene
+        if self.job_id:
+            jobs = [j for j in [JOBS.get(self.job_id)] if j is not None and not j.state.finished]
+        else:
+            jobs = [j for j in JOBS.running() if j.meta.get("scene") == scene.name]
+        if not jobs:
+            self.report({"WARNING"}, "no emodub job is running")
+            return {"CANCELLED"}
+        for job in jobs:
+            job.cancel()
+        scene.emodub.status_text = "cancelling..."
+        ensure_timer()
+        return {"FINISHED"}
+
+
+PRESET_ITEMS = [("RAMP_IN", "Ramp In", "From 0 at the strip's start up to the peak at its end"),
+                ("PULSE", "Pulse", "Up to the peak over the first quarter, hold, down to 0 over the last"),
+                ("RAMP_OUT", "Ramp Out", "From the peak at the strip's start down to 0 at its end")]
+
+
+class EMODUB_OT_emotion_preset(bpy.types.Operator):
+    """Keyframe an emotion over the selected strip's range (replacing its keys in that range)"""
+
+    bl_idname = "emodub.emotion_preset"
+    bl_label = "Emotion Preset"
+    bl_options = {"REGISTER", "UNDO"}
+
+    preset: EnumProperty(name="Preset", items=PRESET_ITEMS, default="RAMP_IN")  # type: ignore[valid-type]
+    emotion: EnumProperty(name="Emotion", items=EMOTION_ITEMS, default="happy")  # type: ignore[valid-type]
+    peak: FloatProperty(name="Peak", min=0.0, max=1.0, default=1.0, subtype="FACTOR")  # type: ignore[valid-type]
+
+    def invoke(self, context: bpy.types.Context, _event: Any) -> set[str]:
+        settings = settings_of(context)
+        self.emotion, self.peak = settings.preset_emotion, settings.preset_peak
+        return self.execute(context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        scene = context.scene
+        editor = scene.sequence_editor
+        strip = editor.active_strip if editor is not None else None
+        if strip is None or not strip.select:
+            selected = compat.selected_strips(editor)
+            strip = selected[0] if selected else None
+        if strip is None:
+            return fail(self, None, "no strip is selected",
+                        hint="select the strip whose range the preset covers")
+        start, end = float(strip.frame_final_start), float(strip.frame_final_end - 1)
+        try:
+            keys = preset_keyframes(self.preset, start, end, self.peak)
+        except ValueError as exc:
+            return fail(self, None, str(exc))
+        data_path = f"emodub.{self.emotion}"
+        fcurve = compat.find_fcurve(scene, data_path)
+        if fcurve is not None:
+            compat.remove_keyframes_between(fcurve, start, end)
+        for frame, value in keys:
+            setattr(scene.emodub, self.emotion, value)
+            scene.keyframe_insert(data_path=data_path, frame=frame)
+        self.report({"INFO"}, f"{self.emotion}: {len(keys)} keyframes over frames {start:g}-{end:g}")
+        return {"FINISHED"}
+
+
+class EMODUB_OT_pick_active_strip(bpy.types.Operator):
+    """Use the active strip as the source movie or the dub sound"""
+
+    bl_idname = "emodub.pick_active_strip"
+    bl_label = "Use Active Strip"
+
+    target: EnumProperty(items=[("SOURCE", "Source", ""), ("SOUND", "Sound", "")])  # type: ignore[valid-type]
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        editor = context.scene.sequence_editor
+        strip = editor.active_strip if editor is not None else None
+        wanted = "MOVIE" if self.target == "SOURCE" else "SOUND"
+        if strip is None or strip.type != wanted:
+            return fail(self, None, f"the active strip is not a {wanted.lower()} strip")
+        field = "source_strip" if self.target == "SOURCE" else "sound_strip"
+        setattr(settings_of(context), field, strip.name)
+        return {"FINISHED"}
+
+
+class EMODUB_OT_open_report(bpy.types.Operator):
+    """Open the last job's report"""
+
+    bl_idname = "emodub.open_report"
+    bl_label = "Open Report"
+
+    filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        path = self.filepath or settings_of(context).last_report
+        if not path or not os.path.exists(path):
+            return fail(self, None, f"the report {path!r} does not exist")
+        bpy.ops.wm.path_open(filepath=path)
+        return {"FINISHED"}
+
+
+classes = (EMODUB_OT_check_engine, EMODUB_OT_prepare_shot, EMODUB_OT_train_actor, EMODUB_OT_render_dub,
+           EMODUB_OT_cancel_job, EMODUB_OT_emotion_preset, EMODUB_OT_pick_active_strip, EMODUB_OT_open_report)
+
+
+def _kill_all_at_exit() -> None:
+    JOBS.kill_all()
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    atexit.register(_kill_all_at_exit)
+
+
+def unregister() -> None:
+    # Disabling the add-on must not leave engines running: stop them and reap them.
+    JOBS.kill_all()
+    for job in JOBS.jobs():
+        job.wait(timeout=5.0)
+    atexit.unregister(_kill_all_at_exit)
+    if bpy.app.timers.is_registered(poll_jobs):
+        bpy.app.timers.unregister(poll_jobs)
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,182 @@
+"""The add-on's preferences and the per-scene dubbing settings (``scene.emodub``).
+
+The seven emotion sliders are ordinary animatable float properties: keyframing one (the dot next to
+the slider, or I over it) makes an F-curve ``emodub.<emotion>`` on the scene's action, which shows in
+the Dope Sheet, the Graph Editor and the timeline like any keyframe. That F-curve is the emotion's
+intensity curve; Render Dub samples it once per frame.
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+from . import compat
+from . import workspace as workspace_info
+from .emotions import EMOTIONS
+from .jobspec import DEVICES, RENDERERS
+
+EMOTION_ITEMS = [(name, name.capitalize(), f"Intensity of {name}") for name in EMOTIONS]
+DEVICE_ITEMS = [("auto", "Auto", "CUDA when the engine finds a GPU, else CPU"),
+                ("cpu", "CPU", "Always run on the CPU"),
+                ("cuda", "CUDA", "Run on the NVIDIA GPU (fails when there is none)")]
+RENDERER_ITEMS = [("neural_texture", "Neural texture",
+                   "Neural-texture deferred renderer (the actor's trained renderer)")]
+assert [i[0] for i in DEVICE_ITEMS] == list(DEVICES) and [i[0] for i in RENDERER_ITEMS] == list(RENDERERS)
+
+
+def preferences(context: bpy.types.Context | None = None) -> EMODUB_AddonPreferences | None:
+    """The add-on's preferences (``None`` while it is not enabled)."""
+    context = context or bpy.context
+    addon = context.preferences.addons.get(__package__)
+    return addon.preferences if addon is not None else None
+
+
+def workspace_path(context: bpy.types.Context | None = None) -> str:
+    prefs = preferences(context)
+    return bpy.path.abspath(prefs.workspace) if prefs is not None and prefs.workspace else ""
+
+
+def _matching(names: list[str], edit_text: str) -> list[str]:
+    text = (edit_text or "").lower()
+    return [n for n in names if text in n.lower()]
+
+
+def _search_actors(_self: bpy.types.PropertyGroup, context: bpy.types.Context, edit_text: str) -> list[str]:
+    return _matching(workspace_info.list_actors(workspace_path(context)), edit_text)
+
+
+def _search_shots(_self: bpy.types.PropertyGroup, context: bpy.types.Context, edit_text: str) -> list[str]:
+    return _matching(workspace_info.list_shots(workspace_path(context)), edit_text)
+
+
+def _strip_names(context: bpy.types.Context, kind: str) -> list[str]:
+    editor = context.scene.sequence_editor if context.scene else None
+    return sorted(s.name for s in compat.strips_of_type(editor, kind))
+
+
+def _search_movie_strips(_self: bpy.types.PropertyGroup, context: bpy.types.Context,
+                         edit_text: str) -> list[str]:
+    return _matching(_strip_names(context, "MOVIE"), edit_text)
+
+
+def _search_sound_strips(_self: bpy.types.PropertyGroup, context: bpy.types.Context,
+                         edit_text: str) -> list[str]:
+    return _matching(_strip_names(context, "SOUND"), edit_text)
+
+
+class EMODUB_AddonPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    engine_command: StringProperty(  # type: ignore[valid-type]
+        name="Engine command",
+        description=("A Python with emodub installed (runs `python -m core.worker`) or the emodub executable "
+                     "(runs `emodub worker`). Empty: `emodub` found on PATH"),
+        default="", subtype="FILE_PATH")
+    engine_env: StringProperty(  # type: ignore[valid-type]
+        name="Engine environment",
+        description="Extra environment variables for the engine, KEY=VALUE separated by ';' "
+                    "(e.g. PYTHONPATH=/src/emodub;OMP_NUM_THREADS=4)",
+        default="")
+    workspace: StringProperty(  # type: ignore[valid-type]
+        name="Workspace", description="The emodub workspace folder (actors, shots, models, renders)",
+        default="", subtype="DIR_PATH")
+    device: EnumProperty(  # type: ignore[valid-type]
+        name="Device", items=DEVICE_ITEMS, default="auto", description="Where the engine runs its models")
+    engine_check_summary: StringProperty(name="Engine check", default="")  # type: ignore[valid-type]
+    engine_check_details: StringProperty(name="Engine check details", default="")  # type: ignore[valid-type]
+    engine_check_ok: BoolProperty(name="Engine OK", default=False)  # type: ignore[valid-type]
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        layout.use_property_split = True
+        layout.prop(self, "engine_command")
+        layout.prop(self, "engine_env")
+        layout.prop(self, "workspace")
+        layout.prop(self, "device")
+        row = layout.row()
+        row.operator("emodub.check_engine", icon="CHECKMARK")
+        if self.engine_check_summary:
+            box = layout.box()
+            box.alert = not self.engine_check_ok
+            box.label(text=self.engine_check_summary, icon="INFO" if self.engine_check_ok else "ERROR")
+            for line in self.engine_check_details.splitlines():
+                box.label(text=line)
+
+
+def _emotion_slider(name: str) -> FloatProperty:
+    return FloatProperty(name=name.capitalize(), description=f"Intensity of {name} (0: none, 1: full); "
+                         "keyframe it to make an intensity curve", min=0.0, max=1.0, default=0.0,
+                         subtype="FACTOR", options={"ANIMATABLE"})
+
+
+def _status(name: str, description: str) -> StringProperty:
+    return StringProperty(name=name, description=description, default="", options=set())
+
+
+class EMODUB_SceneSettings(bpy.types.PropertyGroup):
+    """``scene.emodub``: what to dub with what, the emotion sliders, and the last job's status."""
+
+    actor: StringProperty(  # type: ignore[valid-type]
+        name="Actor", description="The trained actor (from the workspace) who plays in the shot",
+        search=_search_actors, options=set())
+    shot: StringProperty(  # type: ignore[valid-type]
+        name="Shot",
+        description="The prepared shot in the workspace; empty: named after the source strip's file",
+        search=_search_shots, options=set())
+    renderer: EnumProperty(  # type: ignore[valid-type]
+        name="Renderer", items=RENDERER_ITEMS, default="neural_texture", options=set())
+    source_strip: StringProperty(  # type: ignore[valid-type]
+        name="Source strip", description="The movie strip to dub (empty: the active movie strip)",
+        search=_search_movie_strips, options=set())
+    sound_strip: StringProperty(  # type: ignore[valid-type]
+        name="Dub sound", description=("The sound strip with the new dialogue (empty: the audio file, "
+                                       "else a mixdown of the selected sound strips)"),
+        search=_search_sound_strips, options=set())
+    audio_file: StringProperty(  # type: ignore[valid-type]
+        name="Audio file", description="Dub audio from a file instead of a strip; it starts with the shot",
+        default="", subtype="FILE_PATH", options=set())
+    output_channel: IntProperty(  # type: ignore[valid-type]
+        name="Output channel",
+        description="Channel of the rendered strip (0: the first free one above the source)",
+        default=0, min=0, max=128, options=set())
+
+    angry: _emotion_slider("angry")  # type: ignore[valid-type]
+    contempt: _emotion_slider("contempt")  # type: ignore[valid-type]
+    disgusted: _emotion_slider("disgusted")  # type: ignore[valid-type]
+    fear: _emotion_slider("fear")  # type: ignore[valid-type]
+    happy: _emotion_slider("happy")  # type: ignore[valid-type]
+    sad: _emotion_slider("sad")  # type: ignore[valid-type]
+    surprised: _emotion_slider("surprised")  # type: ignore[valid-type]
+
+    preset_emotion: EnumProperty(  # type: ignore[valid-type]
+        name="Emotion", items=EMOTION_ITEMS, default="happy", options=set(),
+        description="The emotion the preset buttons keyframe")
+    preset_peak: FloatProperty(  # type: ignore[valid-type]
+        name="Peak", min=0.0, max=1.0, default=1.0, subtype="FACTOR", options=set(),
+        description="Highest intensity of the preset")
+
+    job_id: _status("Job", "The last job started from this scene")  # type: ignore[valid-type]
+    job_running: BoolProperty(name="Running", default=False, options=set())  # type: ignore[valid-type]
+    progress: FloatProperty(  # type: ignore[valid-type]
+        name="Progress", min=0.0, max=1.0, default=0.0, subtype="FACTOR", options=set())
+    status_text: _status("Status", "What the engine is doing")  # type: ignore[valid-type]
+    last_error: _status("Error", "The last job's error")  # type: ignore[valid-type]
+    last_hint: _status("Hint", "What to do about the last error")  # type: ignore[valid-type]
+    last_report: _status("Report", "The last job's report file")  # type: ignore[valid-type]
+    last_output: _status("Output", "The last rendered video")  # type: ignore[valid-type]
+
+
+classes = (EMODUB_AddonPreferences, EMODUB_SceneSettings)
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.emodub = PointerProperty(type=EMODUB_SceneSettings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.emodub
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,1 @@
+"""Dubbing: new audio + emotion curves -> the shot re-rendered with matching lips and emotion."""

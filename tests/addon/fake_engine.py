@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""A stand-in for the emodub engine, for the add-on's tests while the real ``dub`` job does not exist.
+
+It is started exactly like the engine (``emodub worker --job SPEC``, ``emodub doctor --json``,
+``emodub --version``) through a small ``emodub`` wrapper script the tests write, reads the job spec
+with the real protocol module (``core.jobs.protocol``), speaks the real event protocol on stdout,
+watches stdin for ``cancel`` and handles SIGTERM like the real worker.
+
+What it does per kind:
+* ``dub``: checks the emotion curves payload (per-frame lists of one length ``n``), then writes a real
+  H.264 mp4 of ``n`` frames at the payload's fps with imageio-ffmpeg (each frame's brightness follows
+  the ``happy`` curve) and a report.json, and answers ``done`` with ``{"video", "frames", "fps",
+  "report"}`` like the contract says.
+* any other kind (``shot.prepare``, ``train.actor``...): a few progress steps, then ``done``.
+
+Environment switches:
+* ``EMODUB_FAKE_RECORD``: a folder; each received spec is saved there as ``<job id>.json`` (the tests
+  compare its emotion values with the F-curves), with ``<job id>.pid``.
+* ``EMODUB_FAKE_MODE``: ``ok`` (default); ``fail`` (an ``error`` event with a hint, exit 1); ``crash``
+  (dies midway with ``os._exit(70)`` and no terminal event); ``slow`` (0.05 s per step, 400 steps: for
+  cancel); ``hang`` (ignores cancel and SIGTERM: only SIGKILL stops it); ``noisy`` (prints lines that
+  are not protocol events between real ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from core.jobs import protocol as P  # noqa: E402 - after the path setup above
+
+MODE = os.environ.get("EMODUB_FAKE_MODE", "ok")
+RECORD = os.environ.get("EMODUB_FAKE_RECORD", "")
+FAIL_MESSAGE = "actor 'anna' has no trained renderer"
+FAIL_HINT = "press Train Actor first"
+
+
+def emit(event: P.Event) -> None:
+    sys.stdout.write(P.encode_event(event) + "\n")
+    sys.stdout.flush()
+
+
+def doctor() -> int:
+    report = {"emodub": "0.1.0-fake", "ok": True, "checks": [
+        {"name": "python", "ok": True, "detail": sys.version.split()[0], "hint": "", "required": True},
+        {"name": "cuda", "ok": True, "detail": "no CUDA device; running on CPU", "hint": "",
+         "required": False}]}
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def write_video(path: Path, values: list[float], fps: float) -> None:
+    import imageio_ffmpeg
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.mp4")
+    writer = imageio_ffmpeg.write_frames(str(tmp), (64, 48), fps=fps, codec="libx264", macro_block_size=1,
+                                         pix_fmt_out="yuv420p", quality=5, ffmpeg_log_level="error")
+    writer.send(None)
+    for value in values:
+        writer.send(np.full((48, 64, 3), int(40 + 200 * min(max(value, 0.0), 1.0)), np.uint8).tobytes())
+    writer.close()
+    os.replace(tmp, path)
+
+
+def run(spec: P.JobSpec, cancel: threading.Event) -> int:
+    emit(P.Started(spec.id, kind=spec.kind))
+    frames, fps, happy = 5, 25.0, [0.0] * 5
+    if spec.kind == "dub":
+        curves = spec.params.get("emotions") or {}
+        lists = list((curves.get("per_frame") or {}).values())
+        if curves.get("format") != "emodub-emotion-curves" or not lists or len({len(v) for v in lists}) != 1:
+            emit(P.Error(spec.id, code="bad_params", message="dub needs per-frame emotion curves",
+                         hint="send the per_frame form"))
+            return P.EXIT_BAD_SPEC
+        frames, fps = len(lists[0]), float(curves["fps"])
+        happy = curves["per_frame"].get("happy", [0.0] * frames)
+        if not os.path.isfile(spec.params.get("audio", "")):
+            emit(P.Error(spec.id, code="bad_audio", message=f"no audio file {spec.params.get('audio')!r}"))
+            return P.EXIT_ERROR
+    steps = 400 if MODE in ("slow", "hang") else frames
+    for step in range(steps):
+        if cancel.is_set() and MODE != "hang":
+            emit(P.Cancelled(spec.id, message=f"cancelled after {step} steps"))
+            return P.EXIT_CANCELLED
+        if MODE == "crash" and step == 2:
+            print("fake engine: simulated crash in the renderer", file=sys.stderr, flush=True)
+            os._exit(70)
+        if MODE == "noisy":
+            print("this line is not an event", flush=True)
+        emit(P.Progress(spec.id, stage="render", done=step, total=steps, message=f"frame {step}"))
+        if MODE in ("slow", "hang"):
+            time.sleep(0.05)
+    if MODE == "fail":
+        emit(P.Log(spec.id, level="error", message="loading the renderer failed"))
+        emit(P.Error(spec.id, code="no_model", message=FAIL_MESSAGE, hint=FAIL_HINT))
+        return P.EXIT_ERROR
+    outputs: dict[str, object] = {"steps": steps}
+    if spec.kind == "dub":
+        base = Path(spec.workspace or os.getcwd()) / "renders" / f"fake-{spec.id}"
+        video = Path(spec.params.get("out") or base / "dub.mp4")
+        write_video(video, happy, fps)
+        report = base / "report.json"
+        report.write_text(json.dumps({"frames": frames, "fps": fps, "fake": True}))
+        emit(P.Artifact(spec.id, path=str(video), kind="video"))
+        emit(P.Artifact(spec.id, path=str(report), kind="report"))
+        outputs = {"video": str(video), "frames": frames, "fps": fps, "report": str(report)}
+    emit(P.Done(spec.id, outputs=outputs))
+    return P.EXIT_OK
+
+
+def worker(job: Path) -> int:
+    try:
+        spec = P.decode_spec(job.read_text(encoding="utf-8"))
+    except (OSError, P.ProtocolError) as exc:
+        emit(P.Error("unknown", code="bad_spec", message=f"cannot read the job spec: {exc}"))
+        return P.EXIT_BAD_SPEC
+    if RECORD:
+        folder = Path(RECORD)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{spec.id}.json").write_text(json.dumps(spec.to_dict()))
+        (folder / f"{spec.id}.pid").write_text(str(os.getpid()))
+    cancel = threading.Event()
+
+    def watch_stdin() -> None:
+        for line in sys.stdin:
+            if P.is_cancel_line(line):
+                cancel.set()
+                return
+
+    if MODE == "hang":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    return run(spec, cancel)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--version"]:
+        print("emodub 0.1.0 (fake engine for the add-on tests)")
+        return 0
+    if argv[:1] == ["doctor"]:
+        return doctor()
+    if argv[:1] != ["worker"]:
+        print(f"fake engine: unsupported arguments {argv}", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog="emodub worker")
+    parser.add_argument("--job", type=Path, required=True)
+    return worker(parser.parse_args(argv[1:]).job)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

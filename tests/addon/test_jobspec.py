@@ -1,0 +1,115 @@
+"""Job params of the shared contract, shot names, the dub audio window and the mixdown plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from addon import jobspec, protocol
+from addon import workspace as workspace_info
+from core.workspace import Workspace, validate_name
+
+FPS = 25.0
+
+
+def sound(final_start: float, final_end: float, frame_start: float | None = None, trim_start: float = 0,
+          offset: float = 0.0, name: str = "dub", path: str = "/a/dub.wav") -> jobspec.SoundStripInfo:
+    return jobspec.SoundStripInfo(name=name, filepath=path, frame_start=final_start if frame_start is None
+                                  else frame_start, final_start=final_start, final_end=final_end,
+                                  trim_start=trim_start, sound_offset_s=offset)
+
+
+def test_shot_names_are_valid_stable_and_distinct() -> None:
+    a = jobspec.shot_name_for("/footage/day 1/Take #1 (final).mov")
+    b = jobspec.shot_name_for("/footage/day 2/Take #1 (final).mov")
+    assert a.startswith("Take_1_final-") and a != b
+    assert a == jobspec.shot_name_for("/footage/day 1/Take #1 (final).mov")
+    assert validate_name(a) == a and validate_name(b) == b  # the engine accepts them
+    assert validate_name(jobspec.shot_name_for("/x/" + "é" * 90 + ".mp4"))
+    assert jobspec.sanitize_name("...") == "shot"
+
+
+def test_params_follow_the_contract() -> None:
+    assert jobspec.prepare_shot_params("/v/take1.mp4", "take1", "cpu", fps=24.0) == {
+        "video": "/v/take1.mp4", "shot": "take1", "device": "cpu", "fps": 24.0}
+    assert jobspec.train_actor_params("anna") == {"actor": "anna", "device": "auto"}
+    emotions = {"format": "emodub-emotion-curves", "version": 1, "fps": 25.0, "per_frame": {"happy": [0.0]}}
+    params = jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav", 1.5, 2.0),
+                                emotions=emotions)
+    assert params == {"actor": "anna", "shot": "take1", "audio": "/a.wav", "audio_offset_s": 1.5,
+                      "audio_duration_s": 2.0, "emotions": emotions, "length": "shot",
+                      "renderer": "neural_texture", "device": "auto"}
+    spec = jobspec.make_spec("dub", params, "/ws")
+    assert protocol.decode_spec(spec.to_json()) == spec  # a valid protocol spec
+    json.dumps(spec.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: jobspec.train_actor_params(""), "no actor is set"),
+    (lambda: jobspec.train_actor_params("anna smith"), "invalid actor"),
+    (lambda: jobspec.train_actor_params("anna", "tpu"), "unknown device"),
+    (lambda: jobspec.prepare_shot_params("", "take1"), "no movie file"),
+    (lambda: jobspec.dub_params(actor="a", shot="s", audio=jobspec.AudioSpan(""), emotions={}),
+     "no dub audio"),
+    (lambda: jobspec.dub_params(actor="a", shot="s", audio=jobspec.AudioSpan("/a.wav"), emotions={},
+                                renderer="pixels"), "unknown renderer"),
+])
+def test_bad_params_say_what_to_fix(call: object, message: str) -> None:
+    with pytest.raises(jobspec.JobInputError) as err:
+        call()  # type: ignore[operator]
+    assert message in err.value.message and err.value.hint
+
+
+def test_job_keys() -> None:
+    assert jobspec.job_keys(shot="take1", actor="anna") == {"shot:take1", "actor:anna"}
+    assert jobspec.job_keys(actor="anna") == {"actor:anna"}
+
+
+def test_sound_strip_under_the_shot_is_one_file_window() -> None:
+    # Shot: file frames 0..39 at scene frames 11..50. Sound strip starts with it.
+    span = jobspec.direct_audio_span(sound(11, 61), shot_start=11, shot_frames=40, fps=FPS)
+    assert span == jobspec.AudioSpan("/a/dub.wav", 0.0, 1.6)
+    # The sound started 25 frames earlier: its file is 1 s in when the shot starts; trimmed/offset too.
+    span = jobspec.direct_audio_span(sound(0, 40, frame_start=-14, trim_start=5, offset=0.1), 11, 40, FPS)
+    assert span == jobspec.AudioSpan("/a/dub.wav", round((11 + 14 + 5) / FPS + 0.1, 6), round(29 / FPS, 6))
+    # It starts later than the shot: leading silence is needed -> no single window.
+    assert jobspec.direct_audio_span(sound(20, 80), 11, 40, FPS) is None
+    with pytest.raises(jobspec.JobInputError, match="does not overlap"):
+        jobspec.direct_audio_span(sound(60, 90), 11, 40, FPS)
+
+
+def test_mixdown_plan_places_each_strip_in_shot_time() -> None:
+    strips = [sound(20, 80, name="late", path="/a/late.wav"),
+              sound(0, 30, frame_start=-10, name="early", path="/a/early.wav"),
+              sound(100, 120, name="after", path="/a/after.wav")]
+    pieces = jobspec.mixdown_plan(strips, shot_start=11, shot_frames=40, fps=FPS)
+    assert pieces == [jobspec.MixPiece("/a/late.wav", 0.0, 9 / FPS, 31 / FPS),
+                      jobspec.MixPiece("/a/early.wav", 21 / FPS, 0.0, 19 / FPS)]
+    with pytest.raises(jobspec.JobInputError, match="no sound strip is heard"):
+        jobspec.mixdown_plan(strips[2:], 11, 40, FPS)
+    # A negative sound offset: the file starts after the strip does.
+    (piece,) = jobspec.mixdown_plan([sound(11, 51, offset=-0.2)], 11, 40, FPS)
+    assert piece == jobspec.MixPiece("/a/dub.wav", 0.0, 0.2, 1.4)
+
+
+def test_workspace_reader_lists_what_the_engine_wrote(tmp_path: Path) -> None:
+    with pytest.raises(workspace_info.WorkspaceProblem, match="no workspace folder"):
+        workspace_info.read_manifest("")
+    with pytest.raises(workspace_info.WorkspaceProblem, match="not an emodub workspace") as err:
+        workspace_info.read_manifest(tmp_path)
+    assert "emodub workspace init" in err.value.hint
+    ws = Workspace.create(tmp_path / "ws")
+    ws.add_actor("bob")
+    ws.add_actor("anna")
+    ws.set_model("anna", "renderer", {"checkpoint": "x"})
+    ws.set_shot("take1", {"video": "shots/take1/video.mp4"})
+    assert workspace_info.list_actors(ws.root) == ["anna", "bob"]
+    assert workspace_info.list_shots(ws.root) == ["take1"]
+    assert workspace_info.actor_models(ws.root, "anna") == ["renderer"]
+    assert workspace_info.list_actors(tmp_path) == [] and workspace_info.actor_models(ws.root, "zed") == []
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "emodub.json").write_text("{not json")
+    with pytest.raises(workspace_info.WorkspaceProblem, match="cannot read"):
+        workspace_info.read_manifest(tmp_path / "bad")
