@@ -12,7 +12,7 @@ import numpy as np
 
 from core.morphable import procedural_anatomy as A
 from core.morphable.data import PROCEDURAL_EXPRESSIONS
-from core.morphable.procedural_anatomy import blob, gauss, smoothstep
+from core.morphable.procedural_anatomy import blob, gauss, smootherstep, smoothstep
 from core.morphable.procedural_geometry import (
     EYE_POUCH,
     EYEBALL,
@@ -24,7 +24,7 @@ from core.morphable.procedural_geometry import (
     HeadMesh,
     eye_centre,
 )
-from core.morphable.procedural_rig import brow_line, jaw_weight, lip_side
+from core.morphable.procedural_rig import brow_line, jaw_weight, lip_side, slit_edges
 
 # ---------------------------------------------------------------------------------------------------
 # identity
@@ -69,17 +69,21 @@ def _shape_fields(f: _Fields) -> list[tuple[str, np.ndarray, float]]:
     chin = blob(f.p, (0.0, -0.087, 0.09), (0.018, 0.014, 0.03))
     nose = blob(f.p, (0.0, -0.018, 0.11), (0.011, 0.016, 0.025))
     lips = blob(f.p, (0.0, A.Y_MOUTH, 0.095), (0.019, 0.010, 0.025))
-    eye_l = blob(f.p, eye_centre(1.0), (0.014, 0.013, 0.03))
-    eye_r = blob(f.p, eye_centre(-1.0), (0.014, 0.013, 0.03))
-    brow = gauss(((y - brow_line(np.abs(x)) + 0.002) / 0.008) ** 2) * smoothstep(0.062, 0.045, np.abs(x)) * f.front
+    # the eye regions move as a block (lids with their eyeball), fading out by the brow and the cheek
+    eye_l = smootherstep(0.033, 0.019, np.linalg.norm(f.p - eye_centre(1.0), axis=1))
+    eye_r = smootherstep(0.033, 0.019, np.linalg.norm(f.p - eye_centre(-1.0), axis=1))
+    brow = gauss(((y - brow_line(np.abs(x)) + 0.002) / 0.008) ** 2)
+    brow = brow * smoothstep(0.062, 0.045, np.abs(x)) * f.front
     neck = smoothstep(-0.07, -0.115, y) * (1.0 - np.clip(hs, 0, 1))
     neck_z = -0.012
+    above_eyes = smoothstep(A.Y_EYE - 0.02, A.Y_EYE + 0.05, y)
+    cranium = smoothstep(-0.08, -0.03, y)
+    mouth_region = blob(f.p, (0.0, A.Y_MOUTH, 0.09), (0.03, 0.012, 0.03))
+    philtrum_down = smoothstep(A.Y_SUBNASALE + 0.002, A.Y_MOUTH, y) * smoothstep(-0.108, -0.085, y)
     return [
         ("head_width", np.stack([x, zeros, zeros], -1), 0.0055),
-        ("head_height", np.stack([zeros, (y - A.Y_EYE) * smoothstep(A.Y_EYE - 0.02, A.Y_EYE + 0.05, y), zeros], -1),
-         0.0055),
-        ("head_depth", np.stack([zeros, zeros, z * smoothstep(0.0, -0.05, z) * smoothstep(-0.08, -0.03, y)], -1),
-         0.0055),
+        ("head_height", np.stack([zeros, (y - A.Y_EYE) * above_eyes, zeros], -1), 0.0055),
+        ("head_depth", np.stack([zeros, zeros, z * smoothstep(0.0, -0.05, z) * cranium], -1), 0.0055),
         ("face_length", np.stack([zeros, -np.clip(A.Y_SUBNASALE - y, 0.0, 0.065) * smoothstep(-0.03, 0.02, z),
                                   zeros], -1), 0.0045),
         ("jaw_width", np.stack([x * lower_face, zeros, zeros], -1), 0.0040),
@@ -91,45 +95,41 @@ def _shape_fields(f: _Fields) -> list[tuple[str, np.ndarray, float]]:
         ("nose_bridge", f.vec(blob(f.p, (0.0, 0.006, 0.10), (0.008, 0.014, 0.02)), (0, 0, 1)), 0.0028),
         ("nose_tip", f.vec(blob(f.p, (0.0, -0.027, 0.118), (0.010, 0.008, 0.015)), (0, 0, 1)), 0.0030),
         ("lip_thickness", np.stack([zeros, (y - A.Y_MOUTH) * lips * 3.0, 0.012 * lips], -1), 0.0022),
-        ("mouth_width", np.stack([x * blob(f.p, (0.0, A.Y_MOUTH, 0.09), (0.03, 0.012, 0.03)), zeros, zeros], -1),
-         0.0030),
+        ("mouth_width", np.stack([x * mouth_region, zeros, zeros], -1), 0.0030),
         ("eye_spacing", f.vec(eye_l - eye_r, (1, 0, 0)), 0.0025),
         ("eye_height", f.vec(eye_l + eye_r, (0, 1, 0)), 0.0025),
         ("eye_depth", f.vec(eye_l + eye_r, (0, 0, -1)), 0.0025),
         ("brow_ridge", f.vec(brow, (0, 0.2, 1)), 0.0025),
-        ("cheekbones", f.mirrored((0.052, A.Y_EYE - 0.022, 0.06), (0.015, 0.013, 0.03), (0.7, 0.0, 0.7)), 0.0035),
-        ("forehead_slope", np.stack([zeros, zeros, -np.clip(y - 0.045, 0.0, None) * smoothstep(0.0, 0.06, z)], -1),
-         0.0050),
+        ("cheekbones", f.mirrored((0.052, A.Y_EYE - 0.022, 0.06), (0.015, 0.013, 0.03), (0.7, 0.0, 0.7)),
+         0.0035),
+        ("forehead_slope", np.stack([zeros, zeros, -np.clip(y - 0.045, 0.0, None) * f.front], -1), 0.0050),
         ("cheek_fullness", f.mirrored((0.046, -0.045, 0.06), (0.015, 0.016, 0.03), (0.8, 0.0, 0.6)), 0.0035),
         ("neck_width", np.stack([x * neck, zeros, (z - neck_z) * neck], -1), 0.0050),
         ("ear_protrusion", f.mirrored((0.076, 0.012, 0.0), (0.014, 0.028, 0.02), (1.0, 0.0, 0.0)), 0.0040),
-        ("midface_projection", f.vec(blob(f.p, (0.0, -0.012, 0.10), (0.035, 0.035, 0.03)), (0, 0, 1)), 0.0035),
+        ("midface_projection", f.vec(blob(f.p, (0.0, -0.012, 0.10), (0.035, 0.035, 0.03)), (0, 0, 1)),
+         0.0035),
         ("jaw_angle", f.mirrored((0.057, -0.060, 0.0), (0.015, 0.015, 0.02), (0.8, -0.6, 0.0)), 0.0035),
-        ("upper_lip_length", f.vec(smoothstep(A.Y_SUBNASALE + 0.002, A.Y_MOUTH, y) * smoothstep(-0.108, -0.085, y)
-                                   * gauss((x / 0.035) ** 2) * f.front, (0, -1, 0)), 0.0025),
+        ("upper_lip_length", f.vec(philtrum_down * gauss((x / 0.035) ** 2) * f.front, (0, -1, 0)), 0.0025),
         ("temple_width", f.mirrored((0.068, 0.040, 0.03), (0.015, 0.018, 0.03), (1.0, 0.0, 0.0)), 0.0035),
-        ("occiput", f.vec(blob(f.p, (0.0, 0.020, -0.095), (0.045, 0.035, 0.03)), (0, 0, -1)), 0.0050),
-        ("crown_height", f.vec(blob(f.p, (0.0, 0.125, 0.0), (0.05, 0.035, 0.06)), (0, 1, 0)), 0.0050),
+        ("skull_top_width", np.stack([x * smoothstep(0.03, 0.11, y), zeros, zeros], -1), 0.0040),
+        ("chin_width", np.stack([x * chin, zeros, zeros], -1), 0.0025),
     ]
 
 
 def shape_basis(mesh: HeadMesh) -> tuple[np.ndarray, list[str]]:
-    """(V, 3, S) identity modes, mutually orthogonal, each scaled to its target largest displacement.
+    """(V, 3, S) identity modes, each scaled to its target largest displacement at coefficient 1.
 
-    The raw semantic fields are orthogonalised symmetrically (Löwdin: the orthonormal set closest to
-    them), so each mode keeps its meaning while the basis stays perfectly conditioned up to the scaling."""
+    The modes stay the semantic fields themselves (``nose_length`` only lengthens the nose); they are
+    designed to overlap little, so the basis is well conditioned (condition number about 5 after
+    normalising each mode) without an orthogonalisation that would smear their meaning."""
     points = mesh.vertices.copy()
     for name, sgn in (("left", 1.0), ("right", -1.0)):
         points[mesh.eyeball[name]] = eye_centre(sgn)  # eyeballs translate with the field at their centre
     raw = _shape_fields(_Fields(mesh, points))
     names = [name for name, _, _ in raw]
-    targets = np.array([t for _, _, t in raw])
-    m = np.stack([field.reshape(-1) for _, field, _ in raw], -1)
-    m /= np.linalg.norm(m, axis=0, keepdims=True)
-    evals, evecs = np.linalg.eigh(m.T @ m)
-    ortho = m @ (evecs @ np.diag(evals ** -0.5) @ evecs.T)
-    modes = ortho.reshape(len(mesh.vertices), 3, -1)
+    modes = np.stack([field for _, field, _ in raw], -1)
     peak = np.linalg.norm(modes, axis=1).max(0)
+    targets = np.array([t for _, _, t in raw])
     return modes * (targets / peak)[None, None, :], names
 
 
@@ -158,10 +158,7 @@ class _Lids:
         self.upper_margin: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.lower_margin: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name, sgn in (("left", 1.0), ("right", -1.0)):
-            loop = mesh.eye_loops[name]
-            n_inner = (len(loop) - 2) // 2
-            upper = loop[:n_inner + 2]
-            lower = np.concatenate([[loop[0]], loop[n_inner + 2:][::-1], [loop[n_inner + 1]]])
+            upper, lower = slit_edges(mesh.eye_loops[name])
             c = eye_centre(sgn)
             for store, ids in ((self.upper_margin, upper), (self.lower_margin, lower)):
                 q = mesh.vertices[ids] - c
@@ -241,14 +238,17 @@ def _expression_fields(mesh: HeadMesh) -> dict[str, np.ndarray]:
     out["mouth_round"] = (lr((-0.0065, 0, 0.001), cl, cr) + f.vec(mouth, (0, 0, 0.0035))
                           + f.vec(upper_edge, (0, 0.003, 0.001)) + f.vec(lower_edge, (0, -0.0035, 0.001))
                           + jaw_turn(0.025))
-    out["lips_pucker"] = (lr((-0.0085, 0, 0.001), cl, cr) + f.vec(mouth * gauss((dm / 0.012) ** 2), (0, 0, 0.0075))
+    out["lips_pucker"] = (lr((-0.0085, 0, 0.001), cl, cr)
+                          + f.vec(mouth * gauss((dm / 0.012) ** 2), (0, 0, 0.0075))
                           + f.vec(upper_edge, (0, 0.0007, 0)) + f.vec(lower_edge, (0, -0.0007, 0)))
     out["lips_funnel"] = (lr((-0.005, 0, 0.001), cl, cr) + f.vec(mouth, (0, 0, 0.0045))
                           + f.vec(upper_lip, (0, 0.003, 0.002)) + f.vec(lower_lip, (0, -0.0035, 0.002))
                           + jaw_turn(0.02))
     out["lips_press"] = np.stack([np.zeros_like(x), -0.35 * dm * lips_band, -0.002 * lips_band], -1)
-    out["upper_lip_raise"] = f.vec((ls > 0) * gate ** 0.7 * gauss((dm / 0.011) ** 2) * front, (0, 0.005, 0.001))
-    out["lower_lip_depress"] = f.vec((ls < 0) * gate ** 0.7 * gauss((dm / 0.013) ** 2) * front, (0, -0.005, 0.001))
+    raise_w = (ls > 0) * gate ** 0.7 * gauss((dm / 0.011) ** 2) * front
+    depress_w = (ls < 0) * gate ** 0.7 * gauss((dm / 0.013) ** 2) * front
+    out["upper_lip_raise"] = f.vec(raise_w, (0, 0.005, 0.001))
+    out["lower_lip_depress"] = f.vec(depress_w, (0, -0.005, 0.001))
     out["lips_stretch"] = (lr((0.006, -0.002, -0.002), cl, cr)
                            + np.stack([np.zeros_like(x), -0.15 * dm * lips_band, np.zeros_like(x)], -1))
     wide_mouth = gauss((x / 0.03) ** 2 + (dm / 0.02) ** 2) * front
@@ -286,17 +286,20 @@ def _expression_fields(mesh: HeadMesh) -> dict[str, np.ndarray]:
         out[f"squint_{name}"] = (lids.turn(name, sgn, True, 0.18) + lids.turn(name, sgn, False, 0.35, 0.5)
                                  + f.vec(cheek_under, (0, 0.002, 0.0008)))
         out[f"blink_{name}"] = lids.turn(name, sgn, True, 1.0)
-        out[f"eye_wide_{name}"] = lids.turn(name, sgn, True, -0.30, 0.9) + lids.turn(name, sgn, False, -0.10, 0.5)
+        out[f"eye_wide_{name}"] = (lids.turn(name, sgn, True, -0.30, 0.9)
+                                   + lids.turn(name, sgn, False, -0.10, 0.5))
     # ---- cheeks / nose
     puff = lr((0.0055, 0.0, 0.0045), blob(p, (0.043, -0.047, 0.07), (0.016, 0.016, 0.03)),
               blob(p, (-0.043, -0.047, 0.07), (0.016, 0.016, 0.03)))
     out["cheek_puff"] = puff + f.vec(mouth, (0, 0, 0.0015))
     for name, sgn in (("left", 1.0), ("right", -1.0)):
-        raise_w = blob(p, (sgn * 0.040, -0.006, 0.08), (0.016, 0.013, 0.03))
-        out[f"cheek_raise_{name}"] = f.vec(raise_w, (0, 0.004, 0.0015)) + lids.turn(name, sgn, False, 0.15, 0.5)
+        cheek_w = blob(p, (sgn * 0.040, -0.006, 0.08), (0.016, 0.013, 0.03))
+        out[f"cheek_raise_{name}"] = (f.vec(cheek_w, (0, 0.004, 0.0015))
+                                      + lids.turn(name, sgn, False, 0.15, 0.5))
         ala = blob(p, (sgn * 0.016, -0.031, 0.1), (0.009, 0.010, 0.03))
         lip_side_w = (ls > 0) * gauss(((x - sgn * 0.012) / 0.008) ** 2 + (dm / 0.01) ** 2) * front * gate
-        out[f"sneer_{name}"] = f.vec(ala, (sgn * 0.0006, 0.0038, 0.001)) + f.vec(lip_side_w, (0, 0.002, 0.0005))
+        out[f"sneer_{name}"] = (f.vec(ala, (sgn * 0.0006, 0.0038, 0.001))
+                                + f.vec(lip_side_w, (0, 0.002, 0.0005)))
     # soft tissue only; the jaw-driven parts (lower teeth, tongue) follow the jaw terms above
     rigid_follow = {"mouth_open": 0.075, "mouth_wide": 0.01, "mouth_round": 0.025, "lips_funnel": 0.02}
     inner = np.isin(mesh.part, (TEETH_LOWER, TONGUE))

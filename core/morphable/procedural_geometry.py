@@ -30,6 +30,7 @@ class GeometrySpec:
         n_rows: skin rings from the top of the head to the bottom of the neck.
         eye_medial_column / mouth_corner_column / eye_lateral_column: the columns (counted from the
             front centre) of the inner eye corners, the mouth corners and the outer eye corners.
+        dense_ears: spend more columns on the ears (smoother ear silhouettes; needs about 60 columns).
         eyeball_rings / eyeball_segments: latitude rings (odd, so one is the equator) and meridians
             of each eyeball.
         teeth_samples / teeth_section: samples along each dental arch and around its cross-section.
@@ -41,12 +42,20 @@ class GeometrySpec:
     eye_medial_column: int = 5
     mouth_corner_column: int = 7
     eye_lateral_column: int = 13
+    dense_ears: bool = True
     eyeball_rings: int = 9
     eyeball_segments: int = 14
     teeth_samples: int = 18
     teeth_section: int = 8
     tongue_rings: int = 7
     tongue_segments: int = 12
+
+    def __post_init__(self) -> None:
+        if self.eyeball_rings % 2 == 0 or self.eyeball_rings < 3:
+            raise ValueError(f"GeometrySpec.eyeball_rings must be odd and >= 3, got {self.eyeball_rings}")
+        if self.n_rows < 16 or min(self.teeth_samples, self.teeth_section, self.tongue_rings,
+                                   self.tongue_segments, self.eyeball_segments) < 3:
+            raise ValueError(f"GeometrySpec is too coarse to build a head: {self}")
 
 
 @dataclass
@@ -71,7 +80,8 @@ class HeadMesh:
         eyeball: per eye the (N,) vertex indices of its eyeball; eyeball_equator: per eye the indices
             of the equator ring (their mean is the eye centre).
         rows_y / columns_theta: the skin grid's row heights and column angles.
-        row_of: dict of named skin rows (``"eye"``, ``"mouth"``).
+        row_of: named skin rows (``"eye"``, ``"mouth"``, ``"neck_bottom"``).
+        skin_vertex_grid: (rows, columns) vertex index of each skin grid node (the upper copy on a slit).
     """
 
     vertices: np.ndarray
@@ -120,13 +130,21 @@ def column_angles(spec: GeometrySpec) -> np.ndarray:
     A monotone cubic through anchors puts the eye and mouth corners exactly on columns and makes the
     columns dense on the face and sparse at the back of the head."""
     nc = spec.n_columns
-    if nc % 2 or not 0 < spec.eye_medial_column < spec.mouth_corner_column < spec.eye_lateral_column < nc // 4:
-        raise ValueError("column anchors must satisfy 0 < eye_medial < mouth_corner < eye_lateral < n/4, n even")
+    anchors = (spec.eye_medial_column, spec.mouth_corner_column, spec.eye_lateral_column)
+    if nc % 2 or not 0 < anchors[0] < anchors[1] < anchors[2] < nc // 4:
+        raise ValueError("GeometrySpec: need an even n_columns and 0 < eye_medial_column < "
+                         f"mouth_corner_column < eye_lateral_column < n_columns / 4, got {nc} and {anchors}")
     step = 2.0 * np.pi / nc
-    anchors_phi = [0.0, spec.eye_medial_column * step, spec.mouth_corner_column * step,
-                   spec.eye_lateral_column * step, np.pi]
+    anchors_phi = [0.0, anchors[0] * step, anchors[1] * step, anchors[2] * step]
     anchors_theta = [0.0, _solve_theta(A.EYE_MEDIAL_X, A.Y_EYE), _solve_theta(A.MOUTH_HALF_WIDTH, A.Y_MOUTH),
-                     _solve_theta(A.EYE_LATERAL_X, A.Y_EYE), np.pi]
+                     _solve_theta(A.EYE_LATERAL_X, A.Y_EYE)]
+    if spec.dense_ears:  # the ears (80 to 116 degrees) get denser columns than the cheeks and the back
+        ear_front = max(round(0.275 * nc), anchors[2] + 2)
+        ear_back = max(round(0.3875 * nc), ear_front + 2)
+        anchors_phi += [ear_front * step, ear_back * step]
+        anchors_theta += [np.radians(80.0), np.radians(116.0)]
+    anchors_phi.append(np.pi)
+    anchors_theta.append(np.pi)
     curve = pchip(anchors_phi, anchors_theta)
     half = curve(np.arange(nc // 2 + 1) * step)
     theta = np.concatenate([half, -half[1:-1][::-1]])
@@ -169,9 +187,9 @@ def row_heights(spec: GeometrySpec) -> tuple[np.ndarray, np.ndarray, int, int]:
 # sculpting
 # ---------------------------------------------------------------------------------------------------
 
-_NOSE_PROFILE = pchip([0.036, 0.027, 0.017, 0.006, -0.006, -0.016, -0.0225, -0.0270, -0.0315, -0.0355, -0.039,
-                       -0.0425],
-                      [0.0, 0.0020, 0.0052, 0.0090, 0.0132, 0.0176, 0.0214, 0.0226, 0.0198, 0.0125, 0.0045, 0.0])
+_NOSE_PROFILE = pchip(  # protrusion of the nose ridge over the face, by height
+    [0.036, 0.027, 0.017, 0.006, -0.006, -0.016, -0.0225, -0.0270, -0.0315, -0.0355, -0.039, -0.0425],
+    [0.0, 0.0020, 0.0052, 0.0090, 0.0132, 0.0176, 0.0214, 0.0226, 0.0198, 0.0125, 0.0045, 0.0])
 _NOSE_HALF_WIDTH = pchip([0.032, 0.016, 0.000, -0.014, -0.024, -0.032, -0.042],
                          [0.0088, 0.0068, 0.0072, 0.0086, 0.0098, 0.0104, 0.0110])
 
@@ -203,17 +221,19 @@ def face_relief(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     p = clamp_eval(_NOSE_PROFILE, y) * (y < 0.036) * (y > -0.0425)
     w = clamp_eval(_NOSE_HALF_WIDTH, y)
     wide = 0.22 * smoothstep(-0.036, -0.018, y)  # the side walls flare into the cheeks above the tip only
-    h += p * (np.exp(-0.69 * np.abs(x / w) ** 2.4) * (1.0 - wide) + wide * np.exp(-0.69 * np.abs(x / (2.3 * w)) ** 2))
+    ridge = np.exp(-0.69 * np.abs(x / w) ** 2.4)
+    h += p * (ridge * (1.0 - wide) + wide * np.exp(-0.69 * np.abs(x / (2.3 * w)) ** 2))
     # rounded tip lobule
-    h += 0.0018 * blob(np.stack([x, y, 0 * x], -1), [0.0, A.Y_NOSE_TIP + 0.0005, 0.0], [0.0062, 0.0052, 1.0])
+    h += 0.0018 * gauss((x / 0.0062) ** 2 + ((y - A.Y_NOSE_TIP - 0.0005) / 0.0052) ** 2)
     # alae (nostril wings) with the alar groove around them
     for sgn in (-1.0, 1.0):
-        d2 = ((x - sgn * 0.0150) / 0.0056) ** 2 + ((y + 0.0340) / 0.0056) ** 2
-        h += 0.0078 * np.exp(-0.5 * d2 ** 1.15)
+        d2 = ((x - sgn * 0.0142) / 0.0052) ** 2 + ((y + 0.0332) / 0.0054) ** 2
+        h += 0.0068 * np.exp(-0.5 * d2 ** 1.15)
         h -= 0.0012 * gauss(((np.sqrt(d2) - 1.75) / 0.35) ** 2) * smoothstep(-0.045, -0.036, y)
     # brow ridge and glabella
     brow_line = A.Y_BROW - 0.0045 + 0.0022 * gauss(((ax - 0.030) / 0.012) ** 2)
-    h += 0.0042 * gauss(((y - brow_line) / 0.0062) ** 2) * smoothstep(0.004, 0.016, ax) * smoothstep(0.060, 0.044, ax)
+    along_brow = smoothstep(0.004, 0.016, ax) * smoothstep(0.060, 0.044, ax)
+    h += 0.0042 * gauss(((y - brow_line) / 0.0062) ** 2) * along_brow
     h += 0.0022 * gauss((x / 0.011) ** 2 + ((y - A.Y_BROW + 0.003) / 0.008) ** 2)
     # muzzle: the dental arch pushes the mouth region forward
     h += 0.0085 * gauss((x / 0.023) ** 2 + ((y + 0.057) / 0.026) ** 2)
@@ -255,7 +275,6 @@ def _lip_relief(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def side_relief(p: np.ndarray) -> np.ndarray:
     """Relief along the surface normal: cheekbones, temples, jaw angles, ears."""
-    x, y = p[:, 0], p[:, 1]
     h = np.zeros(len(p))
     for sgn in (-1.0, 1.0):
         h += 0.0052 * blob(p, [sgn * 0.053, A.Y_EYE - 0.021, 0.055], [0.015, 0.0105, 0.03])
@@ -264,7 +283,6 @@ def side_relief(p: np.ndarray) -> np.ndarray:
         h += 0.0030 * blob(p, [sgn * 0.056, -0.060, 0.0], [0.012, 0.012, 0.025])
         h += 0.0018 * blob(p, [sgn * 0.028, 0.070, 0.09], [0.018, 0.015, 0.03])
     h += _ear_relief(p)
-    del x, y
     return h
 
 
@@ -333,32 +351,33 @@ def _open_eyes(v: np.ndarray, side: np.ndarray, on_fissure: np.ndarray) -> np.nd
     dy = y - A.Y_EYE
     falloff = gauss((dy / 0.0105) ** 2)
     region = smoothstep(0.065, 0.050, ax) * smoothstep(0.004, 0.012, ax) * smoothstep(0.03, 0.05, v[:, 2])
+    region = region * (np.abs(y - A.Y_EYE) < 0.045)  # exactly nothing below the nose (keeps the mouth row)
     shift = np.where(above, up, -down) * falloff * region
     tilt = A.EYE_CANTHAL_TILT * (np.clip(t, -0.3, 1.3) - 0.5) * gauss((dy / 0.016) ** 2) * region
     v[:, 1] += shift + tilt
-    # lids: a socket carved into the face, never closer to the eye centre than the lid sphere
+    # lids: a socket carved into the face, never closer to the eye centre than the lid sphere; the lid
+    # thickens away from its margin and the upper lid gets a crease
+    tc = np.clip(t, 0.0, 1.0)
+    dy_lid = v[:, 1] - A.Y_EYE - A.EYE_CANTHAL_TILT * (tc - 0.5)
+    beyond = np.maximum(np.maximum(-t, t - 1.0), 0.0) * (A.EYE_LATERAL_X - A.EYE_MEDIAL_X)
+    margin_v = np.where(above, np.maximum(dy_lid - up, 0.0), np.maximum(-dy_lid - down, 0.0))
+    margin = np.hypot(margin_v, beyond)  # distance from the lid margin
+    thick = 0.0012 * smoothstep(0.0, 0.0045, margin)
+    crease = np.where(above, 0.0010 * gauss(((margin - 0.0068) / 0.0017) ** 2), 0.0)
+    crease = crease * np.sqrt(np.clip(4.0 * tc * (1.0 - tc), 0.0, 1.0))
+    radius = A.EYE_RADIUS + A.LID_GAP + thick
     for sgn in (-1.0, 1.0):
         c = eye_centre(sgn)
         mine = (sgn * x > 0.0) & (v[:, 2] > 0.03)
-        dxl = v[:, 0] - c[0]
-        dyl = v[:, 1] - c[1] - A.EYE_CANTHAL_TILT * (np.clip(t, 0, 1) - 0.5)
-        tcl = np.clip(t, 0.0, 1.0)
-        up_m, down_m = lid_opening(t)
-        beyond = np.maximum(np.maximum(-t, t - 1.0), 0.0) * (A.EYE_LATERAL_X - A.EYE_MEDIAL_X)
-        margin_v = np.where(above, np.maximum(dyl - up_m, 0.0), np.maximum(-dyl - down_m, 0.0))
-        margin = np.hypot(margin_v, beyond)
-        thick = 0.0012 * smoothstep(0.0, 0.0045, margin)
-        crease = np.where(above, 0.0010 * gauss(((margin - 0.0068) / 0.0017) ** 2), 0.0) * np.sqrt(
-            np.clip(4 * tcl * (1 - tcl), 0, 1))
-        radius = A.EYE_RADIUS + A.LID_GAP + thick
-        rho2 = dxl ** 2 + (v[:, 1] - c[1]) ** 2
-        z_sphere = np.where(rho2 < radius ** 2, c[2] + np.sqrt(np.maximum(radius ** 2 - rho2, 0.0)) - crease, -1.0)
-        rho = np.sqrt((dxl / 0.0158) ** 2 + ((v[:, 1] - c[1]) / 0.0112) ** 2)
+        dx = v[:, 0] - c[0]
+        rho2 = dx ** 2 + (v[:, 1] - c[1]) ** 2
+        cap = c[2] + np.sqrt(np.maximum(radius ** 2 - rho2, 0.0)) - crease
+        z_sphere = np.where(rho2 < radius ** 2, cap, -1.0)  # -1: no lid sphere here, keep the socket
+        rho = np.sqrt((dx / 0.0158) ** 2 + ((v[:, 1] - c[1]) / 0.0112) ** 2)
         z_socket = v[:, 2] - 0.016 * (1.0 - smoothstep(0.6, 1.65, rho)) ** 1.5
         z_new, _ = smooth_max(z_sphere, z_socket, 0.0032)
-        z_new = np.where(on_fissure & (side != 0), z_sphere, z_new)
+        z_new = np.where(on_fissure & (side != 0), z_sphere, z_new)  # margins exactly on the lid sphere
         v[:, 2] = np.where(mine & (rho < 2.2), z_new, v[:, 2])
-        del tcl
     return v
 
 
@@ -477,9 +496,8 @@ def build_skin(spec: GeometrySpec) -> _Skin:
     r, head_share = A.base_radius(tt, yy)
     r = r * scale[:, None]
     grid = np.stack([r * np.sin(tt), yy, r * np.cos(tt)], -1).reshape(-1, 3)
-    neck_z = float(clamp_eval(A._NECK_CENTRE_Z, np.array([A.Y_NECK_BOTTOM]))[0])
     top = np.array([[0.0, A.Y_TOP, 0.0]])
-    bottom = np.array([[0.0, A.Y_NECK_BOTTOM, neck_z * 0.0]])
+    bottom = np.array([[0.0, A.Y_NECK_BOTTOM, 0.0]])  # the cap rings shrink onto the y axis
     base = np.concatenate([top, grid, bottom])
     vid = 1 + np.arange(nr * nc).reshape(nr, nc)
     pole_top, pole_bottom = 0, 1 + nr * nc
@@ -499,7 +517,8 @@ def build_skin(spec: GeometrySpec) -> _Skin:
         dup_src.append(vid[row, inner])
         lower_id[row, inner] = new
         loops[name] = np.concatenate([vid[row, cols], new[::-1]])
-        loop_sides[name] = np.concatenate([[0], np.ones(len(inner), np.int64), [0], -np.ones(len(inner), np.int64)])
+        ones = np.ones(len(inner), np.int64)
+        loop_sides[name] = np.concatenate([[0], ones, [0], -ones])
     dup_src_all = np.concatenate(dup_src)
 
     # faces: top fan, quads (diagonals mirrored between the two halves), bottom fan
@@ -596,7 +615,8 @@ UV_RECTS = {
 }
 
 
-def _bag_positions(loop_pos: np.ndarray, loop_side: np.ndarray, lip_z: float) -> tuple[np.ndarray, np.ndarray]:
+def _bag_positions(loop_pos: np.ndarray, loop_side: np.ndarray, lip_z: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """(K, L, 3) ring positions and the (3,) pole of the mouth bag hanging behind the lip loop."""
     q = np.clip(loop_pos[:, 0] / A.MOUTH_HALF_WIDTH, -1.0, 1.0)
     profile = np.sqrt(np.clip(1.0 - q * q, 0.0, 1.0)) ** 0.8
@@ -690,20 +710,19 @@ def _arch_rings(n: int, m: int, front_z: float, half_width: float, depth: float,
     from_edge = 0.5 * (1.0 - edge_dir * sec_y)
     tooth_height = height + 0.0008 * canine[:, None] - 0.0009 * gap[:, None] * (from_edge[None, :] < 0.5)
     y = edge_y - edge_dir * (from_edge[None, :] * tooth_height)
-    y = y + edge_dir * 0.0 * from_edge
     half_t = 0.5 * thickness * (0.45 + 0.55 * from_edge[None, :] ** 0.7)
     offset = -0.5 * thickness + half_t * sec_n[None, :]  # front face of the section on the arch curve
     x = cx[:, None] + outward[:, None, 0] * offset
     z = cz[:, None] + outward[:, None, 1] * offset
-    rings = np.stack([x, y + 0 * x, z], -1)
-    start = rings[0].mean(0) - np.array([*tangent[0] * 0.0, 0.0]) * 0
-    end = rings[-1].mean(0)
-    start = start - np.array([tangent[0, 0], 0.0, tangent[0, 1]]) * 0.0015
-    end = end + np.array([tangent[-1, 0], 0.0, tangent[-1, 1]]) * 0.0015
+    rings = np.stack([x, y, z], -1)
+    # end caps bulge slightly beyond the last section
+    start = rings[0].mean(0) - np.array([tangent[0, 0], 0.0, tangent[0, 1]]) * 0.0015
+    end = rings[-1].mean(0) + np.array([tangent[-1, 0], 0.0, tangent[-1, 1]]) * 0.0015
     return rings, start, end
 
 
-def _tongue(centre: np.ndarray, radii: np.ndarray, n_rings: int, n_segments: int) -> tuple[np.ndarray, np.ndarray]:
+def _tongue(centre: np.ndarray, radii: np.ndarray, n_rings: int, n_segments: int
+            ) -> tuple[np.ndarray, np.ndarray]:
     """A flattened ellipsoid along z (tip at the front) with a flat-ish upper surface.
 
     Returns (vertices, rings (n_rings, n_segments) local indices); poles first (tip) and last."""
@@ -721,7 +740,7 @@ def _tongue(centre: np.ndarray, radii: np.ndarray, n_rings: int, n_segments: int
 
 
 def build_head_mesh(spec: GeometrySpec) -> HeadMesh:
-    """Skin, mouth bag, eye pouches, eyeballs, teeth and tongue as one indexed mesh (see :class:`HeadMesh`)."""
+    """Skin, mouth bag, eye pouches, eyeballs, teeth and tongue as one indexed mesh (:class:`HeadMesh`)."""
     skin = build_skin(spec)
     verts = [skin.vertices]
     faces = [skin.faces]
@@ -753,7 +772,8 @@ def build_head_mesh(spec: GeometrySpec) -> HeadMesh:
     # mouth bag stitched to the lip loop
     loop = skin.mouth_loop
     lip_z = float(skin.vertices[skin.vertex_grid[skin.row_of["mouth"], 0], 2])
-    bag_pos, bag_pole_pos = _bag_positions(skin.vertices[loop], skin.mouth_loop_side.astype(np.float64), lip_z)
+    bag_pos, bag_pole_pos = _bag_positions(skin.vertices[loop], skin.mouth_loop_side.astype(np.float64),
+                                           lip_z)
     k, n_loop = bag_pos.shape[:2]
     first = count[0]
     bag_rings = np.concatenate([loop[None], first + np.arange(k * n_loop).reshape(k, n_loop)])
@@ -795,8 +815,9 @@ def build_head_mesh(spec: GeometrySpec) -> HeadMesh:
     # teeth
     front_z = lip_z - 0.0095
     for name, code, args in (
-            ("teeth_upper", TEETH_UPPER, (front_z, 0.0235, 0.027, A.Y_MOUTH - 0.0009, 0.0105, 0.0068, True)),
-            ("teeth_lower", TEETH_LOWER, (front_z - 0.0022, 0.0212, 0.025, A.Y_MOUTH + 0.0013, 0.0092, 0.0062,
+            # upper incisors show a little below the upper lip; the lower ones sit behind them (overbite)
+            ("teeth_upper", TEETH_UPPER, (front_z, 0.0235, 0.027, A.Y_MOUTH - 0.0020, 0.0115, 0.0068, True)),
+            ("teeth_lower", TEETH_LOWER, (front_z - 0.0038, 0.0208, 0.024, A.Y_MOUTH + 0.0008, 0.0095, 0.0062,
                                           False))):
         rings_pos, start, end = _arch_rings(spec.teeth_samples, spec.teeth_section, *args)
         n, m = rings_pos.shape[:2]

@@ -17,14 +17,14 @@ from core.morphable.procedural_geometry import (
     TEETH_UPPER,
     TONGUE,
     HeadMesh,
-    eye_centre,
 )
 
 J_GLOBAL, J_NECK, J_JAW, J_EYE_LEFT, J_EYE_RIGHT = (JOINT_NAMES.index(n) for n in JOINT_NAMES)
 PARENTS = np.array([-1, 0, 1, 1, 1], dtype=np.int64)
 
 # where the jaw stops pulling on the skin: from the mouth corners up to the temporomandibular joints
-_JAW_BOUNDARY = pchip([0.0, 16.0, 35.0, 55.0, 72.0, 85.0], [A.Y_MOUTH, A.Y_MOUTH, -0.044, -0.030, -0.016, -0.010])
+_JAW_BOUNDARY = pchip([0.0, 16.0, 35.0, 55.0, 72.0, 85.0],
+                      [A.Y_MOUTH, A.Y_MOUTH, -0.044, -0.030, -0.016, -0.010])
 
 
 def lip_side(mesh: HeadMesh) -> np.ndarray:
@@ -50,7 +50,7 @@ def jaw_weight(mesh: HeadMesh) -> np.ndarray:
     theta = np.where(np.isnan(mesh.theta), np.arctan2(x, v[:, 2]), mesh.theta)
     deg = np.degrees(np.abs(theta))
     side = lip_side(mesh).astype(np.float64)
-    gate = np.clip(1.0 - (x / A.MOUTH_HALF_WIDTH) ** 2, 0.0, 1.0) ** 2
+    gate = np.clip(1.0 - (x / A.MOUTH_HALF_WIDTH) ** 2, 0.0, 1.0)
     # inside the mouth the upper and lower lips are pushed apart so the split is sharp
     s_eff = np.interp(deg, _JAW_BOUNDARY.x, _JAW_BOUNDARY(_JAW_BOUNDARY.x)) - y - side * 0.004 * gate
     corner_deg = float(np.degrees(np.arctan2(A.MOUTH_HALF_WIDTH, 0.09)))
@@ -143,29 +143,34 @@ def _project_hits(coords: np.ndarray, depth: np.ndarray, faces: np.ndarray, face
     return face_ids[best], np.clip(bary, 0.0, 1.0) / np.clip(bary, 0.0, 1.0).sum(1, keepdims=True)
 
 
-def _edge_point(mesh: HeadMesh, polyline: np.ndarray, fraction: float, upper: bool) -> tuple[int, np.ndarray]:
-    """A point ``fraction`` of the way along a slit edge (vertex ids in order), on a triangle of the
-    upper (``upper=True``) or lower side; returns (face, barycentric)."""
-    pts = mesh.vertices[polyline]
-    seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
-    target = fraction * seg.sum()
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    k = int(np.clip(np.searchsorted(s, target, side="right") - 1, 0, len(seg) - 1))
-    t = float((target - s[k]) / seg[k])
+def _edge_point(mesh: HeadMesh, polyline: np.ndarray, x: float, upper: bool) -> tuple[int, np.ndarray]:
+    """The point at height-independent position ``x`` on a slit edge (vertex ids ordered along +x), on a
+    triangle of the upper (``upper=True``) or lower side; returns (face, barycentric).
+
+    Upper and lower lid (or lip) vertices of a column share their x, so points picked by x on the two
+    edges correspond: a blink lands one exactly on the other."""
+    xs = mesh.vertices[polyline, 0]
+    k = int(np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(xs) - 2))
+    t = float(np.clip((x - xs[k]) / (xs[k + 1] - xs[k]), 0.0, 1.0))
     a, b = int(polyline[k]), int(polyline[k + 1])
     faces = mesh.faces
-    has_a = (faces == a).any(1)
-    has_b = (faces == b).any(1)
-    cand = np.flatnonzero(has_a & has_b & (mesh.face_part == SKIN))
-    # pick the triangle whose third vertex lies on the requested side of the edge
-    third = np.array([faces[f][(faces[f] != a) & (faces[f] != b)][0] for f in cand])
+    cand = np.flatnonzero((faces == a).any(1) & (faces == b).any(1) & (mesh.face_part == SKIN))
+    # the triangle whose third vertex lies on the requested side of the edge
+    third = faces[cand][(faces[cand] != a) & (faces[cand] != b)]
     mid_y = 0.5 * (mesh.vertices[a, 1] + mesh.vertices[b, 1])
-    above = mesh.vertices[third, 1] > mid_y
-    f = int(cand[above == upper][0])
+    f = int(cand[(mesh.vertices[third, 1] > mid_y) == upper][0])
     bary = np.zeros(3)
     bary[np.flatnonzero(faces[f] == a)[0]] = 1.0 - t
     bary[np.flatnonzero(faces[f] == b)[0]] = t
     return f, bary
+
+
+def slit_edges(loop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Upper and lower edges of a slit loop, each ordered along +x and sharing the two corners."""
+    n_inner = (len(loop) - 2) // 2
+    upper = loop[:n_inner + 2]
+    lower = np.concatenate([[loop[0]], loop[n_inner + 2:][::-1], [loop[n_inner + 1]]])
+    return upper, lower
 
 
 def brow_line(ax: np.ndarray) -> np.ndarray:
@@ -203,7 +208,8 @@ def landmark_embedding(mesh: HeadMesh) -> tuple[np.ndarray, np.ndarray]:
 
     # brows (17-21 subject's right, outer to inner; 22-26 left, inner to outer), nose, outer lips
     bx = np.array([0.052, 0.0435, 0.035, 0.0265, 0.0175])
-    brows = np.concatenate([np.stack([-bx, brow_line(bx)], -1), np.stack([bx[::-1], brow_line(bx[::-1])], -1)])
+    brows = np.concatenate([np.stack([-bx, brow_line(bx)], -1),
+                            np.stack([bx[::-1], brow_line(bx[::-1])], -1)])
     tip = int(np.flatnonzero(mesh.part == SKIN)[np.argmax(v[mesh.part == SKIN, 2])])
     tip_y = v[tip, 1]
     top_y = A.Y_EYE + 0.006
@@ -224,29 +230,24 @@ def landmark_embedding(mesh: HeadMesh) -> tuple[np.ndarray, np.ndarray]:
     out_f[30] = f30
     out_b[30] = (faces[f30] == tip).astype(np.float64)
 
-    # eyes on the lid margins: 36-41 right eye (outer corner first), 42-47 left eye (inner corner first)
+    # eyes on the lid margins: 36-41 right eye (outer corner first), 42-47 left eye (inner corner first);
+    # the lid points sit at a third and two thirds of the way across, the same x on both lids
     for name, first in (("right", 36), ("left", 42)):
-        loop = mesh.eye_loops[name]
-        n_inner = (len(loop) - 2) // 2
-        upper_edge = loop[:n_inner + 2]  # along +x: right eye outer->inner, left eye inner->outer
-        lower_edge = np.concatenate([[loop[0]], loop[n_inner + 2:][::-1], [loop[n_inner + 1]]])
-        points = [(upper_edge, 0.0, True), (upper_edge, 1 / 3, True), (upper_edge, 2 / 3, True),
-                  (upper_edge, 1.0, True), (lower_edge, 2 / 3, False), (lower_edge, 1 / 3, False)]
-        for k, (edge, frac, is_upper) in enumerate(points):
-            out_f[first + k], out_b[first + k] = _edge_point(mesh, edge, min(frac, 1.0 - 1e-9), is_upper)
+        upper_edge, lower_edge = slit_edges(mesh.eye_loops[name])
+        x0, x1 = v[upper_edge[0], 0], v[upper_edge[-1], 0]
+        xs = x0 + (x1 - x0) * np.array([1 / 3, 2 / 3])
+        points = [(upper_edge, x0, True), (upper_edge, xs[0], True), (upper_edge, xs[1], True),
+                  (upper_edge, x1, True), (lower_edge, xs[1], False), (lower_edge, xs[0], False)]
+        for k, (edge, px, is_upper) in enumerate(points):
+            out_f[first + k], out_b[first + k] = _edge_point(mesh, edge, px, is_upper)
     # inner lips: 60 right corner, 61-63 upper (right to left), 64 left corner, 65-67 lower (left to right)
-    loop = mesh.mouth_loop
-    n_inner = (len(loop) - 2) // 2
-    upper_edge = loop[:n_inner + 2]
-    lower_edge = np.concatenate([[loop[0]], loop[n_inner + 2:][::-1], [loop[n_inner + 1]]])
-    xs = v[upper_edge, 0]
-    width = xs[-1] - xs[0]
+    upper_edge, lower_edge = slit_edges(mesh.mouth_loop)
+    x0, x1 = v[upper_edge[0], 0], v[upper_edge[-1], 0]
     inner_x = np.array([-0.0115, 0.0, 0.0115])
-    fr = (inner_x - xs[0]) / width
-    specs = [(upper_edge, 0.0, True), *[(upper_edge, f, True) for f in fr], (upper_edge, 1.0, True),
-             *[(lower_edge, f, False) for f in fr[::-1]]]
-    for k, (edge, frac, is_upper) in enumerate(specs):
-        out_f[60 + k], out_b[60 + k] = _edge_point(mesh, edge, min(frac, 1.0 - 1e-9), is_upper)
+    specs = [(upper_edge, x0, True), *[(upper_edge, px, True) for px in inner_x], (upper_edge, x1, True),
+             *[(lower_edge, px, False) for px in inner_x[::-1]]]
+    for k, (edge, px, is_upper) in enumerate(specs):
+        out_f[60 + k], out_b[60 + k] = _edge_point(mesh, edge, px, is_upper)
     return out_f, out_b
 
 

@@ -59,28 +59,33 @@ def rasterize_uv(uvs: np.ndarray, uv_faces: np.ndarray, size: int, strict: bool 
     count = np.zeros(size * size, np.int64)
     if total == 0:
         return face, bary, count.reshape(size, size)
+    # per triangle, the affine map from a texel centre to its barycentric coordinates (l1, l2)
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+    v0, v1 = b - a, c - a
+    den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
+    valid = np.abs(den) > 1e-18
+    inv = np.where(valid, 1.0 / np.where(valid, den, 1.0), 0.0)
+    coef = np.stack([v1[:, 1] * inv, -v1[:, 0] * inv, -v0[:, 1] * inv, v0[:, 0] * inv], -1)
+    offset = np.stack([-(a[:, 0] * coef[:, 0] + a[:, 1] * coef[:, 1]),
+                       -(a[:, 0] * coef[:, 2] + a[:, 1] * coef[:, 3])], -1)
+    table = np.concatenate([coef, offset, lo, nj[:, None]], -1)  # (F, 9)
     tid = np.repeat(np.arange(len(tri)), counts)
     start = np.repeat(np.cumsum(counts) - counts, counts)
+    t = table[tid]  # one gather per candidate pair
     local = np.arange(total) - start
-    di, dj = np.divmod(local, nj[tid])
-    col = lo[tid, 0] + dj
-    row = lo[tid, 1] + di
+    di = local // t[:, 8].astype(np.int64)
+    col = t[:, 6].astype(np.int64) + local - di * t[:, 8].astype(np.int64)
+    row = t[:, 7].astype(np.int64) + di
     px, py = col + 0.5, row + 0.5
-    a, b, c = tri[tid, 0], tri[tid, 1], tri[tid, 2]
-    v0x, v0y = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
-    v1x, v1y = c[:, 0] - a[:, 0], c[:, 1] - a[:, 1]
-    den = v0x * v1y - v1x * v0y
-    safe = np.where(np.abs(den) > 1e-18, den, 1.0)
-    dx, dy = px - a[:, 0], py - a[:, 1]
-    l1 = (dx * v1y - v1x * dy) / safe
-    l2 = (v0x * dy - dx * v0y) / safe
+    l1 = t[:, 0] * px + t[:, 1] * py + t[:, 4]
+    l2 = t[:, 2] * px + t[:, 3] * py + t[:, 5]
     l0 = 1.0 - l1 - l2
     eps = 1e-9
     if strict:
         inside = (l0 > eps) & (l1 > eps) & (l2 > eps)
     else:
         inside = (l0 >= -eps) & (l1 >= -eps) & (l2 >= -eps)
-    inside &= np.abs(den) > 1e-18
+    inside &= valid[tid]
     lin = row[inside] * size + col[inside]
     count = np.bincount(lin, minlength=size * size)
     face.reshape(-1)[lin] = tid[inside]
@@ -113,16 +118,17 @@ def _noise(p: np.ndarray, rng: np.random.Generator, wavelength: float, octaves: 
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     freq = 2.0 * np.pi / (wavelength * rng.uniform(0.6, 1.4, octaves))
     phase = rng.uniform(0.0, 2.0 * np.pi, octaves)
-    return (np.sin(p @ (dirs * freq[:, None]).T + phase).sum(1)) / np.sqrt(octaves / 2.0)
+    waves = p.astype(np.float32) @ (dirs * freq[:, None]).T.astype(np.float32) + phase.astype(np.float32)
+    return np.sin(waves).sum(1).astype(np.float64) / np.sqrt(octaves / 2.0)
 
 
 def _skin_colour(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
     ax = np.abs(x)
     col = np.tile(SKIN_TONE, (len(p), 1))
-    blotch = _noise(p, rng, 0.025)
-    fine = _noise(p, rng, 0.004, 16)
-    col *= (1.0 + 0.035 * blotch + 0.018 * fine)[:, None]
+    blotch = _noise(p, rng, 0.025, 8)
+    fine = _noise(p, rng, 0.004, 12)
+    col *= (1.0 + 0.035 * blotch + 0.010 * fine)[:, None]
     # warmer cheeks, nose and ears; cooler, slightly darker under the eyes and on the jaw
     red = (0.55 * (blob(p, (0.042, -0.02, 0.08), (0.016, 0.016, 0.03)) + blob(p, (-0.042, -0.02, 0.08),
                                                                                 (0.016, 0.016, 0.03)))
@@ -144,7 +150,7 @@ def _skin_colour(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     col = col * (1.0 - lip[:, None]) + lip_col * lip[:, None]
     # nostrils
     nostril = sum(gauss(((x - s * 0.0068) / 0.0026) ** 2 + ((y + 0.0368) / 0.0015) ** 2) for s in (1.0, -1.0))
-    col *= (1.0 - 0.75 * nostril * smoothstep(0.09, 0.1, z))[:, None]
+    col *= (1.0 - 0.42 * nostril * smoothstep(0.09, 0.1, z))[:, None]
     # eyebrows: strands along a tapering band
     dy = y - brow_line(ax)
     thickness = 0.0032 - 0.0016 * smoothstep(0.02, 0.05, ax)
@@ -158,7 +164,7 @@ def _skin_colour(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     theta = np.degrees(np.abs(np.arctan2(x, z)))
     hairline = np.interp(theta, [0, 12, 28, 45, 62, 75, 88, 100, 115, 140, 180],
                          [0.077, 0.076, 0.071, 0.066, 0.052, 0.044, 0.047, 0.040, 0.010, -0.035, -0.048])
-    hair = smoothstep(hairline - 0.002, hairline + 0.006, y + 0.0015 * _noise(p, rng, 0.006))
+    hair = smoothstep(hairline - 0.002, hairline + 0.006, y + 0.0015 * _noise(p, rng, 0.006, 6))
     hair_col = HAIR_TONE * (1.0 + 0.25 * fine + 0.1 * blotch)[:, None]
     col = col * (1.0 - hair[:, None]) + hair_col * hair[:, None]
     return col
@@ -193,7 +199,8 @@ def paint_albedo(mesh: HeadMesh, size: int = 512, seed: int = 0) -> np.ndarray:
     p = (mesh.vertices[mesh.faces[f]] * w[:, :, None]).sum(1)
     part = mesh.face_part[f]
     col = np.zeros((len(f), 3))
-    skin_rng, eye_rng = np.random.default_rng(rng.integers(1 << 31)), np.random.default_rng(rng.integers(1 << 31))
+    skin_rng = np.random.default_rng(rng.integers(1 << 31))
+    eye_rng = np.random.default_rng(rng.integers(1 << 31))
     sel = part == SKIN
     col[sel] = _skin_colour(p[sel], skin_rng)
     # eyeballs: polar angle from the UV radius of the disc
