@@ -244,7 +244,9 @@ def write_report(render_dir: Path, result: dict[str, Any], prediction: Any, wave
     emotion = prediction.emotion
     names = list(prediction.expr_names)
     jaw = prediction.jaw_pose[:, 0]
-    envelope = _envelope(wave16, sr, fps, len(jaw))
+    from core.eval.lipsync import audio_envelope
+
+    envelope = audio_envelope(wave16, sr, fps, len(jaw))
     sync = _lipsync(jaw, envelope)
     used = [e for j, e in enumerate(EMOTIONS) if np.any(emotion[:, j] > 0)]
     stats = {e: {"max": float(emotion[:, EMOTIONS.index(e)].max()),
@@ -268,29 +270,13 @@ def write_report(render_dir: Path, result: dict[str, Any], prediction: Any, wave
     return path
 
 
-def _envelope(wave: np.ndarray, sr: int, fps: float, n: int) -> np.ndarray:
-    hop = sr / fps
-    centres = (np.arange(n) * hop).astype(int)
-    half = int(hop)
-    padded = np.pad(wave.astype(np.float64), (half, half))
-    idx = centres[:, None] + np.arange(2 * half)[None]
-    return 20 * np.log10(np.sqrt((padded[idx] ** 2).mean(1)) + 1e-4)
-
-
 def _lipsync(opening: np.ndarray, envelope: np.ndarray, max_offset: int = 10) -> dict[str, Any]:
-    """Normalised cross-correlation of mouth opening and audio loudness; positive offset = video lags."""
-    try:
-        from core.eval.lipsync import lipsync_proxy
+    """Cross-correlation of predicted mouth opening with audio loudness (positive offset = video lags)."""
+    from core.eval.lipsync import lipsync_proxy
 
-        return dict(lipsync_proxy(opening, envelope, max_offset=max_offset))
-    except ImportError:
-        a = (opening - opening.mean()) / (opening.std() + 1e-9)
-        b = (envelope - envelope.mean()) / (envelope.std() + 1e-9)
-        offsets = range(-max_offset, max_offset + 1)
-        corr = [float(np.mean(a[max(0, k):len(a) + min(0, k)] * b[max(0, -k):len(b) - max(0, k)]))
-                for k in offsets]
-        best = int(np.argmax(corr))
-        return {"peak_corr": corr[best], "offset_frames": list(offsets)[best]}
+    result = dict(lipsync_proxy(opening, envelope, max_offset=max_offset))
+    result.pop("curve", None)
+    return result
 
 
 def _plot(path: Path, emotion: np.ndarray, expression: np.ndarray, names: list[str], jaw: np.ndarray,
