@@ -136,10 +136,6 @@ def build_parser(kinds: dict[str, JobKind] | None = None) -> argparse.ArgumentPa
     ws_init.add_argument("path")
     ws_check = ws_sub.add_parser("check", help="validate a workspace (manifest and files)")
     ws_check.add_argument("path")
-    demo = sub.add_parser("demo", help="run the main job on the embedded synthetic actor")
-    demo.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
-    demo.add_argument("--quick", action="store_true", help="smallest preset")
-    demo.add_argument("--json", action="store_true")
     _add_kind_parsers(sub, kinds if kinds is not None else all_kinds())
     return parser
 
@@ -180,10 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return doctor_main(as_json=args.json, workspace=args.workspace)
     if args.command == "workspace":
         return _workspace_command(args)
-    if args.command == "demo":
-        from core.demo import main as demo_main
-
-        return demo_main(out=args.out, quick=args.quick, as_json=args.json)
     kind: JobKind = args._kind
     params = kind.params_from_args(args)
     workspace = getattr(args, "workspace", None)

@@ -20,6 +20,7 @@ from .context import JobContext
 
 KIND_MODULES: tuple[str, ...] = (
     "core.jobs.selftest",
+    "core.demo",
 )
 
 

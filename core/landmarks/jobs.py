@@ -17,7 +17,11 @@ from core.jobs.registry import Arg, job_kind
                     help="longest run of faceless frames to interpolate (default 5); longer runs are "
                          "flagged"),
                 Arg("--crop-size", type=int, default=256, dest="crop_size",
-                    help="side of the stable square face crop (default 256)")])
+                    help="side of the stable square face crop (default 256)"),
+                Arg("--detector", default="mediapipe", choices=["mediapipe", "ground_truth"],
+                    help="mediapipe (real footage), or the ground-truth landmarks of a synthetic clip"),
+                Arg("--noise-px", type=float, default=0.0, dest="noise_px",
+                    help="with --detector ground_truth: Gaussian noise added to the landmarks (px)")])
 def run_landmarks(ctx: JobContext) -> dict[str, Any]:
     from core.landmarks.crop import CropConfig
     from core.landmarks.stage import run_stage, track_warnings
@@ -39,12 +43,24 @@ def run_landmarks(ctx: JobContext) -> dict[str, Any]:
     video = ws.root / record["video"]
     if not video.exists():
         raise JobFailed(f"{label}: its video {video} is missing", hint="ingest it again", code="not_found")
-    try:
-        from core.landmarks.detector import MediaPipeDetector
+    if p.get("detector", "mediapipe") == "ground_truth":
+        import numpy as np
 
-        detector = MediaPipeDetector()
-    except ImportError as exc:
-        raise JobFailed(str(exc), code="no_detector") from None
+        from core.landmarks.detector import GroundTruthDetector
+
+        truth = folder / "ground_truth" / "landmarks.npz"
+        if not truth.exists():
+            raise JobFailed(f"{label} has no ground-truth landmarks ({truth})", code="no_detector",
+                            hint="--detector ground_truth is for synthetic clips; use mediapipe for footage")
+        with np.load(truth) as data:
+            detector = GroundTruthDetector(data["lmk68"], noise_px=float(p.get("noise_px") or 0.0))
+    else:
+        try:
+            from core.landmarks.detector import MediaPipeDetector
+
+            detector = MediaPipeDetector()
+        except ImportError as exc:
+            raise JobFailed(str(exc), code="no_detector") from None
     config = LandmarkConfig(max_gap=int(p.get("max_gap") if p.get("max_gap") is not None else 5))
     crop_config = CropConfig(out_size=int(p.get("crop_size") or 256))
     lock_name = f"landmarks/shot/{shot}" if shot else f"landmarks/{actor}/{clip}"

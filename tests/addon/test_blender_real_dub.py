@@ -56,14 +56,17 @@ def test_render_dub_with_the_real_engine(tmp_path: Path) -> None:
     ws = Workspace.create(tmp_path / "ws")
     corpus = tmp_path / "corpus"
     # Params exactly as the shared contract of job kinds names them.
-    run_engine_job("synth", {"out": str(corpus), "sentences": 3, "emotions": ["neutral", "happy:1.0"],
-                             "size": 64, "seed": 0}, None, tmp_path / "jobs")
+    run_engine_job("synth", {"out": str(corpus), "sentences": 2, "emotions": ["neutral", "happy"],
+                             "intensities": [3], "size": 64, "seed": 0}, None, tmp_path / "jobs")
     videos = sorted(corpus.rglob("*.mp4"))
     assert len(videos) >= 2, "synth wrote fewer than two clips"
     for i, video in enumerate(videos[:-1]):
         run_engine_job("ingest", {"video": str(video), "actor": "synth", "clip": f"c{i}"}, ws.root,
                        tmp_path / "jobs")
-    run_engine_job("train.actor", {"actor": "synth", "device": "cpu"}, ws.root, tmp_path / "jobs")
+        run_engine_job("track", {"actor": "synth", "clip": f"c{i}", "photometric": False, "iterations": 0.3,
+                                 "overlay": False, "device": "cpu"}, ws.root, tmp_path / "jobs")
+    run_engine_job("train.actor", {"actor": "synth", "device": "cpu", "a2e_iterations": 20,
+                                   "renderer_iterations": 6}, ws.root, tmp_path / "jobs")
     shot_video, dub_audio = videos[-1], next(corpus.rglob("*.wav"))
 
     spec = importlib.util.spec_from_file_location("emodub_build", ROOT / "build.py")
