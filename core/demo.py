@@ -35,15 +35,17 @@ class DemoPreset:
     intensities: tuple[float, ...]
     a2e_iterations: int
     renderer_iterations: int
+    unet_base: int
     track_fast: bool
     words: tuple[int, int]
 
 
 PRESETS = {
     "quick": DemoPreset(size=128, sentences=2, emotions=("neutral", "happy", "sad"), intensities=(1.0,),
-                        a2e_iterations=300, renderer_iterations=250, track_fast=True, words=(3, 5)),
-    "full": DemoPreset(size=256, sentences=4, emotions=("neutral", "happy", "sad", "angry", "surprised"),
-                       intensities=(0.66, 1.0), a2e_iterations=1500, renderer_iterations=1200,
+                        a2e_iterations=300, renderer_iterations=150, unet_base=16, track_fast=True,
+                        words=(3, 5)),
+    "full": DemoPreset(size=192, sentences=3, emotions=("neutral", "happy", "sad", "surprised"),
+                       intensities=(0.66, 1.0), a2e_iterations=1500, renderer_iterations=500, unet_base=16,
                        track_fast=True, words=(4, 7)),
 }
 
@@ -131,7 +133,7 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
     lap("train_a2e", start)
     start = time.perf_counter()
     sub.run_kind("train.renderer", {"actor": "synthetic", "iterations": preset.renderer_iterations,
-                                    "device": device, "holdout": 0.0})
+                                    "unet_base": preset.unet_base, "lr": 5e-4, "device": device, "holdout": 0.0})
     lap("train_renderer", start)
 
     # 4. the held-out line and the shot

@@ -18,6 +18,7 @@ from core.jobs.registry import Arg, job_kind
                 Arg("--holdout", type=float, default=0.2, help="fraction of each clip's last frames held out"),
                 Arg("--temporal-window", type=int, default=2, dest="temporal_window"),
                 Arg("--unet-base", type=int, default=32, dest="unet_base"),
+                Arg("--lr", type=float, default=1e-4, help="Adam learning rate (READ: 1e-4)"),
                 Arg("--seed", type=int, default=0),
                 Arg("--device", default="auto", choices=["auto", "cpu", "cuda"])])
 def run_train_renderer(ctx: JobContext) -> dict[str, Any]:
@@ -31,6 +32,7 @@ def run_train_renderer(ctx: JobContext) -> dict[str, Any]:
                                 unet_base=int(p.get("unet_base", 32)))
     iterations = int(p.get("iterations", 3000))
     config = RendererTrainConfig(iterations=iterations, batch_size=int(p.get("batch_size", 1)),
+                                 lr=float(p.get("lr") or 1e-4),
                                  seed=int(p.get("seed", 0)), model=model,
                                  checkpoint_every=max(10, min(250, iterations // 4)),
                                  sample_every=max(10, min(250, iterations // 4)),

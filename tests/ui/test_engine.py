@@ -216,3 +216,50 @@ def test_tiny_dub_through_the_app(qtbot, studio_settings, notifier, shot_workspa
     assert window.tabs.currentWidget() is window.review and window.review.render_path is not None
     assert window.review.n_frames == record.outputs["frames"]
     window.jobs.shutdown()
+
+
+@pytest.mark.slow
+def test_dub_with_a_trained_tiny_actor(qtbot, studio_settings, notifier, tmp_path) -> None:
+    """A real dub from the app: a tiny actor whose tracked clips are rendered from known parameters is
+    trained for a few steps in-process, then the app renders a shot and opens it in the review tab."""
+    import shutil
+
+    import torch
+
+    from core.jobs.runner import run_job
+    from core.synthetic.known_clip import render_known_clip
+    from core.workspace import Workspace
+    from ui import curvedoc as cd
+    from ui.app import MainWindow
+
+    torch.set_num_threads(1)
+    ws = Workspace.create(tmp_path / "ws")
+    for k in range(2):
+        folder = ws.clip_dir("anna", f"c{k}")
+        render_known_clip(folder, 24, 64, seed=k)
+        ws.set_clip("anna", f"c{k}", {"video": ws.rel(folder / "video.mp4"), "audio": ws.rel(folder / "audio.wav"),
+                                      "fps": 25, "frames": 24, "width": 64, "height": 64})
+    for spec in (P.JobSpec("train.a2e", {"actor": "anna", "iterations": 4, "batch_size": 4, "seq_len": 8,
+                                         "device": "cpu"}, str(ws.root)),
+                 P.JobSpec("train.renderer", {"actor": "anna", "iterations": 3, "unet_base": 8, "device": "cpu"},
+                           str(ws.root))):
+        events: list[P.Event] = []
+        assert run_job(spec, events.append) == P.EXIT_OK, events[-1]
+    shutil.copytree(ws.clip_dir("anna", "c1"), ws.shot_dir("scene12"))
+    ws.set_shot("scene12", {"video": "shots/scene12/video.mp4", "audio": "shots/scene12/audio.wav", "fps": 25,
+                            "frames": 24, "width": 64, "height": 64})
+    window = MainWindow(studio_settings, notifier)
+    qtbot.addWidget(window)
+    window.open_workspace(ws.root)
+    window.open_shot("scene12")
+    qtbot.waitUntil(lambda: window.timeline.media_loading == 0, timeout=20000)
+    window.timeline.push_edit(cd.apply_preset(window.timeline.doc, "happy", "ramp in", 2, 20, 0.8))
+    events = _collect(window.jobs)
+    with qtbot.waitSignal(window.jobs.job_finished, timeout=600000):
+        record = window.render_dub("anna")
+    assert record.state == DONE, f"{record.error_message} / {record.error_hint}"
+    progress = [e.done for e in events if isinstance(e, P.Progress) and e.stage == "render"]
+    assert progress == sorted(progress) and progress[-1] == record.outputs["frames"]
+    assert Path(record.outputs["video"]).exists()
+    assert window.tabs.currentWidget() is window.review and window.review.n_frames == record.outputs["frames"]
+    window.jobs.shutdown()
