@@ -44,6 +44,9 @@ PRESETS = {
     "quick": DemoPreset(size=128, sentences=2, emotions=("neutral", "happy", "sad"), intensities=(1.0,),
                         a2e_iterations=300, renderer_iterations=150, unet_base=16, track_fast=True,
                         words=(3, 5)),
+    # The end-to-end test's preset: every stage runs, nothing is trained long enough to look good.
+    "smoke": DemoPreset(size=64, sentences=1, emotions=("neutral", "happy"), intensities=(1.0,),
+                        a2e_iterations=20, renderer_iterations=4, unet_base=8, track_fast=True, words=(2, 3)),
     "full": DemoPreset(size=192, sentences=3, emotions=("neutral", "happy", "sad", "surprised"),
                        intensities=(0.66, 1.0), a2e_iterations=1500, renderer_iterations=500, unet_base=16,
                        track_fast=True, words=(4, 7)),
@@ -75,7 +78,9 @@ def _side_by_side(left: Path, right: Path, out: Path, audio: Path, fps: float) -
 @job_kind("demo", help="the main job on the embedded synthetic actor (corpus, tracking, training, dub)",
           needs_workspace=False,
           args=[Arg("--out", default="demo-out", help="output folder (default demo-out)"),
-                Arg("--quick", action="store_true", help="smallest preset (about 4 minutes on 2 cores)"),
+                Arg("--quick", action="store_true", help="the quick preset (smaller corpus, shorter training)"),
+                Arg("--preset", default=None, choices=sorted(PRESETS),
+                    help="full (default), quick (= --quick) or smoke (the end-to-end test's)"),
                 Arg("--seed", type=int, default=0),
                 Arg("--device", default="auto", choices=["auto", "cpu", "cuda"])])
 def run_demo(ctx: JobContext) -> dict[str, Any]:
@@ -91,7 +96,8 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
     from core.synthetic.visemes import viseme_track
     from core.workspace import Workspace, atomic_write_json, atomic_write_text
 
-    preset = PRESETS["quick" if ctx.params.get("quick") else "full"]
+    preset_name = ctx.params.get("preset") or ("quick" if ctx.params.get("quick") else "full")
+    preset = PRESETS[preset_name]
     seed = int(ctx.params.get("seed", 0))
     out = Path(ctx.params.get("out") or "demo-out").resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -110,7 +116,7 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
     # 1. corpus
     start = time.perf_counter()
     synthetic = SyntheticActor(ActorConfig(size=preset.size))
-    clips = build_corpus(ws, synthetic, "synthetic", preset.sentences, emotions=preset.emotions,
+    build_corpus(ws, synthetic, "synthetic", preset.sentences, emotions=preset.emotions,
                          intensities=preset.intensities, seed=seed, words=preset.words,
                          progress=lambda d, n: ctx.progress("corpus", d, n, "synthetic actor clips"))
     names = sorted(ws.read_manifest()["actors"]["synthetic"]["clips"])
@@ -122,7 +128,7 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
         ctx.progress("landmarks+tracking", k, len(names), name)
         sub.run_kind("landmarks", {"actor": "synthetic", "clip": name, "detector": "ground_truth",
                                    "crop_size": preset.size})
-        fast = {"photometric": False, "iterations": 0.5} if preset.track_fast else {}
+        fast = {"photometric": False, "iterations": 0.5 if preset.size > 64 else 0.2} if preset.track_fast else {}
         sub.run_kind("track", {"actor": "synthetic", "clip": name, "overlay": False, "device": device, **fast})
     ctx.progress("landmarks+tracking", len(names), len(names))
     lap("tracking", start)
@@ -178,7 +184,7 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
     metrics = _metrics(out / "ground_truth.mp4", out / "dubbed.mp4", Path(dub["report"]), arrays, jaw)
     result = {"dubbed": str(out / "dubbed.mp4"), "side_by_side": str(out / "side_by_side.mp4"),
               "ground_truth": str(out / "ground_truth.mp4"), "report": str(out / "report.json"),
-              "preset": "quick" if ctx.params.get("quick") else "full", "frames": n,
+              "preset": preset_name, "frames": n,
               "seconds": round(time.perf_counter() - t0, 1), "timings_s": timings, "metrics": metrics,
               "clips": len(names), "device": device}
     atomic_write_json(out / "report.json", result)

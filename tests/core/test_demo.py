@@ -1,0 +1,31 @@
+"""`emodub demo` end to end on CPU with the smallest preset (every stage runs for real)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_demo_smoke_preset_end_to_end(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-m", "core.cli", "demo", "--preset", "smoke", "--out", str(tmp_path),
+                          "--device", "cpu", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    from core.io.video import probe
+
+    dubbed, gt, sbs = (probe(tmp_path / name) for name in ("dubbed.mp4", "ground_truth.mp4", "side_by_side.mp4"))
+    assert dubbed.has_audio and dubbed.frames == report["frames"] == gt.frames
+    assert sbs.width == dubbed.width + gt.width
+    assert set(report["timings_s"]) == {"corpus", "tracking", "train_a2e", "train_renderer", "dub", "ground_truth"}
+    assert 0 < report["metrics"]["psnr_vs_ground_truth"] < 60
+    assert (tmp_path / "report.md").exists()
