@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.io.audio import resample
+
 DEFAULT_SAMPLE_RATE: int = 16000
 # An RMS level (of the loudest 5% of 20 ms frames) under this many dBFS counts as silence.
 SILENCE_DBFS: float = -60.0
@@ -41,16 +43,6 @@ def _to_mono(wave: np.ndarray, channels_last: bool = True) -> np.ndarray:
     return arr.astype(np.float64, copy=False).mean(axis=1 if channels_last else 0)
 
 
-def resample(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Polyphase resampling (anti-aliased) between integer rates; (S,) -> (S * sr_out / sr_in,)."""
-    if sr_in == sr_out:
-        return wave
-    from scipy.signal import resample_poly
-
-    g = math.gcd(int(sr_in), int(sr_out))
-    return resample_poly(wave, int(sr_out) // g, int(sr_in) // g)
-
-
 def prepare_wave(wave: np.ndarray, sr: int, target_sr: int = DEFAULT_SAMPLE_RATE,
                  channels_last: bool = True, what: str = "audio") -> np.ndarray:
     """Mono float32 at ``target_sr`` from an in-memory array of any rate/channel layout.
@@ -68,7 +60,7 @@ def prepare_wave(wave: np.ndarray, sr: int, target_sr: int = DEFAULT_SAMPLE_RATE
         raise AudioError(f"{what} has no samples (it is empty); export the audio again")
     if not np.all(np.isfinite(mono)):
         raise AudioError(f"{what} contains NaN or infinite samples; re-export it as PCM (WAV/FLAC)")
-    return resample(mono, int(sr), int(target_sr)).astype(np.float32)
+    return resample(mono, int(sr), int(target_sr))
 
 
 def load_audio(path: str | Path, sr: int = DEFAULT_SAMPLE_RATE) -> tuple[np.ndarray, int]:
