@@ -10,8 +10,9 @@ so their seconds per frame fall with longer clips; the figure printed is over th
 
 Prints one JSON object per line: {"name", "value", "unit", "config"}::
 
-    OMP_NUM_THREADS=2 .venv/bin/python bench/tracking.py              # a full 10 s clip (250 frames)
-    OMP_NUM_THREADS=2 .venv/bin/python bench/tracking.py --frames 64  # quicker; the total is extrapolated
+    OMP_NUM_THREADS=1 .venv/bin/python bench/tracking.py              # a full 10 s clip (250 frames)
+    OMP_NUM_THREADS=1 .venv/bin/python bench/tracking.py --frames 64  # quicker; the total is extrapolated
+    OMP_NUM_THREADS=2 .venv/bin/python bench/tracking.py --threads 2  # both cores
     python3 bench/tracking.py --device cuda --in-memory               # on a GPU machine without ffmpeg
 """
 
@@ -38,7 +39,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="frame and crop size (default 256)")
     parser.add_argument("--photometric-size", type=int, default=None, help="render size of the photometric "
                         "stages (default: the tracker's, 128)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2: this machine)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1, the tracker's default: see TrackerConfig.cpu_threads)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=101, help="performance seed of the synthetic clip")
     parser.add_argument("--in-memory", dest="in_memory", action="store_true",
@@ -54,7 +56,7 @@ def main() -> None:
     from core.tracking.pipeline import track_folder
     from core.tracking.synthetic import synthetic_params, write_synthetic_clip
 
-    config = TrackerConfig(overlay=False)
+    config = TrackerConfig(overlay=False, cpu_threads=args.threads)
     if args.photometric_size:
         config = replace(config, photometric_size=args.photometric_size)
     start = time.perf_counter()

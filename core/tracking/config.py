@@ -175,6 +175,9 @@ class TrackerConfig:
         keep_cache: keep the decoded crop frames (``tracking/cache/``) after a successful run.
         share_identity: reuse the shape, lighting and albedo of the actor's already-tracked clips (the
             shape is then held; READ: fixed per actor).
+        cpu_threads: torch intra-op threads while tracking on the CPU (``None``: leave torch's setting). The
+            tracker's tensors are small: on the 2-core development machine a second thread gained nothing
+            when idle and made the stages 6-7x slower when another process held the other core (bench).
     """
 
     model: str = "procedural"
@@ -202,6 +205,7 @@ class TrackerConfig:
     overlay_scale: int = 2
     keep_cache: bool = False
     share_identity: bool = True
+    cpu_threads: int | None = 1
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]
@@ -229,7 +233,7 @@ class TrackerConfig:
     def fingerprint(self) -> str:
         """A hash of the settings that change results (a checkpoint from other settings is not resumed)."""
         data = self.to_json()
-        for key in ("checkpoint_every_s", "overlay", "overlay_scale", "keep_cache"):
+        for key in ("checkpoint_every_s", "overlay", "overlay_scale", "keep_cache", "cpu_threads"):
             data.pop(key, None)
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

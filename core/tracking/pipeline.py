@@ -77,16 +77,28 @@ def track_folder(folder: Path, config: TrackerConfig | None = None, *, device: t
         fps: frame rate of the overlay video.
         restart: ignore an existing checkpoint.
     """
+    from core.tracking.tracker import _Silent
+
+    config = config or TrackerConfig()
+    threads = torch.get_num_threads()
+    if config.cpu_threads and torch.device(device).type == "cpu":
+        torch.set_num_threads(config.cpu_threads)
+    try:
+        return _track_folder(folder, config, device, reporter or _Silent(), identity, fps, restart)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _track_folder(folder: Path, config: TrackerConfig, device: torch.device | str, reporter: Reporter,
+                  identity: dict[str, Any] | None, fps: float, restart: bool) -> TrackOutputs:
     from core.render.camera_io import save_camera
     from core.tracking.data import cached_crop_frames, load_targets
     from core.tracking.evaluate import load_tracking_model
     from core.tracking.overlay import write_overlay_video
     from core.tracking.quality import quality_record
-    from core.tracking.tracker import Tracker, _Silent
+    from core.tracking.tracker import Tracker
     from core.workspace import atomic_save_npz, atomic_write_json
 
-    config = config or TrackerConfig()
-    reporter = reporter or _Silent()
     out = folder / TRACKING_DIR
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "state.pt"
