@@ -2,6 +2,11 @@
 
     python build.py bench renderer
     OMP_NUM_THREADS=1 .venv/bin/python bench/renderer.py --threads 1 [--memory-seconds 60] [--skip-memory]
+    .venv/bin/python bench/renderer.py --workdir /tmp/rbench --only forward dub   # reuses the workspace
+
+The 60 s dub renders 1500 frames at 256 px: ~20 min on one core of this CPU (``--skip-memory`` leaves it
+out). On a shared machine torch's OpenMP threads stall each other when a core is busy elsewhere: compare
+``--threads 1`` and ``OMP_WAIT_POLICY=PASSIVE`` with the default before reading much into a 2-thread figure.
 
 Setup: a throw-away workspace with one actor whose two tracked clips are rendered from known parameters
 (:mod:`core.synthetic.known_clip`, ``--size`` px, 32 frames each); the a2e model and the renderer
@@ -236,7 +241,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     base = {"size": args.size, "threads": torch.get_num_threads(), "device": "cpu", "cpus": os.cpu_count(),
-            "load_avg_before": load_average()}
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_avg_before": load_average()}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = args.workdir or Path(tmp_name)
         tmp.mkdir(parents=True, exist_ok=True)
