@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,14 @@ KEY_ROLE = Qt.ItemDataRole.UserRole + 2  # tuple identifying the node, e.g. ("cl
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 3  # the manifest record (dict) of the node
 FRACTION_ROLE = Qt.ItemDataRole.UserRole + 4  # job progress in [0, 1] or None
 JOB_ID_ROLE = Qt.ItemDataRole.UserRole + 5
+
+
+def column_header(headers: Sequence[str], section: int, orientation: Qt.Orientation, role: int) -> Any:
+    """The horizontal header text of ``section`` (both item models label their columns this way)."""
+    if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole \
+            and 0 <= section < len(headers):
+        return headers[section]
+    return None
 
 
 @dataclass(eq=False)
@@ -190,13 +199,7 @@ class WorkspaceModel(QAbstractItemModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None
+        return column_header(self.HEADERS, section, orientation, role)
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():
@@ -291,13 +294,7 @@ class JobListModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None
+        return column_header(self.HEADERS, section, orientation, role)
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():
