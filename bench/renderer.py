@@ -228,7 +228,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=32, help="frames per tracked clip (and of the shot)")
     parser.add_argument("--train-iterations", type=int, default=12, help="timed run of train_renderer")
     parser.add_argument("--repeats", type=int, default=8, help="renderer forward calls timed")
-    parser.add_argument("--unet-bases", type=int, nargs="*", default=[16],
+    parser.add_argument("--unet-bases", type=int, nargs="*", default=[32],
                         help="also time the forward pass of renderers with these UNet widths (default 32)")
     parser.add_argument("--dub-seconds", type=float, default=4.0, help="audio length of the timed dub")
     parser.add_argument("--memory-seconds", type=float, default=60.0, help="audio length of the memory dub")

@@ -18,6 +18,7 @@ from core import __version__
 from core.jobs import protocol as P
 from core.jobs.context import CancelToken
 from core.jobs.registry import JobKind, all_kinds
+from core.jobs.threads import configure_cpu_threads
 
 
 class TerminalReporter:
@@ -162,6 +163,7 @@ def _workspace_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    configure_cpu_threads()  # before anything imports torch
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["worker"]:  # fast path: no parser construction, no registry import
         from core.jobs.worker import main as worker_main

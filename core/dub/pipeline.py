@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import resource
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -48,6 +49,8 @@ class DubConfig:
         colour_match: shift the rendered face's mean colour to the plate's, per frame.
         smooth: Savitzky-Golay smoothing of the predicted parameters (window 5, order 2).
         a2e_name, renderer_name: the actor's models to use.
+        emotion_prior: emotions the actor has no labelled footage of come from the face model's generic
+            FACS prior (:mod:`core.expression.emotion_prior`) instead of the network's untrained inputs.
     """
 
     length: str = "audio"
@@ -59,6 +62,7 @@ class DubConfig:
     smooth: bool = True
     a2e_name: str = "a2e"
     renderer_name: str = "renderer"
+    emotion_prior: bool = True
 
     def __post_init__(self) -> None:
         if self.length not in ("audio", "shot"):
@@ -119,7 +123,15 @@ def colour_match(rendered: torch.Tensor, reference: torch.Tensor, mask: torch.Te
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak resident memory. VmHWM, not ``ru_maxrss``: on Linux the latter survives
+    fork + exec, so a worker started by a big parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0 if sys.platform != "darwin" else 2**20)
 
 
 class ShotReader:
@@ -154,6 +166,7 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     """Dub ``shot`` with ``audio`` and ``emotions`` (any form core.expression.a2e accepts)."""
     from core.audio.features import AudioFeatureConfig, make_extractor
     from core.expression.a2e import A2EModel
+    from core.expression.emotion_prior import EmotionPrior, actor_emotion_coverage, apply_prior, route_emotions
     from core.io.audio import load_wav, write_wav
     from core.io.video import VideoWriter
     from core.landmarks.crop import CropTransform
@@ -187,7 +200,15 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     wave16 = trim_audio(wave16, sr16, audio_offset_s, audio_duration_s)
 
     report("predict", 0, 1, "audio to expression")
-    prediction = a2e.predict(wave16, sr16, emotions, n_frames=n_out, fps=fps, smooth=config.smooth)
+    # Emotions the actor was never filmed with come from the face model's generic prior (emotion_prior).
+    coverage = actor_emotion_coverage(ws.read_manifest(), actor)
+    prior = EmotionPrior.for_expressions(face_model.expr_names) if config.emotion_prior else None
+    prediction = a2e.predict(wave16, sr16, emotions, n_frames=n_out, fps=fps, smooth=config.smooth,
+                             emotion_gate=(coverage > 0).astype(np.float32) if prior is not None else None)
+    _, to_prior, emotion_sources = route_emotions(prediction.emotion, coverage, prior)
+    if prior is not None and to_prior.any():
+        prediction.expression, prediction.jaw_pose = apply_prior(prediction.expression, prediction.jaw_pose,
+                                                                 to_prior, prior)
     src = source_indices(n_out, n_shot, config.end)
     params = compose_params(prediction, clip.params, src, face_model.expr_names).to(device)
     report("predict", 1, 1, "audio to expression")
@@ -241,7 +262,7 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
               "shot_frames": n_shot, "length": config.length, "end": config.end,
               "audio": str(audio), "audio_offset_s": audio_offset_s, "render": render_name,
               "seconds": time.perf_counter() - t_start, "render_fps": n_out / max(render_s, 1e-9),
-              "peak_rss_mb": _peak_rss_mb(), "config": asdict(config)}
+              "peak_rss_mb": _peak_rss_mb(), "emotion_sources": emotion_sources, "config": asdict(config)}
     result["report"] = str(write_report(render_dir, result, prediction, wave16, sr16, fps))
     ws.set_render(render_name, {"video": ws.rel(out) if out.resolve().is_relative_to(ws.root) else str(out),
                                 "shot": shot, "actor": actor, "frames": int(n_out), "fps": fps,
@@ -262,8 +283,10 @@ def write_report(render_dir: Path, result: dict[str, Any], prediction: Any, wave
     envelope = audio_envelope(wave16, sr, fps, len(jaw))
     sync = _lipsync(jaw, envelope)
     used = [e for j, e in enumerate(EMOTIONS) if np.any(emotion[:, j] > 0)]
+    sources = result.get("emotion_sources", {})
     stats = {e: {"max": float(emotion[:, EMOTIONS.index(e)].max()),
-                 "mean": float(emotion[:, EMOTIONS.index(e)].mean())} for e in used}
+                 "mean": float(emotion[:, EMOTIONS.index(e)].mean()), "source": sources.get(e, "footage")}
+             for e in used}
     report = {**result, "emotions": stats, "lipsync_proxy": sync,
               "jaw_open_mean": float(jaw.mean()), "jaw_open_std": float(jaw.std())}
     plot = _plot(render_dir / "emotions.png", emotion, prediction.expression, names, jaw, fps, used)
@@ -276,8 +299,11 @@ def write_report(render_dir: Path, result: dict[str, Any], prediction: Any, wave
              f"- rendering: {result['render_fps']:.1f} frames/s, peak memory {result['peak_rss_mb']:.0f} MB",
              f"- lip-sync proxy (jaw opening vs audio envelope): peak correlation "
              f"{sync['peak_corr']:.2f} at offset {sync['offset_frames']} frames", "",
-             "| emotion | max | mean |", "| --- | --- | --- |"]
-    lines += [f"| {e} | {s['max']:.2f} | {s['mean']:.2f} |" for e, s in stats.items()] or ["| neutral | 0 | 0 |"]
+             "| emotion | max | mean | from |", "| --- | --- | --- | --- |"]
+    lines += [f"| {e} | {s['max']:.2f} | {s['mean']:.2f} | {s['source']} |" for e, s in stats.items()] or [
+        "| neutral | 0 | 0 | |"]
+    lines += ["", "*from*: `footage` = learned from the actor's labelled clips; `prior` = the face model's generic "
+              "expression (no footage of that emotion); `ignored` = neither."]
     lines += ["", "![emotion curves and parameters](emotions.png)", ""]
     atomic_write_text(render_dir / "report.md", "\n".join(lines))
     return path

@@ -447,8 +447,14 @@ class A2EModel:
         return raw[:, :E], raw[:, E: E + 3], neck
 
     def predict(self, wave: np.ndarray, sr: int, emotions: Any = None, n_frames: int | None = None,
-                fps: float | None = None, smooth: bool = True, clamp: bool = False) -> A2EPrediction:
-        """Expressions for an audio track (see :func:`predict`)."""
+                fps: float | None = None, smooth: bool = True, clamp: bool = False,
+                emotion_gate: np.ndarray | None = None) -> A2EPrediction:
+        """Expressions for an audio track (see :func:`predict`).
+
+        ``emotion_gate`` (7,) scales each emotion before the network sees it (0: the network gets none of
+        it; :mod:`core.expression.emotion_prior` renders such emotions instead). ``A2EPrediction.emotion``
+        keeps the ungated labels.
+        """
         out_fps = self.fps if fps is None else float(fps)
         if n_frames is not None and fps is not None and out_fps != self.fps:
             model_frames = max(1, int(math.ceil(n_frames * self.fps / out_fps)))
@@ -457,7 +463,8 @@ class A2EModel:
         feats = self.features(wave, sr, model_frames)
         N = feats.shape[0]
         emo = emotion_frames(emotions, N, self.fps, clamp=clamp)
-        raw = self.predict_features(feats, emo, smooth=smooth)
+        gated = emo if emotion_gate is None else emo * np.asarray(emotion_gate, np.float32)[None]
+        raw = self.predict_features(feats, gated, smooth=smooth)
         if out_fps != self.fps:  # the model runs at its training rate; resample the result
             n_out = n_frames or max(1, int(math.ceil(N * out_fps / self.fps - 1e-6)))
             t_out = np.arange(n_out) / out_fps * self.fps

@@ -23,6 +23,7 @@ from typing import TextIO
 from . import protocol as P
 from .context import CancelToken
 from .runner import run_job
+from .threads import configure_cpu_threads
 
 
 class _LineSink:
@@ -59,6 +60,7 @@ def _watch_stdin(stream: TextIO, cancel: CancelToken) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    configure_cpu_threads()  # before the job imports torch
     parser = argparse.ArgumentParser(prog="emodub worker", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--job", type=Path, help="job spec JSON file (default: first line of stdin)")

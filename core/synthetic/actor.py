@@ -12,7 +12,8 @@ composited over the background (premultiplied alpha, so silhouettes blend with t
     actors/<actor>/clips/<clip>/video.mp4                  H.264, 25 fps, the audio muxed in (AAC)
     actors/<actor>/clips/<clip>/audio.wav                  16 kHz mono PCM16
     actors/<actor>/clips/<clip>/ground_truth/params.npz    FaceParams (N rows) + expr_names
-    actors/<actor>/clips/<clip>/ground_truth/landmarks.npz lmk68 (N, 68, 2) px, visible (N, 68), ...
+    actors/<actor>/clips/<clip>/ground_truth/landmarks.npz lmk68 (N, 68, 2) px (centres at integers, as
+                                                           detected landmarks), visible (N, 68), ...
     actors/<actor>/clips/<clip>/ground_truth/phonemes.json [[start_s, end_s, phoneme], ...]
     actors/<actor>/clips/<clip>/ground_truth/camera.json   the fixed camera, full-frame pixels
     actors/<actor>/clips/<clip>/ground_truth/actor.json    the actor's look: config, identity, SH lighting
@@ -414,8 +415,9 @@ class SyntheticActor:
         lmk = np.concatenate(landmarks, 0).astype(np.float32)
         vis = np.concatenate(visible, 0)
         # The landmarks-stage layout (lmk68, confidence, detected, interpolated, flagged) plus visibility,
-        # so ground truth can stand in wherever detected landmarks are read.
-        atomic_save_npz(gt / "landmarks.npz", lmk68=lmk, visible=vis, confidence=np.ones(n, np.float32),
+        # so ground truth can stand in wherever detected landmarks are read; hence also the detectors' pixel
+        # convention (centres at integers), 0.5 px from the camera's (centres at +0.5).
+        atomic_save_npz(gt / "landmarks.npz", lmk68=lmk - 0.5, visible=vis, confidence=np.ones(n, np.float32),
                         detected=np.ones(n, bool), interpolated=np.zeros(n, bool), flagged=np.zeros(n, bool))
         atomic_write_json(gt / "camera.json", self.camera_json())
         atomic_write_json(gt / "actor.json", self.actor_json())

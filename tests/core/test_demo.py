@@ -26,6 +26,11 @@ def test_demo_smoke_preset_end_to_end(tmp_path: Path) -> None:
     dubbed, gt, sbs = (probe(tmp_path / name) for name in ("dubbed.mp4", "ground_truth.mp4", "side_by_side.mp4"))
     assert dubbed.has_audio and dubbed.frames == report["frames"] == gt.frames
     assert sbs.width == dubbed.width + gt.width
-    assert set(report["timings_s"]) == {"corpus", "tracking", "train_a2e", "train_renderer", "dub", "ground_truth"}
+    assert set(report["timings_s"]) == {"corpus", "tracking", "train_a2e", "train_renderer", "eval_renderer", "dub",
+                                        "ground_truth"}
+    held = report["metrics"]["renderer_held_out"]
+    assert set(held) == {"renderer", "renderer_static"}  # the smoke preset runs the ablation too
+    for scores in held.values():
+        assert scores["frames"] > 0 and 0 < scores["psnr"] < 60 and 0 < scores["ssim"] <= 1
     assert 0 < report["metrics"]["psnr_vs_ground_truth"] < 60
     assert (tmp_path / "report.md").exists()

@@ -78,6 +78,9 @@ def test_dub_job_end_to_end(trained_actor, tmp_path: Path) -> None:
     report = json.loads(Path(out["report"]).read_text())
     assert report["emotions"]["happy"]["max"] == pytest.approx(1.0, abs=1e-3)
     assert {"peak_corr", "offset_frames"} <= set(report["lipsync_proxy"])
+    # The fixture's clips carry no emotion label: happy has no footage and comes from the FACS prior.
+    assert report["emotions"]["happy"]["source"] == "prior"
+    assert out["emotion_sources"] == {"happy": "prior"}
     assert (Path(out["report"]).parent / "report.md").exists() and Path(report["plot"]).exists()
     assert ws.read_manifest()["renders"]["r1"]["frames"] == n
 

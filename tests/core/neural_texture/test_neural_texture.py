@@ -57,6 +57,8 @@ def test_forward_shapes_and_blend_keeps_background() -> None:
 def test_audio_changes_the_texture_and_static_variant_ignores_it() -> None:
     torch.manual_seed(0)
     model = NeuralTextureRenderer(TINY)
+    with torch.no_grad():  # as after training (the audio weights start at zero)
+        model.texture.body[0].linear.weight[:, 2:].uniform_(-0.1, 0.1)
     s = DiskFace()[0]
     uv, alpha = s["uv"][None], s["alpha"][None]
     t0 = model.neural_texture(uv, alpha, torch.zeros(1, 8, 4))
@@ -89,3 +91,25 @@ def test_smoke_train_interrupt_and_resume(tmp_path: Path) -> None:
     assert (tmp_path / "loss.png").stat().st_size > 0 and (tmp_path / "samples" / "000040.png").exists()
     model = load_renderer(tmp_path)
     assert isinstance(model, NeuralTextureRenderer)
+
+
+def test_audio_enters_the_texture_from_zero() -> None:
+    """At initialisation the audio-conditioned texture ignores the audio (its SIREN weights start at 0),
+    so it starts as the static variant; one optimiser step on a loss that needs audio makes it listen."""
+    torch.manual_seed(0)
+    model = NeuralTextureRenderer(TINY)
+    face = DiskFace()
+    quiet, loud = face[0], face[len(face) - 1]
+    uv, alpha = quiet["uv"][None], quiet["alpha"][None]
+    with torch.no_grad():
+        a = model.neural_texture(uv, alpha, quiet["audio"][None])
+        b = model.neural_texture(uv, alpha, loud["audio"][None])
+    assert torch.equal(a, b)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss = (model.neural_texture(uv, alpha, loud["audio"][None]) - 1).abs().mean()
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        a = model.neural_texture(uv, alpha, quiet["audio"][None])
+        b = model.neural_texture(uv, alpha, loud["audio"][None])
+    assert not torch.equal(a, b)

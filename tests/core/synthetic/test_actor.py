@@ -93,20 +93,21 @@ def test_landmarks_project_where_the_model_says(tmp_path: Path, actor: Synthetic
     gt = read_ground_truth(ws.clip_dir("synthetic", "lm"))
     cam = gt["camera"]
     assert (cam["width"], cam["height"]) == (SIZE, SIZE)
-    # Independent pinhole projection of the model's 3D landmarks with camera.json (OpenCV convention).
+    # Independent pinhole projection of the model's 3D landmarks with camera.json (its principal point puts
+    # pixel centres at +0.5; landmarks.npz uses the detectors' convention, centres at integers).
     points = actor.model(actor.face_params(gt["params"])).landmarks.double().numpy()  # (N, 68, 3)
     R, t = np.asarray(cam["R"]), np.asarray(cam["t"])
     p_cam = points @ R.T + t
     assert (p_cam[..., 2] > 0).all()
     u = cam["fx"] * p_cam[..., 0] / p_cam[..., 2] + cam["cx"]
     v = cam["fy"] * p_cam[..., 1] / p_cam[..., 2] + cam["cy"]
-    assert np.abs(np.stack([u, v], -1) - gt["lmk68"]).max() < 1e-3
+    assert np.abs(np.stack([u, v], -1) - 0.5 - gt["lmk68"]).max() < 1e-3
     # Visible landmarks sit on the rendered head (coverage > 0 at their pixel), inside the frame.
     n = len(gt["lmk68"])
     coverage = np.concatenate([c.coverage for c in actor.iter_chunks(gt["params"], chunk=8)])
     lm = gt["lmk68"]
     vis = gt["visible"]
-    cols, rows = np.floor(lm[..., 0]).astype(int), np.floor(lm[..., 1]).astype(int)
+    cols, rows = np.floor(lm[..., 0] + 0.5).astype(int), np.floor(lm[..., 1] + 0.5).astype(int)
     frame = np.repeat(np.arange(n)[:, None], 68, 1)
     assert coverage[frame[vis], rows[vis], cols[vis]].min() > 0
     assert vis[:, 30].all() and vis[:, 36:48].all()  # nose tip and eyes face the camera

@@ -1,0 +1,229 @@
+"""The whole product on real footage: learn an actor from one clip, measure the renderer on the clip's
+held-out end, dub the clip with another language and an emotion ramp, and check the result (JSON lines).
+
+    python build.py bench real_footage                    # needs ../shared/data (see its SOURCES.md)
+    .venv/bin/python bench/real_footage.py --out /tmp/real --renderer-iterations 1500
+    .venv/bin/python bench/real_footage.py --clip my_actor.mp4 --audio my_dub.wav --out /tmp/mine
+
+Every step runs through the ``emodub`` CLI, as a user would:
+
+1. ``ingest`` the clip as actor footage (MediaPipe landmarks, 256 px crop) and ``track`` it;
+2. ``train renderer --holdout 0.2``: the renderer never sees the last 20% of the clip; ``eval renderer``
+   reports PSNR / SSIM / mouth-region PSNR on exactly those frames (``renderer_held_out_*``);
+3. ``train a2e`` on the clip (a single take has no held-out sentence: the a2e figures are not held out);
+4. ``shot prepare`` the same clip as the shot, then ``dub`` it with the new audio and a happy ramp
+   (0 -> 0.8 over the first 2 s, then held). The actor was filmed neutral only, so happy comes from the
+   face model's FACS prior (``core.expression.emotion_prior``; the dub report says so);
+5. checks on the output mp4: it decodes, carries an audio stream as long as the new audio, has one video
+   frame per 1/fps of it, and a lip-sync proxy computed from **MediaPipe landmarks detected on the dubbed
+   frames** against the new audio's envelope (peak correlation and its offset in frames; the same proxy
+   on the original clip with its own audio is given for reference). ``strip.png`` shows original and
+   dubbed crops of a few frames; ``side_by_side.mp4`` the whole dub next to the looped original.
+
+Figures: ``{"name", "value", "unit", "config"}`` per line; the last line (``name = "summary"``) has them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/real_footage.py` without PYTHONPATH
+    sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data" / "real"
+
+
+def emit(name: str, value: Any, unit: str, config: dict[str, Any] | None = None) -> None:
+    print(json.dumps({"name": name, "value": value, "unit": unit, "config": config or {}}), flush=True)
+
+
+def emodub(*args: str, log: Path) -> dict[str, Any]:
+    """Run one CLI job with --json; its ``done`` outputs (raises with the error event on failure)."""
+    cmd = [sys.executable, "-m", "core.cli", *args, "--json"]
+    t0 = time.perf_counter()
+    with open(log, "a") as fh:
+        fh.write(f"$ {' '.join(cmd)}\n")
+        fh.flush()
+        proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
+                              stdout=subprocess.PIPE, stderr=fh)
+        fh.write(proc.stdout)
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    last = events[-1] if events else {}
+    if proc.returncode != 0 or last.get("event") != "done":
+        raise RuntimeError(f"{' '.join(args[:2])} failed ({proc.returncode}): {json.dumps(last)[:2000]}")
+    print(f"# {' '.join(args[:2])}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    return last["outputs"]
+
+
+def happy_ramp(fps: float, seconds: float, peak: float = 0.8) -> dict[str, Any]:
+    return {"format": "emodub-emotion-curves", "version": 1, "fps": fps,
+            "curves": {"happy": {"keyframes": [{"frame": 0, "value": 0.0, "interpolation": "linear"},
+                                               {"frame": int(round(seconds * fps)), "value": peak}]}}}
+
+
+def detected_lipsync(video: Path, audio: Path, fps: float, max_offset: int = 10) -> dict[str, Any]:
+    """Lip-sync proxy of ``video`` against ``audio`` from MediaPipe landmarks detected on its frames."""
+    from core.eval.lipsync import audio_envelope, lipsync_proxy, mouth_opening_from_landmarks
+    from core.io.audio import load_wav
+    from core.io.video import iter_frames
+    from core.landmarks.detector import make_detector
+
+    detector = make_detector("mediapipe")
+    try:
+        lmk = [detector.detect(frame).lmk68 for frame in iter_frames(video)]
+    finally:
+        detector.close()
+    found = np.array([p is not None for p in lmk])
+    points = np.stack([p if p is not None else np.full((68, 2), np.nan, np.float32) for p in lmk])
+    opening = mouth_opening_from_landmarks(points)
+    if not found.all():  # fill misses from neighbours so the correlation keeps its time axis
+        idx = np.arange(len(opening))
+        opening = np.interp(idx, idx[found], opening[found])
+    wave, sr = load_wav(audio, 16000)
+    envelope = audio_envelope(wave, sr, fps, len(opening))
+    result = dict(lipsync_proxy(opening, envelope, max_offset=max_offset))
+    result["detected_fraction"] = float(found.mean())
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.items()}
+
+
+def contact_strip(original: Path, dubbed: Path, crop_json: Path, out: Path, picks: int = 6) -> Path:
+    """Original (top) and dubbed (bottom) face crops of ``picks`` frames spread over the dub."""
+    import imageio.v3 as iio
+
+    from core.io.video import iter_frames
+    from core.landmarks.crop import CropTransform
+
+    crop = CropTransform.load(crop_json)
+    source = [crop.crop_image(f) for f in iter_frames(original)]
+    dub = [crop.crop_image(f) for f in iter_frames(dubbed)]
+    chosen = np.linspace(0, len(dub) - 1, picks).round().astype(int)
+    top = np.concatenate([source[i % len(source)] for i in chosen], 1)
+    bottom = np.concatenate([dub[i] for i in chosen], 1)
+    iio.imwrite(out, np.concatenate([top, bottom], 0))
+    return out
+
+
+def side_by_side(original: Path, dubbed: Path, audio: Path, out: Path, fps: float) -> Path:
+    from core.io.video import VideoWriter, iter_frames
+
+    source = list(iter_frames(original))
+    with VideoWriter(out, fps, audio=audio) as writer:
+        for i, frame in enumerate(iter_frames(dubbed)):
+            writer.write(np.concatenate([source[i % len(source)], frame], 1))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", type=Path, default=SHARED / "clips" / "interview_woman_25fps.mp4")
+    parser.add_argument("--audio", type=Path, default=SHARED / "audio" / "german_48k.wav")
+    parser.add_argument("--out", type=Path, default=Path("real-out"))
+    parser.add_argument("--renderer-iterations", type=int, default=1500)
+    parser.add_argument("--a2e-iterations", type=int, default=600)
+    parser.add_argument("--holdout", type=float, default=0.2)
+    parser.add_argument("--ramp-seconds", type=float, default=2.0)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    args = parser.parse_args()
+    for path in (args.clip, args.audio):
+        if not path.exists():
+            sys.exit(f"{path} does not exist: pass --clip/--audio, or put the shared data beside the project")
+    from core.io.video import probe
+
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    ws, log = out / "workspace", out / "commands.log"
+    dev = ["--device", args.device]
+    t0 = time.perf_counter()
+    config = {"clip": args.clip.name, "audio": args.audio.name, "renderer_iterations": args.renderer_iterations,
+              "a2e_iterations": args.a2e_iterations, "holdout": args.holdout}
+    figures: dict[str, Any] = {}
+
+    def record(name: str, value: Any, unit: str) -> None:
+        figures[name] = value
+        emit(name, value, unit, config)
+
+    stages: dict[str, float] = {}
+
+    def lap(name: str, start: float) -> None:
+        stages[name] = round(time.perf_counter() - start, 1)
+
+    s = time.perf_counter()
+    manifest = ws / "emodub.json"
+    clip_known = manifest.exists() and "interview" in json.loads(manifest.read_text()).get("actors", {}).get(
+        "actor", {}).get("clips", {})
+    if not manifest.exists():
+        subprocess.run([sys.executable, "-m", "core.cli", "workspace", "init", str(ws)], cwd=ROOT, check=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
+    if not clip_known:
+        emodub("ingest", "-w", str(ws), str(args.clip), "--actor", "actor", "--clip", "interview",
+               "--emotion", "neutral", log=log)
+    track = emodub("track", "-w", str(ws), "--actor", "actor", "--clip", "interview", *dev, log=log)
+    lap("ingest+track", s)
+    s = time.perf_counter()
+    emodub("train", "renderer", "-w", str(ws), "--actor", "actor", "--iterations", str(args.renderer_iterations),
+           "--holdout", str(args.holdout), *dev, log=log)
+    lap("train_renderer", s)
+    held = emodub("eval", "renderer", "-w", str(ws), "--actor", "actor", *dev, log=log)
+    record("renderer_held_out_psnr", round(held["psnr"], 3), "dB")
+    record("renderer_held_out_ssim", round(held["ssim"], 4), "")
+    record("renderer_held_out_mouth_psnr", round(held["mouth_psnr"], 3), "dB")
+    record("renderer_held_out_frames", held["frames"], "frames")
+    s = time.perf_counter()
+    emodub("train", "a2e", "-w", str(ws), "--actor", "actor", "--iterations", str(args.a2e_iterations), *dev,
+           log=log)
+    lap("train_a2e", s)
+    s = time.perf_counter()
+    if not (ws / "shots" / "interview_shot" / "tracking" / "params.npz").exists():
+        emodub("shot", "prepare", "-w", str(ws), str(args.clip), "--shot", "interview_shot", log=log)
+    lap("shot_prepare", s)
+    fps = float(probe(ws / "shots" / "interview_shot" / "video.mp4").fps)
+    (out / "emotions.json").write_text(json.dumps(happy_ramp(fps, args.ramp_seconds)))
+    s = time.perf_counter()
+    dub = emodub("dub", "-w", str(ws), "--actor", "actor", "--shot", "interview_shot", "--audio", str(args.audio),
+                 "--emotions", str(out / "emotions.json"), "--out", str(out / "dubbed.mp4"), "--name", "real",
+                 *dev, log=log)
+    lap("dub", s)
+    report = json.loads(Path(dub["report"]).read_text())
+
+    video, source_audio = probe(out / "dubbed.mp4"), probe(args.clip)
+    from core.io.audio import load_wav
+
+    wave, sr = load_wav(args.audio)
+    audio_s = wave.shape[0] / sr
+    record("dub_frames", video.frames, "frames")
+    record("dub_video_duration_s", round(video.duration_s, 3), "s")
+    record("new_audio_duration_s", round(audio_s, 3), "s")
+    record("dub_has_audio", bool(video.has_audio), "")
+    record("dub_length_error_frames", round(abs(video.frames - audio_s * fps), 2), "frames")
+    record("dub_emotion_sources", report.get("emotion_sources"), "")
+    record("dub_render_fps", round(dub["render_fps"], 2), "frames/s")
+    record("dub_peak_rss_mb", round(dub["peak_rss_mb"], 1), "MB")
+    record("lipsync_params", {k: report["lipsync_proxy"][k] for k in ("peak_corr", "offset_frames")}, "")
+    dubbed_sync = detected_lipsync(out / "dubbed.mp4", args.audio, fps)
+    record("lipsync_detected_dub", {k: dubbed_sync[k] for k in ("peak_corr", "offset_frames", "corr_at_zero",
+                                                                "detected_fraction")}, "")
+    original_sync = detected_lipsync(args.clip, args.clip, float(source_audio.fps))
+    record("lipsync_detected_original", {k: original_sync[k] for k in ("peak_corr", "offset_frames",
+                                                                       "corr_at_zero")}, "")
+    record("tracking", {k: v for k, v in track.items() if isinstance(v, int | float | str)}, "")
+    contact_strip(ws / "shots" / "interview_shot" / "video.mp4", out / "dubbed.mp4",
+                  ws / "shots" / "interview_shot" / "crop.json", out / "strip.png")
+    side_by_side(ws / "shots" / "interview_shot" / "video.mp4", out / "dubbed.mp4", ws / "renders" / "real" /
+                 "audio.wav", out / "side_by_side.mp4", fps)
+    figures["stage_seconds"] = stages
+    figures["seconds"] = round(time.perf_counter() - t0, 1)
+    emit("summary", figures, "", config)
+    (out / "summary.json").write_text(json.dumps({"config": config, **figures}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
