@@ -42,6 +42,11 @@ def _emotions_param(value: Any) -> Any:
                     help="when the audio outlasts the shot: loop its frames or hold the last"),
                 Arg("--renderer", default="neural_texture", help="renderer variant (neural_texture)"),
                 Arg("--name", default=None, help="render name in the workspace"),
+                Arg("--renderer-model", default="renderer", dest="renderer_model",
+                    help="the actor's trained renderer to use (e.g. renderer_static; default renderer)"),
+                Arg("--a2e-model", default="a2e", dest="a2e_model", help="the actor's a2e model (default a2e)"),
+                Arg("--paste-region", default="face", choices=["face", "head"], dest="paste_region",
+                    help="replace only the face (default; hair, ears, neck stay the plate's) or the whole head"),
                 Arg("--device", default="auto", choices=["auto", "cpu", "cuda"])])
 def run_dub(ctx: JobContext) -> dict[str, Any]:
     from core.expression.emotions import EmotionCurves
@@ -57,7 +62,9 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
         ctx.log(f"emotion curves start at frame {emotions.frame_start}: sampled from there")
     ws = ctx.workspace
     try:
-        config = DubConfig(length=p.get("length", "audio"), end=p.get("end", "loop"))
+        config = DubConfig(length=p.get("length", "audio"), end=p.get("end", "loop"),
+                           renderer_name=p.get("renderer_model") or "renderer", a2e_name=p.get("a2e_model") or "a2e",
+                           paste_region=p.get("paste_region") or "face")
     except ValueError as exc:
         raise JobFailed(str(exc), code="bad_params") from None
     with ws.lock(f"dub/{p['shot']}"):

@@ -33,6 +33,7 @@ import torch
 from core.workspace import Workspace, atomic_write_json, atomic_write_text
 
 KEEP_FROM_SHOT = ("blink", "squint")  # expression coefficients the shot keeps (its own blinks)
+PASTE_EXCLUDE = ("scalp", "ears", "neck")  # mesh regions whose plate pixels the dub keeps (paste_region "face")
 
 
 @dataclass
@@ -51,6 +52,11 @@ class DubConfig:
         a2e_name, renderer_name: the actor's models to use.
         emotion_prior: emotions the actor has no labelled footage of come from the face model's generic
             FACS prior (:mod:`core.expression.emotion_prior`) instead of the network's untrained inputs.
+        paste_region: ``"face"``: only the face (the mesh without scalp, ears and neck, in the union of the
+            dubbed and the shot's own geometry, grown by ``paste_grow_px``) replaces the plate, so hair,
+            ears and neck keep the plate's sharp pixels; ``"head"``: everything the mesh covers. Models
+            without those region names use ``"head"``.
+        paste_grow_px: crop pixels by which the face region is grown before feathering.
     """
 
     length: str = "audio"
@@ -63,10 +69,14 @@ class DubConfig:
     a2e_name: str = "a2e"
     renderer_name: str = "renderer"
     emotion_prior: bool = True
+    paste_region: str = "face"
+    paste_grow_px: int = 4
 
     def __post_init__(self) -> None:
         if self.length not in ("audio", "shot"):
             raise ValueError(f"length must be 'audio' or 'shot', got {self.length!r}")
+        if self.paste_region not in ("face", "head"):
+            raise ValueError(f"paste_region must be 'face' or 'head', got {self.paste_region!r}")
         if self.end not in ("loop", "hold"):
             raise ValueError(f"end must be 'loop' or 'hold', got {self.end!r}")
 
@@ -171,7 +181,8 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     from core.io.video import VideoWriter
     from core.landmarks.crop import CropTransform
     from core.neural_texture.data import TrackedClip, cache_crops, rasterize_uv, temporal_neighbours
-    from core.neural_texture.pipeline import face_model_for, renderer_audio_config
+    from core.neural_texture.model import expand_mask
+    from core.neural_texture.pipeline import face_model_for, region_mask, renderer_audio_config
     from core.neural_texture.train import load_renderer
 
     config = config or DubConfig()
@@ -227,6 +238,8 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     reader = ShotReader(shot_dir / "video.mp4")
     window = renderer.config.temporal_window
     render_batch = config.render_batch or (1 if torch.device(device).type == "cpu" else config.chunk)
+    face_only = config.paste_region == "face" and all(r in face_model.regions for r in PASTE_EXCLUDE)
+    shot_params = clip.params.to(device)
     t_render = time.perf_counter()
     with torch.no_grad(), VideoWriter(out, fps, audio=dub_wav) as writer:
         for start in range(0, n_out, config.chunk):
@@ -242,6 +255,12 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
             frame = torch.from_numpy(np.stack([crops[int(s)] for s in src[idx]])).permute(0, 3, 1, 2)
             frame = frame.to(device).float() / 255.0
             audio_win = audio_feats[torch.as_tensor(idx)].to(device) if audio_feats is not None else None
+            paste = None
+            if face_only:  # the face where it is now and where the shot had it (no leftover old chin)
+                paste = expand_mask(torch.maximum(
+                    region_mask(face_model, params[torch.as_tensor(idx)], camera, exclude=PASTE_EXCLUDE),
+                    region_mask(face_model, shot_params[torch.as_tensor(src[idx])], camera,
+                                exclude=PASTE_EXCLUDE)), config.paste_grow_px)
             for b0 in range(0, len(idx), render_batch):
                 part = slice(b0, b0 + render_batch)
                 out_t = renderer(uv[part], alpha[part], frame[part],
@@ -250,7 +269,8 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
                 image = out_t["image"]
                 if config.colour_match:
                     image = colour_match(image, frame[part], alpha[part])
-                mask = feather(out_t["alpha_expanded"], config.feather_px)
+                region = out_t["alpha_expanded"] if paste is None else out_t["alpha_expanded"] * paste[part]
+                mask = feather(region, config.feather_px)
                 image_np = (image.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
                 mask_np = mask[:, 0].cpu().numpy()
                 for k, i in enumerate(idx[part]):
@@ -262,7 +282,8 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
               "shot_frames": n_shot, "length": config.length, "end": config.end,
               "audio": str(audio), "audio_offset_s": audio_offset_s, "render": render_name,
               "seconds": time.perf_counter() - t_start, "render_fps": n_out / max(render_s, 1e-9),
-              "peak_rss_mb": _peak_rss_mb(), "emotion_sources": emotion_sources, "config": asdict(config)}
+              "peak_rss_mb": _peak_rss_mb(), "emotion_sources": emotion_sources,
+              "paste_region": "face" if face_only else "head", "config": asdict(config)}
     result["report"] = str(write_report(render_dir, result, prediction, wave16, sr16, fps))
     ws.set_render(render_name, {"video": ws.rel(out) if out.resolve().is_relative_to(ws.root) else str(out),
                                 "shot": shot, "actor": actor, "frames": int(n_out), "fps": fps,
