@@ -233,6 +233,7 @@ def _metrics(gt: Path, dubbed: Path, dub_report: Path, arrays: dict[str, np.ndar
 
 def _markdown(result: dict[str, Any], dub: dict[str, Any]) -> str:
     m = result["metrics"]
+    sync = m.get("lipsync_proxy") or {}
     lines = ["# emodub demo", "",
              f"Preset **{result['preset']}**, {result['clips']} synthetic clips, {result['seconds']} s in all "
              f"on {result['device']}.", "",
@@ -241,7 +242,8 @@ def _markdown(result: dict[str, Any], dub: dict[str, Any]) -> str:
              "| `side_by_side.mp4` | ground truth (left) and the dub (right) |",
              "| `workspace/renders/demo/report.md` | the dub's own report and emotion plot |", "",
              f"- PSNR vs ground truth: {m['psnr_vs_ground_truth']:.2f} dB, SSIM {m['ssim_vs_ground_truth']:.3f}",
-             f"- lip-sync proxy: {m['lipsync_proxy']}", "",
+             f"- lip-sync proxy (jaw opening vs audio envelope): peak r {sync.get('peak_corr', 0):.2f} at offset "
+             f"{sync.get('offset_frames')} frames (r {sync.get('corr_at_zero', 0):.2f} at offset 0)", "",
              "Renderer on the held-out last frames of every corpus clip (tracked parameters, never trained on):",
              "", "| renderer | PSNR dB | SSIM | mouth-region PSNR dB | frames |", "| --- | --- | --- | --- | --- |",
              *[f"| {name} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['mouth_psnr']:.2f} | {r['frames']} |"

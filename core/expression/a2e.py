@@ -109,6 +109,7 @@ class A2EConfig:
     val_fraction: float = 0.15
     seed: int = 0
     params_source: str = "auto"
+    speech_prior: int = 0
     checkpoint_every: int = 250
     val_every: int = 250
     log_every: int = 10

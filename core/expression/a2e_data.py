@@ -185,6 +185,68 @@ def load_actor_clips(ws: Any, actor: str, extractor: FeatureExtractor, params_so
     return out, expr_names or [], used
 
 
+SPEECH_PRIOR_PREFIX = "speech_prior/"
+
+
+def speech_prior_clips(n_sentences: int, extractor: FeatureExtractor, include_neck: bool, fps: float,
+                       expr_names: Sequence[str], seed: int = 0) -> list[ClipData]:
+    """Neutral sentences of the embedded synthetic actor (speech + exact mouth motion), generated in memory.
+
+    An actor filmed for a few seconds gives the network too little to learn how mouths follow speech it
+    has not heard: on the 8 s real interview clip alone the a2e reproduced its training take (r = 0.98)
+    and, on German audio, opened the mouth out of step with the sound. Mixed into training, these clips
+    teach the general speech-to-mouth mapping (an a2e trained on synthetic speech alone follows real
+    German, English and French speech: jaw vs loudness r = 0.5-0.85 at offset 0), the actor's own clips
+    its style. Always in the training split; deterministic for ``seed``, so a resumed run finds them.
+
+    Raises:
+        A2EDataError: the actor was tracked with another face model than the procedural head, whose
+            expression coefficients the synthetic actor drives.
+    """
+    from core.expression.emotions import N_EMOTIONS
+    from core.synthetic.corpus import synthesize_clip
+    from core.synthetic.phonemes import random_sentence
+
+    if list(expr_names) != list(PROCEDURAL_EXPRESSIONS):
+        raise A2EDataError("the speech prior drives the procedural head's expressions; this actor was tracked "
+                           "with another face model (train without --speech-prior)")
+    rng = np.random.default_rng(seed + 7_919)
+    sr = extractor.config.sample_rate
+    out = []
+    for i in range(n_sentences):
+        clip = synthesize_clip(random_sentence(rng, int(rng.integers(4, 9))), np.zeros(N_EMOTIONS, np.float32),
+                               fps, rng, sr=sr)
+        n = int(clip["n_frames"])
+        # Only what the network predicts: the actor's pose/eye defaults (actor_defaults) stay the actor's.
+        params = {k: np.asarray(clip[k], np.float32) for k in ("expression", "jaw_pose", "neck_pose")}
+        name = f"{SPEECH_PRIOR_PREFIX}{i:03d}"
+        out.append(ClipData(name, name, extractor.extract(clip["wave"], sr, fps, n_frames=n),
+                            make_targets(params, include_neck), np.zeros((n, N_EMOTIONS), np.float32), {}, True,
+                            params, "speech_prior"))
+    return out
+
+
+def match_target_statistics(prior: Sequence[ClipData], actor: Sequence[ClipData]) -> list[ClipData]:
+    """The prior clips with each target dimension re-scaled to the actor's mean and spread.
+
+    The synthetic head opens its mouth mostly with the jaw, a tracked person perhaps more with the
+    ``mouth_open`` blendshape and by a tenth of the angle; left as they are, the prior's ranges would
+    override the actor's (a dub whose mouth opens far wider than the actor ever does). Matched, the prior
+    contributes *when* to open and close, the actor *how much*; a dimension the actor never moves
+    (spread ~0) stays at the actor's value.
+    """
+    from dataclasses import replace
+
+    def stats(clips: Sequence[ClipData]) -> tuple[np.ndarray, np.ndarray]:
+        t = np.concatenate([c.targets for c in clips], 0).astype(np.float64)
+        return t.mean(0), t.std(0)
+
+    prior_mean, prior_std = stats(prior)
+    actor_mean, actor_std = stats(actor)
+    scale = np.where(prior_std > 1e-8, actor_std / np.maximum(prior_std, 1e-8), 0.0)
+    return [replace(c, targets=((c.targets - prior_mean) * scale + actor_mean).astype(np.float32)) for c in prior]
+
+
 def split_groups(clips: Sequence[ClipData], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """Clip names of the training and validation sets; whole groups are held out.
 

@@ -40,7 +40,15 @@ from core.expression.a2e import (
     A2EStats,
     target_names,
 )
-from core.expression.a2e_data import ClipData, SequenceSampler, actor_defaults, load_actor_clips, split_groups
+from core.expression.a2e_data import (
+    ClipData,
+    SequenceSampler,
+    actor_defaults,
+    load_actor_clips,
+    match_target_statistics,
+    speech_prior_clips,
+    split_groups,
+)
 
 HISTORY_KEYS: tuple[str, ...] = ("step", "l1", "vel", "gan_g", "gan_d", "total", "val_step", "val_l1",
                                  "val_jaw_corr")
@@ -373,6 +381,14 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
         clips, expr_names, source = load_actor_clips(
             ws, actor, extractor, config.params_source, config.include_neck, log=reporter.log,
             progress=lambda d, t: reporter.progress("load clips", d, t, "audio features"))
+        actor_clips = clips
+        fps = float(ws.clip(actor, clips[0].name).get("fps") or 25.0)
+        if config.speech_prior > 0:
+            prior = speech_prior_clips(config.speech_prior, extractor, config.include_neck, fps, expr_names,
+                                       config.seed)
+            clips = clips + match_target_statistics(prior, actor_clips)
+            reporter.log(f"speech prior: {config.speech_prior} synthetic sentences "
+                         f"({sum(c.n_frames for c in clips[len(actor_clips):])} frames) join the training clips")
         by_name = {c.name: c for c in clips}
         if state is not None:
             missing = [n for n in state["split"]["train"] + state["split"]["val"] if n not in by_name]
@@ -381,8 +397,8 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
                                  "restore them or train from scratch (--restart)")
             train_names, val_names = state["split"]["train"], state["split"]["val"]
         else:
-            train_names, val_names = split_groups(clips, config.val_fraction, config.seed)
-        fps = float(ws.clip(actor, clips[0].name).get("fps") or 25.0)
+            train_names, val_names = split_groups(actor_clips, config.val_fraction, config.seed)
+            train_names += [c.name for c in clips[len(actor_clips):]]  # the prior is never held out
         meta = {"actor": actor, "model_name": model_name, "params_source": source, "feature": config.feature}
         trainer = A2ETrainer(config, feature_config, [by_name[n] for n in train_names],
                              [by_name[n] for n in val_names], expr_names, fps, device, meta)

@@ -57,6 +57,9 @@ def _int(ctx: JobContext, key: str, default: int | None, minimum: int = 1) -> in
                 Arg("--phoneme-model", dest="phoneme_model", default=None,
                     help="local Wav2Vec2-CTC checkpoint folder (for --feature wav2vec2)"),
                 Arg("--include-neck", dest="include_neck", action="store_true", help="also predict neck pose"),
+                Arg("--speech-prior", dest="speech_prior", type=int, default=None,
+                    help="add N neutral sentences of the embedded synthetic actor to the training data: how "
+                         "mouths follow speech, for actors with little footage (procedural face model; 0)"),
                 Arg("--checkpoint-every", dest="checkpoint_every", type=int, default=None),
                 Arg("--restart", action="store_true", help="ignore an existing checkpoint and start over"),
                 _DEVICE])
@@ -68,8 +71,8 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
 
     p = ctx.params
     overrides: dict[str, Any] = {}
-    for key in ("iterations", "batch_size", "seq_len", "seed", "checkpoint_every"):
-        value = _int(ctx, key, None, minimum=0 if key == "seed" else 1)
+    for key in ("iterations", "batch_size", "seq_len", "seed", "checkpoint_every", "speech_prior"):
+        value = _int(ctx, key, None, minimum=0 if key in ("seed", "speech_prior") else 1)
         if value is not None:
             overrides[key] = value
     for key in ("lr", "lambda_gan", "lambda_vel", "val_fraction"):

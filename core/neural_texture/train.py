@@ -199,10 +199,26 @@ def train_renderer(source: RendererSample, out_dir: Path, config: RendererTrainC
     return summary
 
 
+def model_config_from(saved: dict[str, Any]) -> NeuralTextureConfig:
+    """The architecture recorded in a checkpoint. Settings this version does not know are dropped with a
+    warning (a checkpoint written by another version); a real architecture mismatch still fails when the
+    weights are loaded, naming the tensors."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(NeuralTextureConfig)}
+    unknown = sorted(set(saved) - known)
+    if unknown:
+        import logging
+
+        logging.getLogger("emodub.renderer").warning("checkpoint settings not known to this version ignored: %s",
+                                                     ", ".join(unknown))
+    return NeuralTextureConfig(**{k: v for k, v in saved.items() if k in known})
+
+
 def load_renderer(out_dir: Path, device: str = "cpu") -> NeuralTextureRenderer:
     """The trained renderer in ``out_dir`` (eval mode)."""
     state = torch.load(out_dir / "checkpoint.pt", map_location=device, weights_only=False)
-    model = NeuralTextureRenderer(NeuralTextureConfig(**state["model_config"])).to(device)
+    model = NeuralTextureRenderer(model_config_from(state["model_config"])).to(device)
     model.load_state_dict(state["model"])
     return model.eval()
 

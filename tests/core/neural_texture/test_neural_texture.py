@@ -113,3 +113,12 @@ def test_audio_enters_the_texture_from_zero() -> None:
         a = model.neural_texture(uv, alpha, quiet["audio"][None])
         b = model.neural_texture(uv, alpha, loud["audio"][None])
     assert not torch.equal(a, b)
+
+
+def test_checkpoint_settings_of_another_version_are_ignored() -> None:
+    from dataclasses import asdict
+
+    from core.neural_texture.train import model_config_from
+
+    saved = {**asdict(TINY), "setting_from_a_newer_version": 0.0}
+    assert model_config_from(saved) == TINY
