@@ -37,6 +37,29 @@ def _int(ctx: JobContext, key: str, default: int | None, minimum: int = 1) -> in
     return value
 
 
+SHORT_FOOTAGE_S = 60.0  # below this much real footage the speech prior is added unless --speech-prior says
+AUTO_PRIOR_SENTENCES = 40
+
+
+def _auto_speech_prior(ctx: JobContext, actor: str) -> int:
+    """Sentences of speech prior for an actor with little real footage tracked with the procedural head."""
+    import json
+
+    clips = ctx.workspace.read_manifest().get("actors", {}).get(actor, {}).get("clips", {})
+    real = {name: rec for name, rec in clips.items() if not rec.get("synthetic")}
+    seconds = sum(float(rec.get("duration_s") or 0.0) for rec in real.values())
+    if not real or seconds <= 0 or seconds >= SHORT_FOOTAGE_S:  # no duration recorded: not ingested footage
+        return 0
+    for name in real:
+        config = ctx.workspace.clip_dir(actor, name) / "tracking" / "config.json"
+        model = json.loads(config.read_text()).get("model", "procedural") if config.exists() else "procedural"
+        if model != "procedural":
+            return 0
+    ctx.log(f"{actor} has {seconds:.0f} s of footage: adding the speech prior ({AUTO_PRIOR_SENTENCES} synthetic "
+            "sentences, scaled to the actor's ranges); --speech-prior 0 turns it off")
+    return AUTO_PRIOR_SENTENCES
+
+
 @job_kind("train.a2e", help="train the audio-to-expression GAN of an actor on its tracked/synthetic clips",
           args=[_ACTOR,
                 Arg("--name", default="a2e", help="model name (default a2e; a2e_l1 for the ablation)"),
@@ -59,7 +82,8 @@ def _int(ctx: JobContext, key: str, default: int | None, minimum: int = 1) -> in
                 Arg("--include-neck", dest="include_neck", action="store_true", help="also predict neck pose"),
                 Arg("--speech-prior", dest="speech_prior", type=int, default=None,
                     help="add N neutral sentences of the embedded synthetic actor to the training data: how "
-                         "mouths follow speech, for actors with little footage (procedural face model; 0)"),
+                         "mouths follow speech, for actors with little footage (procedural face model; default: "
+                         "40 when the actor has under 60 s of real footage, else 0)"),
                 Arg("--checkpoint-every", dest="checkpoint_every", type=int, default=None),
                 Arg("--restart", action="store_true", help="ignore an existing checkpoint and start over"),
                 _DEVICE])
@@ -81,6 +105,10 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
     for key in ("params_source", "feature", "phoneme_model"):
         if p.get(key):
             overrides[key] = p[key]
+    if p.get("speech_prior") is None:
+        auto = _auto_speech_prior(ctx, str(p["actor"]))
+        if auto:
+            overrides["speech_prior"] = auto
     if p.get("no_gan"):
         overrides["use_gan"] = False
     if p.get("include_neck"):

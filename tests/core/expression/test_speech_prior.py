@@ -73,3 +73,20 @@ def test_training_with_the_prior_never_holds_it_out(tmp_path: Path) -> None:
     assert len(prior) == 3 and not any(n.startswith(SPEECH_PRIOR_PREFIX) for n in split["val"])
     assert len(split["val"]) == 1  # one of the actor's two sentences
     assert any("speech prior: 3 synthetic sentences" in line for line in logs)
+
+
+def test_the_job_adds_the_prior_for_short_real_footage_only(tmp_path: Path) -> None:
+    from core.expression.jobs import AUTO_PRIOR_SENTENCES, _auto_speech_prior
+    from core.jobs.context import JobContext
+    from core.jobs.protocol import JobSpec
+
+    ws = Workspace.create(tmp_path / "ws")
+    logs: list[object] = []
+    ctx = JobContext(JobSpec(kind="train.a2e", params={}, workspace=str(ws.root)), logs.append)
+    ws.set_clip("anna", "take1", {"video": "v.mp4", "fps": 25, "duration_s": 8.0})
+    assert _auto_speech_prior(ctx, "anna") == AUTO_PRIOR_SENTENCES
+    ws.set_clip("anna", "take2", {"video": "w.mp4", "fps": 25, "duration_s": 120.0})
+    assert _auto_speech_prior(ctx, "anna") == 0  # enough footage
+    ws.set_clip("synth", "s0", {"video": "x.mp4", "fps": 25, "duration_s": 2.0, "synthetic": True})
+    assert _auto_speech_prior(ctx, "synth") == 0  # the synthetic actor needs no prior
+    assert _auto_speech_prior(ctx, "nobody") == 0
