@@ -95,12 +95,12 @@ def build_actor(root: Path, size: int, frames: int, renderer_iterations: int) ->
 
 def reuse_actor(root: Path, size: int) -> Any:
     """The workspace a previous run left in ``root`` (``--workdir``) when it was built at ``size``, else None."""
-    from core.workspace import Workspace
+    from core.workspace import Workspace, WorkspaceError
 
     try:
         ws = Workspace.open(root / "ws")
         clip = json.loads((ws.shot_dir("s") / "crop.json").read_text())
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, WorkspaceError):
         return None
     trained = all((ws.model_dir("a", m) / "checkpoint.pt").exists() for m in ("a2e", "renderer"))
     return ws if trained and clip["out_size"] == size else None
