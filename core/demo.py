@@ -44,7 +44,7 @@ class DemoPreset:
 
 PRESETS = {
     "quick": DemoPreset(size=128, sentences=2, emotions=("neutral", "happy", "sad"), intensities=(1.0,),
-                        a2e_iterations=300, renderer_iterations=150, unet_base=16, track_fast=True,
+                        a2e_iterations=300, renderer_iterations=300, unet_base=16, track_fast=True,
                         words=(3, 5)),
     # The end-to-end test's preset: every stage runs, nothing is trained long enough to look good.
     "smoke": DemoPreset(size=64, sentences=1, emotions=("neutral", "happy"), intensities=(1.0,),
