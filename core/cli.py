@@ -163,12 +163,12 @@ def _workspace_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    configure_cpu_threads()  # before anything imports torch
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["worker"]:  # fast path: no parser construction, no registry import
         from core.jobs.worker import main as worker_main
 
-        return worker_main(argv[1:])
+        return worker_main(argv[1:])  # sets the thread policy itself
+    configure_cpu_threads()  # before all_kinds(): the job modules it imports load torch
     kinds = all_kinds()
     parser = build_parser(kinds)
     args = parser.parse_args(argv)
