@@ -227,18 +227,12 @@ def test_dub_with_a_trained_tiny_actor(qtbot, studio_settings, notifier, tmp_pat
     import torch
 
     from core.jobs.runner import run_job
-    from core.synthetic.known_clip import render_known_clip
-    from core.workspace import Workspace
+    from core.synthetic.known_clip import known_clip_workspace
     from ui import curvedoc as cd
     from ui.app import MainWindow
 
     torch.set_num_threads(1)
-    ws = Workspace.create(tmp_path / "ws")
-    for k in range(2):
-        folder = ws.clip_dir("anna", f"c{k}")
-        render_known_clip(folder, 24, 64, seed=k)
-        ws.set_clip("anna", f"c{k}", {"video": ws.rel(folder / "video.mp4"), "audio": ws.rel(folder / "audio.wav"),
-                                      "fps": 25, "frames": 24, "width": 64, "height": 64})
+    ws = known_clip_workspace(tmp_path / "ws", n_frames=24, size=64, clips=2, actor="anna", fps=25)
     for spec in (P.JobSpec("train.a2e", {"actor": "anna", "iterations": 4, "batch_size": 4, "seq_len": 8,
                                          "device": "cpu"}, str(ws.root)),
                  P.JobSpec("train.renderer", {"actor": "anna", "iterations": 3, "unet_base": 8, "device": "cpu"},
