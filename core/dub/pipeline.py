@@ -176,13 +176,25 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     """Dub ``shot`` with ``audio`` and ``emotions`` (any form core.expression.a2e accepts)."""
     from core.audio.features import AudioFeatureConfig, make_extractor
     from core.expression.a2e import A2EModel
-    from core.expression.emotion_prior import EmotionPrior, actor_emotion_coverage, apply_prior, route_emotions
+    from core.expression.emotion_prior import (
+        EmotionPrior,
+        actor_emotion_coverage,
+        apply_prior,
+        network_gate,
+        route_emotions,
+    )
     from core.io.audio import load_wav, write_wav
     from core.io.video import VideoWriter
     from core.landmarks.crop import CropTransform
-    from core.neural_texture.data import TrackedClip, cache_crops, rasterize_uv, temporal_neighbours
+    from core.neural_texture.data import (
+        TrackedClip,
+        cache_crops,
+        rasterize_uv_and_region,
+        region_faces,
+        temporal_neighbours,
+    )
     from core.neural_texture.model import expand_mask
-    from core.neural_texture.pipeline import face_model_for, region_mask, renderer_audio_config
+    from core.neural_texture.pipeline import face_model_for, renderer_audio_config
     from core.neural_texture.train import load_renderer
 
     config = config or DubConfig()
@@ -215,8 +227,8 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     coverage = actor_emotion_coverage(ws.read_manifest(), actor)
     prior = EmotionPrior.for_expressions(face_model.expr_names) if config.emotion_prior else None
     prediction = a2e.predict(wave16, sr16, emotions, n_frames=n_out, fps=fps, smooth=config.smooth,
-                             emotion_gate=(coverage > 0).astype(np.float32) if prior is not None else None)
-    _, to_prior, emotion_sources = route_emotions(prediction.emotion, coverage, prior)
+                             emotion_gate=network_gate(coverage, prior))
+    to_prior, emotion_sources = route_emotions(prediction.emotion, coverage, prior)
     if prior is not None and to_prior.any():
         prediction.expression, prediction.jaw_pose = apply_prior(prediction.expression, prediction.jaw_pose,
                                                                  to_prior, prior)
@@ -239,6 +251,7 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     window = renderer.config.temporal_window
     render_batch = config.render_batch or (1 if torch.device(device).type == "cpu" else config.chunk)
     face_only = config.paste_region == "face" and all(r in face_model.regions for r in PASTE_EXCLUDE)
+    paste_faces = region_faces(face_model, exclude=PASTE_EXCLUDE) if face_only else None
     shot_params = clip.params.to(device)
     t_render = time.perf_counter()
     with torch.no_grad(), VideoWriter(out, fps, audio=dub_wav) as writer:
@@ -247,7 +260,8 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
             neighbours = temporal_neighbours(idx, window, n_out)
             # Neighbours are mostly frames of this chunk: rasterize each needed frame once.
             needed = np.unique(np.concatenate([idx, neighbours.reshape(-1)]))
-            uv_all, alpha_all = rasterize_uv(face_model, params[torch.as_tensor(needed)], camera)
+            uv_all, alpha_all, face_all = rasterize_uv_and_region(face_model, params[torch.as_tensor(needed)],
+                                                                  camera, paste_faces)
             uv = uv_all[torch.as_tensor(np.searchsorted(needed, idx))]
             alpha = alpha_all[torch.as_tensor(np.searchsorted(needed, idx))]
             uv_window = (uv_all[torch.as_tensor(np.searchsorted(needed, neighbours.reshape(-1)))]
@@ -256,11 +270,11 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
             frame = frame.to(device).float() / 255.0
             audio_win = audio_feats[torch.as_tensor(idx)].to(device) if audio_feats is not None else None
             paste = None
-            if face_only:  # the face where it is now and where the shot had it (no leftover old chin)
-                paste = expand_mask(torch.maximum(
-                    region_mask(face_model, params[torch.as_tensor(idx)], camera, exclude=PASTE_EXCLUDE),
-                    region_mask(face_model, shot_params[torch.as_tensor(src[idx])], camera,
-                                exclude=PASTE_EXCLUDE)), config.paste_grow_px)
+            if face_all is not None:  # the face where it is now and where the shot had it (no leftover old chin)
+                dubbed_face = face_all[torch.as_tensor(np.searchsorted(needed, idx))]
+                shot_face = rasterize_uv_and_region(face_model, shot_params[torch.as_tensor(src[idx])], camera,
+                                                    paste_faces)[2]
+                paste = expand_mask(torch.maximum(dubbed_face, shot_face), config.paste_grow_px)
             for b0 in range(0, len(idx), render_batch):
                 part = slice(b0, b0 + render_batch)
                 out_t = renderer(uv[part], alpha[part], frame[part],

@@ -71,9 +71,17 @@ class EmotionPrior:
         return np.abs(self.expression).sum(0) > 0
 
 
+def network_gate(coverage: np.ndarray, prior: EmotionPrior | None) -> np.ndarray:
+    """(7,) float32 factor on each emotion the network sees: 0 for emotions the prior renders instead
+    (never filmed, and the model has a prior), 1 otherwise."""
+    if prior is None:
+        return np.ones(N_EMOTIONS, np.float32)
+    return (coverage > 0).astype(np.float32)
+
+
 def route_emotions(emotion: np.ndarray, coverage: np.ndarray, prior: EmotionPrior | None
-                   ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
-    """Split per-frame emotions between the network and the prior.
+                   ) -> tuple[np.ndarray, dict[str, str]]:
+    """What the prior renders of per-frame emotions (the network gets ``emotion * network_gate``).
 
     Args:
         emotion: (N, 7) keyframed intensities.
@@ -81,17 +89,16 @@ def route_emotions(emotion: np.ndarray, coverage: np.ndarray, prior: EmotionPrio
         prior: the model's prior, or ``None``.
 
     Returns:
-        ``to_network`` (N, 7), ``to_prior`` (N, 7) and, for every emotion the curves use, where it went
-        (``"footage"``, ``"prior"`` or ``"ignored"``: no footage and no prior for this face model).
+        ``to_prior`` (N, 7) and, for every emotion the curves use, where it went (``"footage"``,
+        ``"prior"`` or ``"ignored"``: no footage and no prior for this face model).
     """
+    gate = network_gate(coverage, prior)
+    to_prior = (emotion * (1.0 - gate)[None]).astype(np.float32)
     covered = coverage > 0
-    to_network = np.where(covered[None], emotion, 0.0).astype(np.float32)
-    to_prior = np.where(covered[None], 0.0, emotion).astype(np.float32) if prior is not None else \
-        np.zeros_like(to_network)
     used = emotion.max(0) > 0
     source = {EMOTIONS[i]: "footage" if covered[i] else ("prior" if prior is not None else "ignored")
               for i in range(N_EMOTIONS) if used[i]}
-    return to_network, to_prior, source
+    return to_prior, source
 
 
 def apply_prior(expression: np.ndarray, jaw_pose: np.ndarray, to_prior: np.ndarray, prior: EmotionPrior

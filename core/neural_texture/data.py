@@ -39,6 +39,15 @@ def rasterize_uv(model: MorphableModel, params: FaceParams, camera: PerspectiveC
     Returns:
         uv (B, 2, H, W) in [0, 1] (0 off the mesh) and alpha (B, 1, H, W) coverage in {0, 1}.
     """
+    uv, alpha, _ = rasterize_uv_and_region(model, params, camera)
+    return uv, alpha
+
+
+def rasterize_uv_and_region(model: MorphableModel, params: FaceParams, camera: PerspectiveCamera,
+                            selected_faces: torch.Tensor | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:func:`rasterize_uv`, plus (B, 1, H, W) the coverage of ``selected_faces`` ((F,) bool, e.g. from
+    :func:`region_faces`) from the same rasterization (``None`` when not asked for)."""
     B = params.batch_size
     cam = camera.expand(B) if camera.batch_size == 1 and B > 1 else camera
     verts = model(params).vertices
@@ -46,7 +55,26 @@ def rasterize_uv(model: MorphableModel, params: FaceParams, camera: PerspectiveC
     face_uvs = model.uvs[model.uv_faces][None]                      # (1, F, 3, 2)
     uv = interpolate(fragments, face_uvs.to(verts.dtype))           # (B, H, W, 2)
     alpha = fragments.mask.to(verts.dtype)[:, None]
-    return uv.permute(0, 3, 1, 2) * alpha, alpha
+    region = None
+    if selected_faces is not None:
+        hit = fragments.pix_to_face.clamp_min(0)
+        region = (selected_faces.to(hit.device)[hit] & fragments.mask)[:, None].to(verts.dtype)
+    return uv.permute(0, 3, 1, 2) * alpha, alpha, region
+
+
+def region_faces(model: MorphableModel, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
+                 ) -> torch.Tensor:
+    """(F,) bool: triangles whose vertices all lie in the ``include`` regions (any vertex when empty) and
+    none in the ``exclude`` regions (``model.regions`` names)."""
+    device = model.faces.device
+    inside = torch.zeros(model.n_vertices, dtype=torch.bool, device=device)
+    for name in include:
+        inside |= model.regions[name].to(device)
+    if not include:
+        inside = ~inside
+    for name in exclude:
+        inside &= ~model.regions[name].to(device)
+    return inside[model.faces].all(1)
 
 
 def temporal_neighbours(index: np.ndarray, window: int, n_frames: int) -> np.ndarray:

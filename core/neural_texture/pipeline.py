@@ -110,22 +110,9 @@ def region_mask(model: Any, params: Any, camera: Any, include: tuple[str, ...] =
                 exclude: tuple[str, ...] = ()) -> torch.Tensor:
     """(B, 1, H, W) pixels covered by mesh triangles whose vertices all lie in the ``include`` regions
     (any vertex when empty) and none in the ``exclude`` regions (``model.regions`` names)."""
-    from core.render.raster import rasterize
+    from .data import rasterize_uv_and_region, region_faces
 
-    verts = model(params).vertices
-    cam = camera.expand(params.batch_size) if camera.batch_size == 1 and params.batch_size > 1 else camera
-    frags = rasterize(cam.to_screen(verts), model.faces, cam.image_size, cull_backfaces=True)
-    n = verts.shape[1]
-    inside = torch.zeros(n, dtype=torch.bool, device=verts.device)
-    for name in include:
-        inside |= model.regions[name].to(verts.device)
-    if not include:
-        inside = ~inside
-    for name in exclude:
-        inside &= ~model.regions[name].to(verts.device)
-    face_selected = inside[model.faces].all(1)
-    hit = frags.pix_to_face.clamp_min(0)
-    return (face_selected[hit] & frags.mask)[:, None].to(verts.dtype)
+    return rasterize_uv_and_region(model, params, camera, region_faces(model, include, exclude))[2]
 
 
 def mouth_mask(model: Any, params: Any, camera: Any) -> torch.Tensor:

@@ -10,6 +10,7 @@ from core.expression.emotion_prior import (
     actor_emotion_coverage,
     apply_prior,
     emotion_coverage,
+    network_gate,
     route_emotions,
 )
 from core.expression.emotions import EMOTIONS
@@ -43,12 +44,14 @@ def test_uncovered_emotions_go_to_the_prior_and_covered_ones_to_the_network() ->
     emotion[:, SAD] = 0.5
     coverage = emotion_coverage([{"sad": 1.0}])
     prior = EmotionPrior.for_expressions(PROCEDURAL_EXPRESSIONS)
-    net, to_prior, sources = route_emotions(emotion, coverage, prior)
+    to_prior, sources = route_emotions(emotion, coverage, prior)
+    net = emotion * network_gate(coverage, prior)[None]
     assert sources == {"happy": "prior", "sad": "footage"}
     assert np.all(net[:, HAPPY] == 0) and np.allclose(net[:, SAD], 0.5)
     assert np.allclose(to_prior[:, HAPPY], emotion[:, HAPPY]) and np.all(to_prior[:, SAD] == 0)
-    _, none_to_prior, ignored = route_emotions(emotion, coverage, None)
+    none_to_prior, ignored = route_emotions(emotion, coverage, None)
     assert ignored["happy"] == "ignored" and not none_to_prior.any()
+    assert np.array_equal(emotion * network_gate(coverage, None)[None], emotion)  # no prior: the network gets all
 
 
 def test_applying_the_prior_follows_the_ramp_and_stays_in_range() -> None:
