@@ -82,6 +82,10 @@ class EngineCommand:
         entry = ["-m", "core.cli", "doctor"] if self.style == "python" else ["doctor"]
         return [*self.prefix, *entry, "--json", *(["--workspace", workspace] if workspace else [])]
 
+    def renderers(self) -> list[str]:
+        entry = ["-m", "core.cli", "renderers"] if self.style == "python" else ["renderers"]
+        return [*self.prefix, *entry, "--json"]
+
     def describe(self) -> str:
         return shlex.join(self.prefix)
 

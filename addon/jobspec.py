@@ -21,7 +21,6 @@ from typing import Any
 from . import protocol
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-RENDERERS: tuple[str, ...] = ("neural_texture",)
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
@@ -103,14 +102,17 @@ class AudioSpan:
 
 
 def dub_params(*, actor: str, shot: str, audio: AudioSpan, emotions: dict[str, Any],
-               renderer: str = "neural_texture", device: str = "auto", length: str = "shot",
-               out: str | None = None) -> dict[str, Any]:
+               renderer: str | None = None, renderers: list[str] | None = None, device: str = "auto",
+               length: str = "shot", out: str | None = None) -> dict[str, Any]:
     """``dub``: re-render ``shot`` with ``audio`` and the per-frame ``emotions`` payload.
 
-    ``length`` is ``"shot"`` from the sequencer: the new strip must cover the source strip exactly.
+    ``renderer`` is a variant the engine offers (``renderers``, from ``emodub renderers --json``), or ``None``
+    for the actor's best trained one (the engine decides). ``length`` is ``"shot"`` from the sequencer: the new
+    strip must cover the source strip exactly.
     """
-    if renderer not in RENDERERS:
-        raise JobInputError(f"unknown renderer {renderer!r}", hint=f"choose one of {', '.join(RENDERERS)}")
+    if renderer and renderers is not None and renderer not in renderers:
+        raise JobInputError(f"the engine has no renderer {renderer!r}",
+                            hint=f"choose one of {', '.join(renderers) or 'none'} (Check Engine refreshes the list)")
     if length not in ("audio", "shot"):
         raise JobInputError(f"length must be 'audio' or 'shot', got {length!r}")
     if not audio.path:
@@ -118,7 +120,9 @@ def dub_params(*, actor: str, shot: str, audio: AudioSpan, emotions: dict[str, A
     params: dict[str, Any] = {
         "actor": check_name(actor, "actor"), "shot": check_name(shot, "shot"), "audio": audio.path,
         "audio_offset_s": float(audio.offset_s), "audio_duration_s": audio.duration_s,
-        "emotions": emotions, "length": length, "renderer": renderer, "device": check_device(device)}
+        "emotions": emotions, "length": length, "device": check_device(device)}
+    if renderer:
+        params["renderer"] = renderer
     if out:
         params["out"] = out
     return params

@@ -22,9 +22,10 @@ import bpy
 from bpy.props import EnumProperty, FloatProperty, StringProperty
 
 from . import compat, engine, jobspec, mixdown, placement, protocol
+from . import renderers as renderer_catalog
 from . import workspace as workspace_info
 from .emotions import EMOTIONS, emotion_curves_payload, preset_keyframes, sample_emotions
-from .properties import EMOTION_ITEMS, preferences, workspace_path
+from .properties import EMOTION_ITEMS, engine_catalog, preferences, workspace_path
 
 TIMER_INTERVAL_S = 0.25
 JOBS = engine.JobRegistry()
@@ -369,6 +370,7 @@ class EMODUB_OT_check_engine(bpy.types.Operator):
                 prefs.engine_check_summary = exc.message
                 prefs.engine_check_details = f"hint: {exc.hint}" if exc.hint else ""
             return fail(self, None, exc)
+        renderer_catalog.CACHE.clear()  # the engine may have changed: ask it for its renderers again
         run = engine.DoctorRun(command, workspace=workspace_path(context) or None, env=env)
         run.start()
         _DOCTOR[:] = [run]
@@ -457,8 +459,11 @@ class EMODUB_OT_render_dub(bpy.types.Operator):
             emotions = emotion_curves_payload(per_frame, fps, span.shot_start)
             job_id = uuid.uuid4().hex[:12]
             audio = resolve_dub_audio(context, settings, span, fps, job_id)
-            params = jobspec.dub_params(actor=actor, shot=shot, audio=audio, emotions=emotions,
-                                        renderer=settings.renderer, device=device, length="shot")
+            catalog = engine_catalog(context)
+            chosen = settings.renderer if settings.renderer != renderer_catalog.BEST else None
+            params = jobspec.dub_params(actor=actor, shot=shot, audio=audio, emotions=emotions, renderer=chosen,
+                                        renderers=catalog.names if not catalog.error else None, device=device,
+                                        length="shot")
             start_job(context, kind="dub", params=params, workspace=workspace, keys=keys,
                       label=f"Render dub of {source.name}", job_id=job_id, command=command, env=env,
                       meta={"source_strip": source.name, "output_channel": settings.output_channel,

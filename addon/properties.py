@@ -8,21 +8,24 @@ intensity curve; Render Dub samples it once per frame.
 
 from __future__ import annotations
 
+from typing import Any
+
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from . import compat
+from . import renderers as renderer_catalog
 from . import workspace as workspace_info
 from .emotions import EMOTIONS
-from .jobspec import DEVICES, RENDERERS
+from .jobspec import DEVICES
 
 EMOTION_ITEMS = [(name, name.capitalize(), f"Intensity of {name}") for name in EMOTIONS]
 DEVICE_ITEMS = [("auto", "Auto", "CUDA when the engine finds a GPU, else CPU"),
                 ("cpu", "CPU", "Always run on the CPU"),
                 ("cuda", "CUDA", "Run on the NVIDIA GPU (fails when there is none)")]
-RENDERER_ITEMS = [("neural_texture", "Neural texture",
-                   "Neural-texture deferred renderer (the actor's trained renderer)")]
-assert [i[0] for i in DEVICE_ITEMS] == list(DEVICES) and [i[0] for i in RENDERER_ITEMS] == list(RENDERERS)
+assert [i[0] for i in DEVICE_ITEMS] == list(DEVICES)
+# Blender keeps only borrowed references to enum item strings: the last list handed out must stay alive.
+_RENDERER_ITEMS: dict[str, Any] = {"key": None, "items": [(renderer_catalog.BEST, "Actor's Best", "")]}
 
 
 def preferences(context: bpy.types.Context | None = None) -> EMODUB_AddonPreferences | None:
@@ -53,6 +56,31 @@ def _search_shots(_self: bpy.types.PropertyGroup, context: bpy.types.Context, ed
 def _strip_names(context: bpy.types.Context, kind: str) -> list[str]:
     editor = context.scene.sequence_editor if context.scene else None
     return sorted(s.name for s in compat.strips_of_type(editor, kind))
+
+
+def engine_catalog(context: bpy.types.Context | None = None) -> renderer_catalog.RendererCatalog:
+    """The engine's renderer variants (cached per engine command; Check Engine refreshes them)."""
+    from .engine import parse_env_text, resolve_engine
+
+    prefs = preferences(context)
+    if prefs is None:
+        return renderer_catalog.RendererCatalog(error="the emodub add-on is not enabled")
+    setting = prefs.engine_command.strip()
+    if setting.startswith("//"):
+        setting = bpy.path.abspath(setting)
+    return renderer_catalog.CACHE.for_setting(setting, prefs.engine_env,
+                                              lambda s, e: (resolve_engine(s), parse_env_text(e)))
+
+
+def _renderer_items(settings: bpy.types.PropertyGroup, context: bpy.types.Context | None) -> list[Any]:
+    catalog = engine_catalog(context)
+    root = workspace_path(context)
+    trained = renderer_catalog.trained_variants(root, settings.actor, catalog.default) if root else {}
+    key = (catalog.names, catalog.default, tuple((k, tuple(v)) for k, v in sorted(trained.items())))
+    if key != _RENDERER_ITEMS["key"]:
+        _RENDERER_ITEMS["key"] = key
+        _RENDERER_ITEMS["items"] = renderer_catalog.enum_items(catalog, trained)
+    return _RENDERER_ITEMS["items"]
 
 
 def _search_movie_strips(_self: bpy.types.PropertyGroup, context: bpy.types.Context,
@@ -125,7 +153,8 @@ class EMODUB_SceneSettings(bpy.types.PropertyGroup):
         description="The prepared shot in the workspace; empty: named after the source strip's file",
         search=_search_shots, options=set())
     renderer: EnumProperty(  # type: ignore[valid-type]
-        name="Renderer", items=RENDERER_ITEMS, default="neural_texture", options=set())
+        name="Renderer", items=_renderer_items, options=set(),
+        description="The renderer variant to dub with (the list comes from the engine)")
     source_strip: StringProperty(  # type: ignore[valid-type]
         name="Source strip", description="The movie strip to dub (empty: the active movie strip)",
         search=_search_movie_strips, options=set())

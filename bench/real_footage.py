@@ -130,6 +130,8 @@ def main() -> None:
     parser.add_argument("--audio", type=Path, default=SHARED / "audio" / "german_48k.wav")
     parser.add_argument("--out", type=Path, default=Path("real-out"))
     parser.add_argument("--renderer-iterations", type=int, default=1500)
+    parser.add_argument("--renderer", default="neural_texture", help="renderer variant (`emodub renderers`)")
+    parser.add_argument("--renderer-preset", default=None, help="the variant's preset (e.g. cpu)")
     parser.add_argument("--a2e-iterations", type=int, default=600)
     parser.add_argument("--holdout", type=float, default=0.2)
     parser.add_argument("--speech-prior", type=int, default=40,
@@ -147,7 +149,8 @@ def main() -> None:
     ws, log = out / "workspace", out / "commands.log"
     dev = ["--device", args.device]
     t0 = time.perf_counter()
-    config = {"clip": args.clip.name, "audio": args.audio.name, "renderer_iterations": args.renderer_iterations,
+    config = {"clip": args.clip.name, "audio": args.audio.name, "renderer": args.renderer,
+              "renderer_iterations": args.renderer_iterations,
               "a2e_iterations": args.a2e_iterations, "holdout": args.holdout, "speech_prior": args.speech_prior}
     figures: dict[str, Any] = {}
 
@@ -176,13 +179,16 @@ def main() -> None:
              emodub("track", "-w", str(ws), "--actor", "actor", "--clip", "interview", *dev, log=log))
     lap("ingest+track", s)
     s = time.perf_counter()
-    emodub("train", "renderer", "-w", str(ws), "--actor", "actor", "--iterations", str(args.renderer_iterations),
-           "--holdout", str(args.holdout), *dev, log=log)
+    preset = ["--preset", args.renderer_preset] if args.renderer_preset else []
+    emodub("train", "renderer", "-w", str(ws), "--actor", "actor", "--renderer", args.renderer, *preset,
+           "--iterations", str(args.renderer_iterations), "--holdout", str(args.holdout), "--no-eval", *dev, log=log)
     lap("train_renderer", s)
-    held = emodub("eval", "renderer", "-w", str(ws), "--actor", "actor", *dev, log=log)
+    held = emodub("eval", "renderer", "-w", str(ws), "--actor", "actor", "--name", args.renderer, *dev, log=log)
     record("renderer_held_out_psnr", round(held["psnr"], 3), "dB")
     record("renderer_held_out_ssim", round(held["ssim"], 4), "")
     record("renderer_held_out_mouth_psnr", round(held["mouth_psnr"], 3), "dB")
+    record("renderer_held_out_face_psnr", round(held["face_psnr"], 3), "dB")
+    record("renderer_held_out_face_ssim", round(held["face_ssim"], 4), "")
     record("renderer_held_out_frames", held["frames"], "frames")
     s = time.perf_counter()
     emodub("train", "a2e", "-w", str(ws), "--actor", "actor", "--iterations", str(args.a2e_iterations),
@@ -197,7 +203,7 @@ def main() -> None:
     s = time.perf_counter()
     dub = emodub("dub", "-w", str(ws), "--actor", "actor", "--shot", "interview_shot", "--audio", str(args.audio),
                  "--emotions", str(out / "emotions.json"), "--out", str(out / "dubbed.mp4"), "--name", "real",
-                 *dev, log=log)
+                 "--renderer-model", args.renderer, *dev, log=log)
     lap("dub", s)
     report = json.loads(Path(dub["report"]).read_text())
 

@@ -102,26 +102,30 @@ def reuse_actor(root: Path, size: int) -> Any:
         clip = json.loads((ws.shot_dir("s") / "crop.json").read_text())
     except (OSError, ValueError, KeyError, WorkspaceError):
         return None
-    trained = all((ws.model_dir("a", m) / "checkpoint.pt").exists() for m in ("a2e", "renderer"))
+    trained = all((ws.model_dir("a", m) / "checkpoint.pt").exists() for m in ("a2e", "neural_texture"))
     return ws if trained and clip["out_size"] == size else None
 
 
 def bench_training(ws: Any, iterations: int, base: dict[str, Any]) -> None:
-    from core.neural_texture.model import NeuralTextureConfig
-    from core.neural_texture.pipeline import build_sources
-    from core.neural_texture.train import RendererTrainConfig, train_renderer
+    from core.renderers.base import RendererSetup
+    from core.renderers.data import actor_sources
+    from core.renderers.registry import build
+    from core.renderers.train import TrainConfig, train
 
-    model = NeuralTextureConfig()
-    train, _, _ = build_sources(ws, "a", model, holdout=0.2)
-    config = RendererTrainConfig(iterations=iterations, batch_size=1, gan_start=0, checkpoint_every=10**9,
-                                 sample_every=0, model=model)
+    probe = build("neural_texture", RendererSetup(64, {}), options={"gan_start": 0})
+    source, _, _ = actor_sources(ws, "a", probe.needs, holdout=0.2)
+    renderer = build("neural_texture", RendererSetup(source.size, source.face_model_spec, source.train_frames),
+                     options={"gan_start": 0})
+    model = renderer.options
+    config = TrainConfig(iterations=iterations, batch_size=1, lr=1e-4, betas=(0.5, 0.999), checkpoint_every=10**9,
+                         sample_every=0)
     stamps: dict[int, float] = {}
 
     def progress(done: int, _total: int, _msg: str) -> None:
         stamps[done] = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as tmp:
-        train_renderer(train, Path(tmp), config, progress=progress)
+        train(renderer, source, Path(tmp), config, progress=progress)
     # Steps 3..N-1: after 2 warm-up steps, before the final checkpoint write (progress runs after it).
     first, last = 2, iterations - 1
     rate = (last - first) / (stamps[last] - stamps[first])
@@ -135,24 +139,30 @@ def bench_forward(ws: Any, repeats: int, unet_bases: list[int], base: dict[str, 
     (``config.variant``: what a smaller default would buy; the weights do not change the cost)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from core.neural_texture.model import NeuralTextureConfig, NeuralTextureRenderer
-    from core.neural_texture.pipeline import build_sources
-    from core.neural_texture.train import load_renderer
+    from core.renderers.data import actor_sources
+    from core.renderers.neural_texture.config import NeuralTextureConfig
+    from core.renderers.neural_texture.model import NeuralTextureRenderer
+    from core.renderers.registry import load
 
-    trained = load_renderer(ws.model_dir("a", "renderer"))
-    train, _, _ = build_sources(ws, "a", NeuralTextureConfig(), holdout=0.2)
-    samples = [{k: v[None] for k, v in train[i % len(train)].items()} for i in range(repeats + 1)]
-    coverage = float(np.mean([s["alpha"].mean().item() for s in samples]))
+    trained = load(ws.model_dir("a", "neural_texture"))
+    source, _, _ = actor_sources(ws, "a", trained.needs, holdout=0.2)
+    samples = []
+    with torch.no_grad():
+        for i in range(repeats + 1):
+            uv, alpha, window = trained.rasterize(source.batch([i % len(source)]))
+            samples.append((uv, alpha, source.batch([i % len(source)]).frames, window,
+                            source.batch([i % len(source)]).audio))
+    coverage = float(np.mean([s[1].mean().item() for s in samples]))
     variants = [(trained, False)] + [(NeuralTextureRenderer(NeuralTextureConfig(unet_base=b)).eval(), True)
                                      for b in unet_bases if b != trained.config.unet_base]
     for renderer, variant in variants:
         times, cpu = [], []
         with torch.no_grad():
             with FlopCounterMode(display=False) as flops:
-                renderer(*_inputs(samples[0]))
+                renderer.render_uv(*samples[0])
             for s in samples:
                 t, c = time.perf_counter(), time.process_time()
-                renderer(*_inputs(s))
+                renderer.render_uv(*s)
                 times.append(time.perf_counter() - t)
                 cpu.append(time.process_time() - c)
         times, cpu = times[1:], cpu[1:]  # the first call warms up oneDNN
@@ -162,10 +172,6 @@ def bench_forward(ws: Any, repeats: int, unet_bases: list[int], base: dict[str, 
               "variant": variant, "gflop_per_frame": round(flops.get_total_flops() / 1e9, 2),
               "cpu_s_per_frame": round(float(np.median(cpu)), 3),
               "load_avg_after": load_average()})
-
-
-def _inputs(sample: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    return sample["uv"], sample["alpha"], sample["frame"], sample["uv_window"], sample["audio"]
 
 
 def write_dub_audio(path: Path, seconds: float) -> Path:

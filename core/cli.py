@@ -137,8 +137,59 @@ def build_parser(kinds: dict[str, JobKind] | None = None) -> argparse.ArgumentPa
     ws_init.add_argument("path")
     ws_check = ws_sub.add_parser("check", help="validate a workspace (manifest and files)")
     ws_check.add_argument("path")
+    _add_renderers_parser(sub)
     _add_kind_parsers(sub, kinds if kinds is not None else all_kinds())
     return parser
+
+
+def _add_renderers_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    r = sub.add_parser("renderers", help="list the renderer variants, their options and presets",
+                       description="List the renderer variants (answers without loading torch).")
+    r.add_argument("--json", action="store_true", help="machine-readable list")
+    r.add_argument("--workspace", "-w", default=None, help="also say which variants --actor has trained")
+    r.add_argument("--actor", default=None)
+    return r
+
+
+def renderers_command(argv: Sequence[str]) -> int:
+    """``emodub renderers [--json] [-w W --actor A]``: the variants from :mod:`core.renderers.spec` (no torch)."""
+    parser = argparse.ArgumentParser(prog="emodub renderers")
+    sub = parser.add_subparsers(dest="command")
+    args = _add_renderers_parser(sub).parse_args(list(argv))
+    from core.renderers.catalog import DEFAULT_VARIANT, best_renderer, trained_renderers
+    from core.renderers.spec import describe_variants
+
+    variants = describe_variants()
+    trained: dict[str, Any] = {}
+    best = None
+    if args.workspace and args.actor:
+        from core.workspace import Workspace, WorkspaceError
+
+        try:
+            manifest = Workspace.open(args.workspace).read_manifest()
+        except WorkspaceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        trained = trained_renderers(manifest, args.actor)
+        best = best_renderer(manifest, args.actor)
+    for entry in variants:
+        entry["trained"] = sorted(n for n, r in trained.items() if r["variant"] == entry["name"])
+    if args.json:
+        print(json.dumps({"default": DEFAULT_VARIANT, "variants": variants, "trained": trained, "best": best},
+                         indent=1, default=str))
+        return 0
+    for entry in variants:
+        marks = " (default)" if entry["name"] == DEFAULT_VARIANT else ""
+        print(f"{entry['name']}{marks}: {entry['description']}")
+        if entry["presets"]:
+            print("  presets: " + "; ".join(f"{k} ({v})" for k, v in entry["presets"].items()))
+        for option in entry["options"]:
+            print(f"  --set {option['name']}=<{option['type']}> (default {option['default']}): {option['help']}")
+        if entry["trained"]:
+            print(f"  trained by {args.actor}: {', '.join(entry['trained'])}")
+    if best:
+        print(f"best of {args.actor}: {best}")
+    return 0
 
 
 def _workspace_command(args: argparse.Namespace) -> int:
@@ -168,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from core.jobs.worker import main as worker_main
 
         return worker_main(argv[1:])  # sets the thread policy itself
+    if argv[:1] == ["renderers"]:  # fast path: answers without importing torch (the front-ends call it)
+        return renderers_command(argv[1:])
     configure_cpu_threads()  # before all_kinds(): the job modules it imports load torch
     kinds = all_kinds()
     parser = build_parser(kinds)

@@ -2,14 +2,17 @@
 
 1. build a small MEAD-like corpus of the synthetic actor (sentences x emotions, video + audio);
 2. landmarks (the synthetic actor's exact landmarks stand in for the detector) and tracking of every clip;
-3. train the audio-to-expression GAN and the neural-texture renderer at demo scale;
+3. train the audio-to-expression GAN and the renderer (``--renderer NAME``, any registered variant; default the
+   neural-texture renderer) at demo scale, and evaluate it on the held-out tail of every clip;
 4. dub a held-out sentence (never in the corpus) onto a neutral shot with a keyframed emotion ramp
    neutral -> happy -> sad;
 5. render the ground truth of that line (the synthetic actor speaking it with the same emotion ramp and
    the shot's head motion) and write ``dubbed.mp4``, ``side_by_side.mp4`` (ground truth | dubbed) and
    ``report.json``/``report.md`` into the output folder.
 
-Every number in the report is measured on frames no model was trained on.
+``--compare A,B`` trains, evaluates and dubs with each variant on the same data: one table of held-out figures
+and ``compare.mp4`` (ground truth | A | B). Every number in the report is measured on frames no model was
+trained on.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from core.jobs.context import JobContext
+from core.jobs.context import JobContext, JobFailed
 from core.jobs.protocol import JobSpec
 from core.jobs.registry import Arg, job_kind
 
@@ -34,12 +37,14 @@ class DemoPreset:
     emotions: tuple[str, ...]
     intensities: tuple[float, ...]
     a2e_iterations: int
-    renderer_iterations: int
+    renderer_iterations: int  # the neural-texture renderer's
     unet_base: int
     track_fast: bool
     words: tuple[int, int]
     holdout: float = 0.2  # last fraction of every corpus clip the renderer never trains on (its eval frames)
     static_ablation: bool = False  # also train the static-texture renderer and compare mouth-region PSNR
+    nerf_iterations: int = 2000  # NeRF variants (cpu preset)
+    nerf_render_size: int = 128
 
 
 PRESETS = {
@@ -49,7 +54,7 @@ PRESETS = {
     # The end-to-end test's preset: every stage runs, nothing is trained long enough to look good.
     "smoke": DemoPreset(size=64, sentences=1, emotions=("neutral", "happy"), intensities=(1.0,),
                         a2e_iterations=20, renderer_iterations=4, unet_base=8, track_fast=True, words=(2, 3),
-                        static_ablation=True),
+                        static_ablation=True, nerf_iterations=4, nerf_render_size=32),
     "full": DemoPreset(size=192, sentences=3, emotions=("neutral", "happy", "sad", "surprised"),
                        intensities=(0.66, 1.0), a2e_iterations=600, renderer_iterations=500, unet_base=16,
                        track_fast=True, words=(4, 7), static_ablation=True),
@@ -65,17 +70,29 @@ def emotion_ramp(n_frames: int, fps: float) -> dict[str, Any]:
                        "sad": {"keyframes": [{"frame": b, "value": 0.0}, {"frame": c, "value": 0.9}]}}}
 
 
-def _side_by_side(left: Path, right: Path, out: Path, audio: Path, fps: float) -> Path:
+def _side_by_side(left: Path, others: list[Path], out: Path, audio: Path, fps: float) -> Path:
+    """``left | other_1 | other_2 ...`` frame by frame (as long as the shortest)."""
     from core.io.video import VideoWriter, iter_frames
+    from core.landmarks.crop import resize_image
 
     with VideoWriter(out, fps, audio=audio) as writer:
-        for a, b in zip(iter_frames(left), iter_frames(right), strict=False):
-            if a.shape != b.shape:
-                from core.landmarks.crop import resize_image
-
-                b = resize_image(b, a.shape[1], a.shape[0])
-            writer.write(np.concatenate([a, b], axis=1))
+        for frames in zip(iter_frames(left), *(iter_frames(o) for o in others), strict=False):
+            a = frames[0]
+            row = [a] + [b if b.shape == a.shape else resize_image(b, a.shape[1], a.shape[0]) for b in frames[1:]]
+            writer.write(np.concatenate(row, axis=1))
     return out
+
+
+HELD_OUT_KEYS = ("face_psnr", "face_ssim", "mouth_psnr", "psnr", "ssim", "frames")
+
+
+def _renderer_params(preset: DemoPreset, variant: str, variant_preset: str | None) -> dict[str, Any]:
+    """``train.renderer`` params of a variant at this demo preset's scale."""
+    if variant == "neural_texture":
+        return {"renderer": variant, "iterations": preset.renderer_iterations, "lr": 5e-4,
+                "options": {"unet_base": preset.unet_base}, **({"preset": variant_preset} if variant_preset else {})}
+    return {"renderer": variant, "preset": variant_preset or "cpu", "iterations": preset.nerf_iterations,
+            "options": {"render_size": min(preset.nerf_render_size, preset.size)}}
 
 
 @job_kind("demo", help="the main job on the embedded synthetic actor (corpus, tracking, training, dub)",
@@ -84,6 +101,9 @@ def _side_by_side(left: Path, right: Path, out: Path, audio: Path, fps: float) -
                 Arg("--quick", action="store_true", help="the quick preset (smaller corpus, shorter training)"),
                 Arg("--preset", default=None, choices=sorted(PRESETS),
                     help="full (default), quick (= --quick) or smoke (the end-to-end test's)"),
+                Arg("--renderer", default=None, help="renderer variant to train and dub with (default neural_texture)"),
+                Arg("--compare", default=None, metavar="A,B",
+                    help="train, evaluate and dub with each of these variants; one table and compare.mp4"),
                 Arg("--seed", type=int, default=0),
                 Arg("--device", default="auto", choices=["auto", "cpu", "cuda"])])
 def run_demo(ctx: JobContext) -> dict[str, Any]:
@@ -140,20 +160,29 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
     start = time.perf_counter()
     sub.run_kind("train.a2e", {"actor": "synthetic", "iterations": preset.a2e_iterations, "device": device})
     lap("train_a2e", start)
-    start = time.perf_counter()
-    renderer_params = {"iterations": preset.renderer_iterations, "unet_base": preset.unet_base, "lr": 5e-4,
-                       "device": device, "holdout": preset.holdout}
-    sub.run_kind("train.renderer", {"actor": "synthetic", **renderer_params})
-    lap("train_renderer", start)
-    start = time.perf_counter()
-    renderers = {"renderer": sub.run_kind("eval.renderer", {"actor": "synthetic", "name": "renderer",
-                                                            "device": device})}
-    if preset.static_ablation:
-        sub.run_kind("train.renderer", {"actor": "synthetic", "static": True, "name": "renderer_static",
-                                        **renderer_params})
-        renderers["renderer_static"] = sub.run_kind("eval.renderer", {"actor": "synthetic",
-                                                                      "name": "renderer_static", "device": device})
-    lap("eval_renderer", start)
+    from core.renderers.catalog import DEFAULT_VARIANT
+    from core.renderers.spec import UnknownRenderer, get_variant
+
+    variants = [v.strip() for v in (ctx.params.get("compare") or ctx.params.get("renderer") or DEFAULT_VARIANT)
+                .split(",") if v.strip()]
+    try:
+        for variant in variants:
+            get_variant(variant)
+    except UnknownRenderer as exc:
+        raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the variants") from None
+    renderers: dict[str, dict[str, Any]] = {}
+    trainings = [(v, v, None) for v in variants]
+    if preset.static_ablation and "neural_texture" in variants:
+        trainings.append(("neural_texture", "neural_texture_static", "static"))
+    for variant, name, variant_preset in trainings:
+        start = time.perf_counter()
+        sub.run_kind("train.renderer", {"actor": "synthetic", **_renderer_params(preset, variant, variant_preset),
+                                        "name": name, "device": device, "holdout": preset.holdout,
+                                        "evaluate": False})
+        lap(f"train_{name}", start)
+        start = time.perf_counter()
+        renderers[name] = sub.run_kind("eval.renderer", {"actor": "synthetic", "name": name, "device": device})
+        lap(f"eval_{name}", start)
 
     # 4. the held-out line and the shot
     start = time.perf_counter()
@@ -169,9 +198,14 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
                                   "audio": "shots/demo_shot/audio.wav", "source": f"clip {shot_clip}"})
     curves_json = emotion_ramp(n, synthetic.fps)
     atomic_write_json(out / "emotions.json", curves_json)
-    dub = sub.run_kind("dub", {"actor": "synthetic", "shot": "demo_shot", "audio": str(out / "line.wav"),
-                               "emotions": curves_json, "out": str(out / "dubbed.mp4"), "device": device,
-                               "name": "demo"})
+    dubs = {}
+    for variant in variants:
+        dubs[variant] = sub.run_kind("dub", {
+            "actor": "synthetic", "shot": "demo_shot", "audio": str(out / "line.wav"), "emotions": curves_json,
+            "out": str(out / ("dubbed.mp4" if variant == variants[0] else f"dubbed_{variant}.mp4")),
+            "device": device, "name": "demo" if variant == variants[0] else f"demo_{variant}",
+            "renderer_model": variant})
+    dub = dubs[variants[0]]
     lap("dub", start)
 
     # 5. ground truth of the line with the same emotion ramp and the shot's head motion
@@ -189,17 +223,24 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
     gt_dir = out / "ground_truth"
     synthetic.write_video(gt_dir, arrays, out / "line.wav")
     shutil.move(str(gt_dir / "video.mp4"), out / "ground_truth.mp4")
-    _side_by_side(out / "ground_truth.mp4", out / "dubbed.mp4", out / "side_by_side.mp4", out / "line.wav",
+    _side_by_side(out / "ground_truth.mp4", [out / "dubbed.mp4"], out / "side_by_side.mp4", out / "line.wav",
                   synthetic.fps)
+    if len(variants) > 1:
+        _side_by_side(out / "ground_truth.mp4", [Path(d["video"]) for d in dubs.values()], out / "compare.mp4",
+                      out / "line.wav", synthetic.fps)
     lap("ground_truth", start)
 
     # 6. metrics on the held-out line
     metrics = _metrics(out / "ground_truth.mp4", out / "dubbed.mp4", Path(dub["report"]), arrays, jaw)
-    metrics["renderer_held_out"] = {name: {k: r[k] for k in ("psnr", "ssim", "mouth_psnr", "frames")}
+    metrics["renderer_held_out"] = {name: {k: r[k] for k in (*HELD_OUT_KEYS, "variant")}
                                     for name, r in renderers.items()}
+    if len(variants) > 1:
+        metrics["compare"] = {v: _metrics(out / "ground_truth.mp4", Path(d["video"]), Path(d["report"]), arrays, jaw)
+                              for v, d in dubs.items()}
     result = {"dubbed": str(out / "dubbed.mp4"), "side_by_side": str(out / "side_by_side.mp4"),
               "ground_truth": str(out / "ground_truth.mp4"), "report": str(out / "report.json"),
-              "preset": preset_name, "frames": n,
+              "preset": preset_name, "frames": n, "renderers": variants,
+              **({"compare_video": str(out / "compare.mp4")} if len(variants) > 1 else {}),
               "seconds": round(time.perf_counter() - t0, 1), "timings_s": timings, "metrics": metrics,
               "clips": len(names), "device": device}
     atomic_write_json(out / "report.json", result)
@@ -231,6 +272,19 @@ def _metrics(gt: Path, dubbed: Path, dub_report: Path, arrays: dict[str, np.ndar
             "note": "full frames of a line no model saw; head pose from the shot, so only the face differs"}
 
 
+def _compare_lines(m: dict[str, Any]) -> list[str]:
+    if "compare" not in m:
+        return []
+    lines = ["Dubs of the held-out line with each variant (`compare.mp4`: ground truth | " +
+             " | ".join(m["compare"]) + "):", "", "| variant | PSNR vs ground truth | SSIM | lip-sync proxy r |",
+             "| --- | --- | --- | --- |"]
+    for variant, c in m["compare"].items():
+        sync = c.get("lipsync_proxy") or {}
+        lines.append(f"| {variant} | {c['psnr_vs_ground_truth']:.2f} | {c['ssim_vs_ground_truth']:.3f} | "
+                     f"{sync.get('peak_corr', 0):.2f} |")
+    return [*lines, ""]
+
+
 def _markdown(result: dict[str, Any], dub: dict[str, Any]) -> str:
     m = result["metrics"]
     sync = m.get("lipsync_proxy") or {}
@@ -245,9 +299,13 @@ def _markdown(result: dict[str, Any], dub: dict[str, Any]) -> str:
              f"- lip-sync proxy (jaw opening vs audio envelope): peak r {sync.get('peak_corr', 0):.2f} at offset "
              f"{sync.get('offset_frames')} frames (r {sync.get('corr_at_zero', 0):.2f} at offset 0)", "",
              "Renderer on the held-out last frames of every corpus clip (tracked parameters, never trained on):",
-             "", "| renderer | PSNR dB | SSIM | mouth-region PSNR dB | frames |", "| --- | --- | --- | --- | --- |",
-             *[f"| {name} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['mouth_psnr']:.2f} | {r['frames']} |"
-               for name, r in m["renderer_held_out"].items()], "",
+             "", "| renderer | variant | face PSNR dB | face SSIM | mouth PSNR dB | whole-crop PSNR dB | "
+                 "whole-crop SSIM | frames |", "| --- | --- | --- | --- | --- | --- | --- | --- |",
+             *[f"| {name} | {r['variant']} | {r['face_psnr']:.2f} | {r['face_ssim']:.3f} | {r['mouth_psnr']:.2f} | "
+               f"{r['psnr']:.2f} | {r['ssim']:.3f} | {r['frames']} |" for name, r in m["renderer_held_out"].items()],
+             "", "Face figures are inside the tracked face mask (the mesh without scalp, ears and neck); the whole "
+                 "crop includes the background, which the neural-texture renderer copies from the plate.", "",
+             *_compare_lines(m),
              f"- stage times (s): {result['timings_s']}", ""]
     return "\n".join(lines)
 

@@ -40,6 +40,7 @@ from .jobs_panel import JobsPanel
 from .jobstate import ERROR, JobRecord
 from .media import MediaError, probe_video
 from .notify import Notifier, QtNotifier
+from .renderers import renderer_catalog, trained_variants
 from .review import ReviewView
 from .settings import StudioSettings
 from .timeline import TimelineEditor
@@ -433,19 +434,25 @@ class MainWindow(QMainWindow):
             home=home,
         )
 
-    def train(self, actor: str, kind: str = "train.actor") -> JobRecord | None:
+    def train(self, actor: str, kind: str = "train.actor", renderer: str | None = None,
+              preset: str | None = None) -> JobRecord | None:
+        """Train an actor; ``renderer``/``preset`` choose the renderer variant (from the engine's list)."""
         if not self._require_writable("train"):
             return None
         if kind not in ("train.actor", "train.a2e", "train.renderer"):
             raise ValueError(f"unknown training kind {kind!r}")
-        return self.jobs.submit(
-            kind, {"actor": actor}, str(self.workspace.root), title=f"Train {actor} ({kind})"
-        )
+        params: dict[str, Any] = {"actor": actor}
+        if kind != "train.a2e":
+            params.update({k: v for k, v in (("renderer", renderer), ("preset", preset)) if v})
+        what = f"{kind}, {renderer}" if renderer and kind != "train.a2e" else kind
+        return self.jobs.submit(kind, params, str(self.workspace.root), title=f"Train {actor} ({what})")
 
     def dub_params(
-        self, actor: str, audio: str | None = None, audio_offset_s: float | None = None, length: str = "audio"
+        self, actor: str, audio: str | None = None, audio_offset_s: float | None = None, length: str = "audio",
+        renderer: str | None = None,
     ) -> dict[str, Any]:
-        """The ``dub`` job's params from the open shot and its curves (the shared contract)."""
+        """The ``dub`` job's params from the open shot and its curves (the shared contract). ``renderer``: a
+        variant from the engine's list, or ``None`` for the actor's best (the engine decides)."""
         if self.timeline.doc is None or self.timeline.shot is None:
             raise ValueError("open a shot in the timeline first")
         audio_path = audio or (str(self.timeline.audio_path) if self.timeline.audio_path else "")
@@ -461,16 +468,17 @@ class MainWindow(QMainWindow):
             "audio_duration_s": None,
             "emotions": self.timeline.doc.to_json(),
             "length": length,
-            "renderer": "neural_texture",
+            **({"renderer": renderer} if renderer else {}),
         }
 
     def render_dub(
-        self, actor: str, audio: str | None = None, audio_offset_s: float | None = None, length: str = "audio"
+        self, actor: str, audio: str | None = None, audio_offset_s: float | None = None, length: str = "audio",
+        renderer: str | None = None,
     ) -> JobRecord | None:
         if not self._require_writable("render"):
             return None
         try:
-            params = self.dub_params(actor, audio, audio_offset_s, length)
+            params = self.dub_params(actor, audio, audio_offset_s, length, renderer)
         except ValueError as exc:
             self.notifier.warning("Cannot render yet", str(exc), "")
             return None
@@ -542,10 +550,10 @@ class MainWindow(QMainWindow):
 
         if not self._require_writable("train"):
             return
-        dialog = TrainDialog(self.workspace.actors(), self)
+        dialog = TrainDialog(self.workspace.actors(), renderer_catalog(self.settings), self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             values = dialog.values()
-            self.train(values["actor"], values["kind"])
+            self.train(values["actor"], values["kind"], values["renderer"], values["preset"])
 
     def ask_render(self) -> None:
         from .dialogs import DubDialog
@@ -555,13 +563,16 @@ class MainWindow(QMainWindow):
                 self.notifier.warning("Cannot render yet", "no shot is open", "double-click a shot first")
             return
         audio = str(self.timeline.audio_path) if self.timeline.audio_path else ""
-        dialog = DubDialog(self.workspace.actors(), audio, self.timeline.audio_offset_s, self)
+        dialog = DubDialog(self.workspace.actors(), audio, self.timeline.audio_offset_s, self,
+                           catalog=renderer_catalog(self.settings),
+                           trained=lambda actor: trained_variants(self.workspace, actor))
         if dialog.exec() == QDialog.DialogCode.Accepted:
             values = dialog.values()
             if values["audio"] and Path(values["audio"]) != self.timeline.audio_path:
                 self.timeline.set_audio(Path(values["audio"]), values["audio_offset_s"])
             self.render_dub(
-                values["actor"], values["audio"] or None, values["audio_offset_s"], values["length"]
+                values["actor"], values["audio"] or None, values["audio_offset_s"], values["length"],
+                values["renderer"],
             )
 
     def ask_settings(self) -> None:
@@ -575,6 +586,7 @@ class MainWindow(QMainWindow):
             self.settings.engine_python = values["engine_python"] or sys.executable
             self.settings.engine_pythonpath = values["engine_pythonpath"]
             self.settings.cancel_grace_s = values["cancel_grace_s"]
+            renderer_catalog(self.settings, refresh=True)  # another engine may offer other renderers
             if self.persist_settings:
                 self.settings.save()
 

@@ -195,36 +195,73 @@ class TrainDialog(QDialog):
     KINDS = {
         "train.actor": "Everything (audio-to-expression, then renderer)",
         "train.a2e": "Audio-to-expression only",
-        "train.renderer": "Neural renderer only",
+        "train.renderer": "Renderer only",
     }
 
-    def __init__(self, actors: list[str], parent: QWidget | None = None) -> None:
+    def __init__(self, actors: list[str], catalog: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Train an actor")
+        self.catalog = catalog
         self.actor = QComboBox()
         self.actor.addItems(actors)
         self.kind = QComboBox()
         for kind, text in self.KINDS.items():
             self.kind.addItem(text, kind)
+        self.renderer = QComboBox()
+        self.preset = QComboBox()
+        for variant in catalog.variants if catalog is not None else ():
+            self.renderer.addItem(variant["name"], variant["name"])
+            self.renderer.setItemData(self.renderer.count() - 1, variant.get("description", ""),
+                                      Qt.ItemDataRole.ToolTipRole)
+        if catalog is not None and catalog.default in catalog.names:
+            self.renderer.setCurrentIndex(catalog.names.index(catalog.default))
+        self.renderer.currentIndexChanged.connect(self._fill_presets)
+        self._fill_presets()
         form = QFormLayout()
         form.addRow("Actor", self.actor)
         form.addRow("What", self.kind)
+        form.addRow("Renderer", self.renderer)
+        form.addRow("Preset", self.preset)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        if catalog is not None and catalog.error:
+            layout.addWidget(QLabel(catalog.error))
         layout.addWidget(_buttons(self, "Train"))
 
+    def _fill_presets(self) -> None:
+        self.preset.clear()
+        variant = self.catalog.variant(self.renderer.currentData()) if self.catalog is not None else {}
+        for name, text in (variant.get("presets") or {}).items():
+            self.preset.addItem(name, name)
+            self.preset.setItemData(self.preset.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
+        default = variant.get("default_preset")
+        if default is not None and self.preset.findData(default) >= 0:
+            self.preset.setCurrentIndex(self.preset.findData(default))
+
     def values(self) -> dict[str, Any]:
-        return {"actor": self.actor.currentText(), "kind": self.kind.currentData()}
+        return {"actor": self.actor.currentText(), "kind": self.kind.currentData(),
+                "renderer": self.renderer.currentData(), "preset": self.preset.currentData()}
 
 
 class DubDialog(QDialog):
-    """Parameters of the ``dub`` job that the timeline does not hold."""
+    """Parameters of the ``dub`` job that the timeline does not hold.
 
-    def __init__(self, actors: list[str], audio: str, offset_s: float, parent: QWidget | None = None) -> None:
+    ``catalog`` is the engine's renderer list (:mod:`ui.renderers`); ``trained(actor)`` says which variants an actor
+    has trained (they are marked in the list, which is refreshed when the actor changes)."""
+
+    BEST = "The actor's best (highest held-out face quality)"
+
+    def __init__(self, actors: list[str], audio: str, offset_s: float, parent: QWidget | None = None,
+                 catalog: Any = None, trained: Any = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Render dub")
+        self.catalog = catalog
+        self.trained = trained or (lambda actor: {})
         self.actor = QComboBox()
         self.actor.addItems(actors)
+        self.renderer = QComboBox()
+        self.actor.currentTextChanged.connect(self._fill_renderers)
+        self._fill_renderers()
         self.audio = PathField("Dub audio", AUDIO_FILTER)
         self.audio.edit.setText(audio)
         self.offset = QDoubleSpinBox()
@@ -237,6 +274,7 @@ class DubDialog(QDialog):
         self.length.addItem("as long as the shot", "shot")
         form = QFormLayout()
         form.addRow("Actor (trained models)", self.actor)
+        form.addRow("Renderer", self.renderer)
         form.addRow("Dub audio", self.audio)
         form.addRow("Audio starts at", self.offset)
         form.addRow("Length", self.length)
@@ -251,7 +289,21 @@ class DubDialog(QDialog):
             "audio": self.audio.text(),
             "audio_offset_s": self.offset.value(),
             "length": self.length.currentData(),
+            "renderer": self.renderer.currentData(),
         }
+
+    def _fill_renderers(self) -> None:
+        chosen = self.renderer.currentData()
+        self.renderer.clear()
+        self.renderer.addItem(self.BEST, None)
+        trained = self.trained(self.actor.currentText())
+        for variant in self.catalog.variants if self.catalog is not None else ():
+            models = trained.get(variant["name"], [])
+            self.renderer.addItem(variant["name"] + (" (trained)" if models else " (not trained)"), variant["name"])
+            self.renderer.setItemData(self.renderer.count() - 1, variant.get("description", ""),
+                                      Qt.ItemDataRole.ToolTipRole)
+        if chosen is not None and self.renderer.findData(chosen) >= 0:
+            self.renderer.setCurrentIndex(self.renderer.findData(chosen))
 
 
 class SettingsDialog(QDialog):

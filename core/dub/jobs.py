@@ -40,30 +40,37 @@ def _emotions_param(value: Any) -> Any:
                 Arg("--length", choices=["audio", "shot"], default="audio"),
                 Arg("--end", choices=["loop", "hold"], default="loop",
                     help="when the audio outlasts the shot: loop its frames or hold the last"),
-                Arg("--renderer", default="neural_texture", help="renderer variant (neural_texture)"),
+                Arg("--renderer", default=None,
+                    help="renderer variant (default: the actor's best trained one; `emodub renderers` lists them)"),
                 Arg("--name", default=None, help="render name in the workspace"),
-                Arg("--renderer-model", default="renderer", dest="renderer_model",
-                    help="the actor's trained renderer to use (e.g. renderer_static; default renderer)"),
+                Arg("--renderer-model", default=None, dest="renderer_model",
+                    help="the actor's trained renderer model to use by name (default: the best of --renderer)"),
                 Arg("--a2e-model", default="a2e", dest="a2e_model", help="the actor's a2e model (default a2e)"),
                 Arg("--paste-region", default="face", choices=["face", "head"], dest="paste_region",
                     help="replace only the face (default; hair, ears, neck stay the plate's) or the whole head"),
                 Arg("--device", default="auto", choices=["auto", "cpu", "cuda"])])
 def run_dub(ctx: JobContext) -> dict[str, Any]:
     from core.expression.emotions import EmotionCurves
+    from core.renderers.jobs import choose_model
+    from core.renderers.spec import UnknownRenderer, get_variant
 
     from .pipeline import DubConfig, dub
 
     p = ctx.params
-    if p.get("renderer", "neural_texture") not in ("neural_texture", None):
-        raise JobFailed(f"renderer {p['renderer']!r} is not available", code="bad_params",
-                        hint="use --renderer neural_texture")
+    if p.get("renderer"):
+        try:
+            get_variant(str(p["renderer"]))
+        except UnknownRenderer as exc:
+            raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the variants") from None
+    renderer_model = p.get("renderer_model") or choose_model(ctx, p["actor"], p.get("renderer"))
+    ctx.log(f"rendering with {renderer_model}")
     emotions = _emotions_param(p.get("emotions"))
     if isinstance(emotions, EmotionCurves) and emotions.frame_start:
         ctx.log(f"emotion curves start at frame {emotions.frame_start}: sampled from there")
     ws = ctx.workspace
     try:
         config = DubConfig(length=p.get("length", "audio"), end=p.get("end", "loop"),
-                           renderer_name=p.get("renderer_model") or "renderer", a2e_name=p.get("a2e_model") or "a2e",
+                           renderer_name=renderer_model, a2e_name=p.get("a2e_model") or "a2e",
                            paste_region=p.get("paste_region") or "face")
     except ValueError as exc:
         raise JobFailed(str(exc), code="bad_params") from None
@@ -95,6 +102,8 @@ def run_prepare_shot(ctx: JobContext) -> dict[str, Any]:
 
 @job_kind("train.actor", help="train an actor's a2e model, then its renderer",
           args=[Arg("--actor", required=True),
+                Arg("--renderer", default=None, help="renderer variant to train (default neural_texture)"),
+                Arg("--preset", default=None, help="the renderer variant's preset"),
                 Arg("--a2e-iterations", type=int, default=None, dest="a2e_iterations"),
                 Arg("--renderer-iterations", type=int, default=None, dest="renderer_iterations"),
                 Arg("--device", default="auto", choices=["auto", "cpu", "cuda"])])
@@ -103,6 +112,9 @@ def run_train_actor(ctx: JobContext) -> dict[str, Any]:
     common = {"actor": p["actor"], "device": p.get("device", "auto")}
     a2e = ctx.run_kind("train.a2e", {**common, **({"iterations": p["a2e_iterations"]}
                                                   if p.get("a2e_iterations") else {})})
-    renderer = ctx.run_kind("train.renderer", {**common, **({"iterations": p["renderer_iterations"]}
-                                                            if p.get("renderer_iterations") else {})})
+    renderer_params = {**common, **({"iterations": p["renderer_iterations"]} if p.get("renderer_iterations") else {})}
+    for key in ("renderer", "preset"):
+        if p.get(key):
+            renderer_params[key] = p[key]
+    renderer = ctx.run_kind("train.renderer", renderer_params)
     return {"a2e": a2e, "renderer": renderer}

@@ -33,7 +33,6 @@ import torch
 from core.workspace import Workspace, atomic_write_json, atomic_write_text
 
 KEEP_FROM_SHOT = ("blink", "squint")  # expression coefficients the shot keeps (its own blinks)
-PASTE_EXCLUDE = ("scalp", "ears", "neck")  # mesh regions whose plate pixels the dub keeps (paste_region "face")
 
 
 @dataclass
@@ -49,7 +48,9 @@ class DubConfig:
         feather_px: width in crop pixels of the soft edge of the paste-back mask.
         colour_match: shift the rendered face's mean colour to the plate's, per frame.
         smooth: Savitzky-Golay smoothing of the predicted parameters (window 5, order 2).
-        a2e_name, renderer_name: the actor's models to use.
+        a2e_name: the actor's a2e model.
+        renderer_name: the actor's renderer model (any variant; the dub job picks the actor's best when the
+            user names none).
         emotion_prior: emotions the actor has no labelled footage of come from the face model's generic
             FACS prior (:mod:`core.expression.emotion_prior`) instead of the network's untrained inputs.
         paste_region: ``"face"``: only the face (the mesh without scalp, ears and neck, in the union of the
@@ -111,19 +112,6 @@ def compose_params(prediction: Any, shot_params: Any, src: np.ndarray, expr_name
     return FaceParams.from_numpy(arrays)
 
 
-def feather(mask: torch.Tensor, pixels: int) -> torch.Tensor:
-    """Soft edge: (B,1,H,W) mask blurred by a box filter of ``2 * pixels + 1`` inside its own support."""
-    if pixels <= 0:
-        return mask
-    # Both square filters are separable (row pass, then column pass): same result, ~3x faster.
-    from core.neural_texture.model import expand_mask
-
-    k = 2 * pixels + 1
-    eroded = -expand_mask(-mask, pixels)
-    rows = torch.nn.functional.avg_pool2d(eroded, (1, k), stride=1, padding=(0, pixels), count_include_pad=False)
-    return torch.nn.functional.avg_pool2d(rows, (k, 1), stride=1, padding=(pixels, 0), count_include_pad=False)
-
-
 def colour_match(rendered: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Shift each frame's rendered colour mean inside ``mask`` to the reference's (B,3,H,W)."""
     weight = mask.expand_as(rendered)
@@ -168,13 +156,50 @@ class ShotReader:
         return self._frame
 
 
+def shot_context(idx: np.ndarray, window: int, n_out: int, params: Any, camera: Any) -> Any:
+    """The :class:`~core.renderers.base.TemporalContext` of output frames ``idx`` (neighbours in output time,
+    each needed frame once), or ``None`` when the renderer needs none."""
+    from core.renderers.base import TemporalContext
+    from core.renderers.data import context_rows
+
+    if window <= 0:
+        return None
+    neighbours = context_rows(idx, window, n_out)
+    needed = np.unique(np.concatenate([idx, neighbours.reshape(-1)]))
+    rows = torch.as_tensor(np.searchsorted(needed, idx))
+    near = torch.as_tensor(np.searchsorted(needed, neighbours))
+    return TemporalContext(params[torch.as_tensor(needed)], camera.expand(len(needed)), rows, near)
+
+
+def check_render_name(ws: Workspace, name: str, shot: str) -> None:
+    """A render name already holding a dub of another shot is refused (two dubs must not overwrite each other)."""
+    existing = ws.read_manifest().get("renders", {}).get(name)
+    if existing and existing.get("shot") not in (None, shot):
+        from core.jobs.context import JobFailed
+
+        raise JobFailed(f"render {name!r} already holds a dub of shot {existing['shot']!r}", code="bad_params",
+                        hint="choose another --name (or leave it out: a unique name is made for you)")
+
+
+def unique_render_name(ws: Workspace, shot: str) -> str:
+    """``<shot>-<date>-<time>``, with a counter when that name is taken."""
+    base = f"{shot}-{time.strftime('%Y%m%d-%H%M%S')}"
+    renders = ws.read_manifest().get("renders", {})
+    name, k = base, 1
+    while name in renders or ws.render_dir(name).exists():
+        k += 1
+        name = f"{base}-{k}"
+    return name
+
+
 def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: Path | None = None,
         audio_offset_s: float = 0.0, audio_duration_s: float | None = None,
         config: DubConfig | None = None, device: str = "cpu",
         progress: Callable[[str, int, int, str], None] | None = None,
         render_name: str | None = None) -> dict[str, Any]:
-    """Dub ``shot`` with ``audio`` and ``emotions`` (any form core.expression.a2e accepts)."""
-    from core.audio.features import AudioFeatureConfig, make_extractor
+    """Dub ``shot`` with ``audio`` and ``emotions`` (any form core.expression.a2e accepts), rendering with the
+    actor's renderer model ``config.renderer_name`` (any variant: :mod:`core.renderers`)."""
+    from core.audio.features import AudioFeatureConfig
     from core.expression.a2e import A2EModel
     from core.expression.emotion_prior import (
         EmotionPrior,
@@ -186,28 +211,33 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     from core.io.audio import load_wav, write_wav
     from core.io.video import VideoWriter
     from core.landmarks.crop import CropTransform
-    from core.neural_texture.data import (
-        TrackedClip,
-        cache_crops,
-        rasterize_uv_and_region,
-        region_faces,
-        temporal_neighbours,
-    )
-    from core.neural_texture.model import expand_mask
-    from core.neural_texture.pipeline import face_model_for, renderer_audio_config
-    from core.neural_texture.train import load_renderer
+    from core.render.masks import expand_mask, face_faces, feather, rasterize_uv_and_region
+    from core.renderers.data import assemble_batch, audio_features
+    from core.renderers.registry import load as load_renderer
+    from core.tracking.result import TrackedClip
 
     config = config or DubConfig()
     report = progress or (lambda *a: None)
     t_start = time.perf_counter()
     shot_dir = ws.shot_dir(shot)
     ws.shot(shot)  # clear error if the shot is unknown
+    if render_name:
+        check_render_name(ws, render_name, shot)
     clip = TrackedClip.load(shot_dir)
     fps = clip.fps
     crop = CropTransform.load(shot_dir / "crop.json")
-    face_model = face_model_for(shot_dir).to(device)
+    face_model = clip.face_model(device)
     a2e = A2EModel.load(ws.model_dir(actor, config.a2e_name), device)
     renderer = load_renderer(ws.model_dir(actor, config.renderer_name), device)
+    trained_on = {k: v for k, v in renderer.setup.face_model.items() if v is not None}
+    shot_model = {k: v for k, v in clip.model_spec.items() if v is not None}
+    if trained_on.get("model") != shot_model.get("model") or \
+            trained_on.get("model_resolution", "default") != shot_model.get("model_resolution", "default"):
+        from core.jobs.context import JobFailed
+
+        raise JobFailed(f"the {renderer.variant} renderer {config.renderer_name!r} was trained on clips tracked with "
+                        f"{trained_on}, but shot {shot!r} was tracked with {shot_model}", code="bad_input",
+                        hint="track the shot with the face model the actor was tracked with")
 
     native, native_sr = load_wav(audio)
     native = trim_audio(native, native_sr, audio_offset_s, audio_duration_s)
@@ -236,71 +266,74 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     params = compose_params(prediction, clip.params, src, face_model.expr_names).to(device)
     report("predict", 1, 1, "audio to expression")
 
-    audio_feats = None
-    if renderer.config.audio_conditioned:
-        audio_feats = torch.from_numpy(make_extractor("mfcc", renderer_audio_config(renderer.config))
-                                       .extract(wave16, sr16, fps, n_out))
-    crops = cache_crops(shot_dir, clip.size)
-    render_name = render_name or f"{shot}-{time.strftime('%Y%m%d-%H%M%S')}"
+    needs = renderer.needs
+    audio_feats = (audio_features(wave16, sr16, needs.audio, fps, n_out) if needs.audio is not None else None)
+    crops = clip.crops()
+    render_name = render_name or unique_render_name(ws, shot)
     render_dir = ws.render_dir(render_name)
     render_dir.mkdir(parents=True, exist_ok=True)
     dub_wav = write_wav(render_dir / "audio.wav", native, native_sr)
     out = Path(out) if out else render_dir / "dubbed.mp4"
     camera = clip.camera.to(device)
     reader = ShotReader(shot_dir / "video.mp4")
-    window = renderer.config.temporal_window
-    render_batch = config.render_batch or (1 if torch.device(device).type == "cpu" else config.chunk)
-    face_only = config.paste_region == "face" and all(r in face_model.regions for r in PASTE_EXCLUDE)
-    paste_faces = region_faces(face_model, exclude=PASTE_EXCLUDE) if face_only else None
+    paste_faces = face_faces(face_model) if config.paste_region == "face" else None
+    face_only = paste_faces is not None
     shot_params = clip.params.to(device)
+    emotion = np.asarray(prediction.emotion, np.float32)
+    faceless = 0
+    gaps: list[float] = []
     t_render = time.perf_counter()
     with torch.no_grad(), VideoWriter(out, fps, audio=dub_wav) as writer:
         for start in range(0, n_out, config.chunk):
             idx = np.arange(start, min(n_out, start + config.chunk))
-            neighbours = temporal_neighbours(idx, window, n_out)
-            # Neighbours are mostly frames of this chunk: rasterize each needed frame once.
-            needed = np.unique(np.concatenate([idx, neighbours.reshape(-1)]))
-            uv_all, alpha_all, face_all = rasterize_uv_and_region(face_model, params[torch.as_tensor(needed)],
-                                                                  camera, paste_faces)
-            uv = uv_all[torch.as_tensor(np.searchsorted(needed, idx))]
-            alpha = alpha_all[torch.as_tensor(np.searchsorted(needed, idx))]
-            uv_window = (uv_all[torch.as_tensor(np.searchsorted(needed, neighbours.reshape(-1)))]
-                         .reshape(len(idx), window * 2, *uv_all.shape[2:]) if window else None)
-            frame = torch.from_numpy(np.stack([crops[int(s)] for s in src[idx]])).permute(0, 3, 1, 2)
-            frame = frame.to(device).float() / 255.0
-            audio_win = audio_feats[torch.as_tensor(idx)].to(device) if audio_feats is not None else None
-            paste = None
-            if face_all is not None:  # the face where it is now and where the shot had it (no leftover old chin)
-                dubbed_face = face_all[torch.as_tensor(np.searchsorted(needed, idx))]
-                shot_face = rasterize_uv_and_region(face_model, shot_params[torch.as_tensor(src[idx])], camera,
-                                                    paste_faces)[2]
-                paste = expand_mask(torch.maximum(dubbed_face, shot_face), config.paste_grow_px)
-            for b0 in range(0, len(idx), render_batch):
-                part = slice(b0, b0 + render_batch)
-                out_t = renderer(uv[part], alpha[part], frame[part],
-                                 None if uv_window is None else uv_window[part],
-                                 None if audio_win is None else audio_win[part])
-                image = out_t["image"]
-                if config.colour_match:
-                    image = colour_match(image, frame[part], alpha[part])
-                region = out_t["alpha_expanded"] if paste is None else out_t["alpha_expanded"] * paste[part]
-                mask = feather(region, config.feather_px)
-                image_np = (image.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
-                mask_np = mask[:, 0].cpu().numpy()
-                for k, i in enumerate(idx[part]):
-                    plate = reader.get(int(src[i]))
-                    writer.write(crop.paste(image_np[k], plate, mask_np[k]))
+            rows = torch.as_tensor(idx)
+            plate_rows = torch.as_tensor(src[idx])
+            batch = assemble_batch(np.stack([crops[int(s)] for s in src[idx]]), params[rows], shot_params[plate_rows],
+                                   camera, face_model, None if audio_feats is None else audio_feats[idx],
+                                   emotion[idx], np.full(len(idx), -1), shot_context(idx, needs.context_frames,
+                                                                                      n_out, params, camera),
+                                   device)
+            rendered = renderer(batch)
+            assert rendered.image is not None and rendered.alpha is not None
+            image, alpha = rendered.image.float(), rendered.alpha.float()
+            if "gap_px" in rendered.extras:
+                gaps += [float(g) for g in rendered.extras["gap_px"]]
+            # The face where it is now and where the shot had it (no leftover old chin), grown a little.
+            _, coverage, dubbed_face = rasterize_uv_and_region(face_model, batch.params, batch.camera, paste_faces)
+            if config.colour_match:
+                image = colour_match(image, batch.frames, coverage)
+            if face_only:
+                shot_face = rasterize_uv_and_region(face_model, batch.plate_params, batch.camera, paste_faces)[2]
+                region = alpha * expand_mask(torch.maximum(dubbed_face, shot_face), config.paste_grow_px)
+            else:
+                region = alpha
+            # A frame where the shot shows no face (it left the picture) keeps the plate.
+            present = torch.as_tensor(clip.face_present[src[idx]], device=region.device, dtype=region.dtype)
+            faceless += int((present == 0).sum())
+            mask = feather(region, config.feather_px) * present[:, None, None, None]
+            image_np = (image.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+            mask_np = mask[:, 0].cpu().numpy()
+            for k, i in enumerate(idx):
+                plate = reader.get(int(src[i]))
+                writer.write(crop.paste(image_np[k], plate, mask_np[k]) if mask_np[k].any() else plate)
             report("render", int(idx[-1]) + 1, n_out, f"frame {int(idx[-1]) + 1}/{n_out}")
     render_s = time.perf_counter() - t_render
+    model_record = ws.read_manifest()["actors"].get(actor, {}).get("models", {}).get(config.renderer_name, {})
     result = {"video": str(out), "frames": int(n_out), "fps": fps, "duration_s": n_out / fps,
               "shot_frames": n_shot, "length": config.length, "end": config.end,
               "audio": str(audio), "audio_offset_s": audio_offset_s, "render": render_name,
+              "renderer": {"model": config.renderer_name, "variant": renderer.variant,
+                           "held_out": model_record.get("held_out")},
+              "faceless_frames": faceless,
               "seconds": time.perf_counter() - t_start, "render_fps": n_out / max(render_s, 1e-9),
               "peak_rss_mb": _peak_rss_mb(), "emotion_sources": emotion_sources,
               "paste_region": "face" if face_only else "head", "config": asdict(config)}
+    if gaps:
+        result["chin_neck_gap_px"] = {"max": max(gaps), "mean": float(np.mean(gaps))}
     result["report"] = str(write_report(render_dir, result, prediction, wave16, sr16, fps))
     ws.set_render(render_name, {"video": ws.rel(out) if out.resolve().is_relative_to(ws.root) else str(out),
                                 "shot": shot, "actor": actor, "frames": int(n_out), "fps": fps,
+                                "renderer": config.renderer_name, "variant": renderer.variant,
                                 "report": ws.rel(result["report"])})
     return result
 

@@ -42,9 +42,16 @@ def ssim_map(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: 
     return ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM per image (B,)."""
-    return ssim_map(pred, target).flatten(1).mean(1)
+def ssim(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
+         window: int = 11) -> torch.Tensor:
+    """Mean SSIM per image (B,), optionally averaged only where ``mask`` (B,1,H,W) > 0 (the mask is cropped to
+    the valid region of the SSIM map, i.e. each value is a window centred on a masked pixel)."""
+    values = ssim_map(pred, target, window)
+    if mask is None:
+        return values.flatten(1).mean(1)
+    r = window // 2
+    weight = mask[..., r:mask.shape[-2] - r, r:mask.shape[-1] - r].expand_as(values)
+    return (values * weight).flatten(1).sum(1) / weight.flatten(1).sum(1).clamp_min(1.0)
 
 
 def ms_ssim_loss(pred: torch.Tensor, target: torch.Tensor, scales: int = 3) -> torch.Tensor:

@@ -739,3 +739,89 @@ def fid_videos(pred_video: str | Path, ref_video: str | Path, *, max_frames: int
 
     return fid_frames(iter_frames(pred_video, max_frames=max_frames), iter_frames(ref_video, max_frames=max_frames),
                       extractor=extractor, batch_size=batch_size, device=device)
+
+
+# ================================================================================================
+# LPIPS (Zhang et al. 2018), VGG-16 variant
+# ================================================================================================
+# Two user-supplied files (nothing is downloaded):
+# * torchvision's ImageNet VGG-16 ``vgg16-397923af.pth`` (``features.<i>.weight/bias``), at
+#   ``~/.emodub/weights/vgg16-397923af.pth`` or ``EMODUB_VGG16``;
+# * the lpips package's linear calibration ``lpips/weights/v0.1/vgg.pth`` (``lin<k>.model.1.weight``,
+#   (1, C_k, 1, 1)), at ``~/.emodub/weights/lpips_vgg.pth`` or ``EMODUB_LPIPS_VGG``.
+# LPIPS = sum over the five relu taps of the spatial mean of lin_k((f_k(x)/|f_k(x)| - f_k(y)/|f_k(y)|)^2),
+# on images scaled to [-1, 1] and normalised by the lpips "scaling layer".
+
+VGG16_FILE, VGG16_ENV = "vgg16-397923af.pth", "EMODUB_VGG16"
+LPIPS_FILE, LPIPS_ENV = "lpips_vgg.pth", "EMODUB_LPIPS_VGG"
+_VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+_LPIPS_TAPS = (3, 8, 15, 22, 29)  # relu1_2, relu2_2, relu3_3, relu4_3, relu5_3 in torchvision's features
+_LPIPS_HOW = (f"put torchvision's {VGG16_FILE} and the lpips package's weights/v0.1/vgg.pth (renamed "
+              f"{LPIPS_FILE}) in {WEIGHTS_DIR}, or set {VGG16_ENV} and {LPIPS_ENV}")
+
+
+class LPIPS(nn.Module):
+    """LPIPS distance with the VGG-16 backbone: (B, 3, H, W) pairs in [0, 1] -> (B,) (lower = more alike)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for item in _VGG16_LAYOUT:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.ReLU(inplace=False)]
+                channels = int(item)
+        self.features = nn.Sequential(*layers)
+        widths = (64, 128, 256, 512, 512)
+        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in widths)
+        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1))
+
+    @classmethod
+    def from_files(cls, vgg16: Path, lins: Path) -> LPIPS:
+        model = cls()
+        backbone = torch.load(vgg16, map_location="cpu", weights_only=True)
+        own = {k: v for k, v in backbone.items() if k.startswith("features.") and
+               int(k.split(".")[1]) < len(model.features)}
+        model.features.load_state_dict({k[len("features."):]: v for k, v in own.items()})
+        calibration = torch.load(lins, map_location="cpu", weights_only=True)
+        for k, lin in enumerate(model.lins):
+            lin.weight.data.copy_(calibration[f"lin{k}.model.1.weight"])
+        return model.eval().requires_grad_(False)
+
+    def _taps(self, image: torch.Tensor) -> list[torch.Tensor]:
+        x = ((image * 2.0 - 1.0) - self.shift) / self.scale
+        out = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in _LPIPS_TAPS:
+                out.append(x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-10))
+        return out
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        total = pred.new_zeros(pred.shape[0])
+        for lin, a, b in zip(self.lins, self._taps(pred), self._taps(target), strict=True):
+            total = total + lin((a - b) ** 2).mean((1, 2, 3))
+        return total
+
+
+def find_lpips_weights() -> tuple[tuple[Path, Path] | None, str]:
+    """((vgg16, lins), "") when both LPIPS files are present, else (None, why)."""
+    vgg, why_vgg = _find_weights(VGG16_ENV, VGG16_FILE)
+    lins, why_lins = _find_weights(LPIPS_ENV, LPIPS_FILE)
+    if vgg is None or lins is None:
+        return None, "; ".join(w for w in (why_vgg, why_lins) if w)
+    return (vgg, lins), ""
+
+
+def load_lpips(device: str | torch.device = "cpu") -> LPIPS | None:
+    """The LPIPS network when its weights are present (``None`` otherwise: see :data:`_LPIPS_HOW`)."""
+    found, _ = find_lpips_weights()
+    return None if found is None else LPIPS.from_files(*found).to(device)
+
+
+def lpips_unavailable() -> dict[str, Any]:
+    _, why = find_lpips_weights()
+    return not_available("lpips", why, _LPIPS_HOW)

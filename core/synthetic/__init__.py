@@ -15,32 +15,33 @@ Audio side (this package so far)::
 ``E`` = ``len(core.morphable.data.PROCEDURAL_EXPRESSIONS)``; the names let a renderer map the weights
 onto whichever model it drives. Modules: :mod:`.phonemes`, :mod:`.speech`, :mod:`.visemes`,
 :mod:`.emotion_faces`.
+
+Names are loaded on first use so that importing ``core.synthetic.jobs`` (every CLI start) stays light.
 """
 
-from core.synthetic.emotion_faces import (
-    EMOTION_FACE,
-    BlinkConfig,
-    HeadMotionConfig,
-    blink_track,
-    compose_expression,
-    emotion_expression,
-    emotion_jaw_offset,
-    head_motion,
-)
-from core.synthetic.phonemes import PHONEME_SYMBOLS, PHONEMES, PhonemeTiming, SentenceConfig, random_sentence
-from core.synthetic.speech import (
-    EMOTION_PROSODY,
-    Prosody,
-    VoiceConfig,
-    frame_energy,
-    prosody_for_emotion,
-    synthesize,
-)
-from core.synthetic.visemes import VISEMES, CoarticulationConfig, viseme_track
+from __future__ import annotations
 
-__all__ = [
-    "EMOTION_FACE", "EMOTION_PROSODY", "PHONEMES", "PHONEME_SYMBOLS", "VISEMES", "BlinkConfig",
-    "CoarticulationConfig", "HeadMotionConfig", "PhonemeTiming", "Prosody", "SentenceConfig", "VoiceConfig",
-    "blink_track", "compose_expression", "emotion_expression", "emotion_jaw_offset", "frame_energy",
-    "head_motion", "prosody_for_emotion", "random_sentence", "synthesize", "viseme_track",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    **{n: "core.synthetic.emotion_faces" for n in (
+        "EMOTION_FACE", "BlinkConfig", "HeadMotionConfig", "blink_track", "compose_expression", "emotion_expression",
+        "emotion_jaw_offset", "head_motion",
+    )},
+    **{n: "core.synthetic.phonemes" for n in (
+        "PHONEME_SYMBOLS", "PHONEMES", "PhonemeTiming", "SentenceConfig", "random_sentence",
+    )},
+    **{n: "core.synthetic.speech" for n in (
+        "EMOTION_PROSODY", "Prosody", "VoiceConfig", "frame_energy", "prosody_for_emotion", "synthesize",
+    )},
+    **{n: "core.synthetic.visemes" for n in ("VISEMES", "CoarticulationConfig", "viseme_track")},
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'core.synthetic' has no attribute {name!r}")

@@ -18,7 +18,7 @@ KNOWN_CLIP_FPS = 25
 
 
 def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, with_audio: bool = True,
-                      fps: int = KNOWN_CLIP_FPS) -> None:
+                      fps: int = KNOWN_CLIP_FPS, expression: dict[str, np.ndarray] | None = None) -> None:
     """Write a tracked clip of ``n_frames`` square ``size`` px frames into ``folder``.
 
     Args:
@@ -28,6 +28,7 @@ def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, wit
         seed: phase of the jaw's 2 Hz opening cycle.
         with_audio: ``False`` removes ``audio.wav`` (a clip without sound).
         fps: frame rate written to the video and ``probe.json``.
+        expression: optional per-frame values of named expression coefficients (e.g. ``{"smile_left": ...}``).
     """
     from core.io.audio import write_wav
     from core.io.video import VideoWriter
@@ -44,6 +45,8 @@ def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, wit
     opening = (0.5 + 0.5 * np.sin(2 * np.pi * 2.0 * t + rng.uniform(0, 6))).astype(np.float32)
     params.jaw_pose[:, 0] = torch.from_numpy(opening * 0.3)
     params.rotation[:, 1] = torch.from_numpy(0.1 * np.sin(2 * np.pi * 0.5 * t).astype(np.float32))
+    for name, values in (expression or {}).items():
+        params.expression[:, model.expr_names.index(name)] = torch.as_tensor(np.asarray(values, np.float32))
     camera = default_head_camera(1, size, focal_mm_equiv=90.0)
     texture = model.albedo.permute(2, 0, 1)[None]
     sh = sh_directional((0.3, 0.4, 1.0), 0.7, ambient=0.5)
@@ -71,8 +74,9 @@ def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, wit
 
 
 def known_clip_workspace(root: Path, n_frames: int = 20, size: int = 64, clips: int = 1, actor: str = "a",
-                         fps: int = KNOWN_CLIP_FPS) -> object:
-    """A new Workspace at ``root`` with ``actor`` and ``clips`` tracked clips ``c0``, ``c1``... (seeds 0, 1...).
+                         fps: int = KNOWN_CLIP_FPS, expression: dict[str, np.ndarray] | None = None) -> object:
+    """A new Workspace at ``root`` with ``actor`` and ``clips`` tracked clips ``c0``, ``c1``... (seeds 0, 1...;
+    ``expression`` as :func:`render_known_clip`).
 
     Returns the :class:`core.workspace.Workspace`.
     """
@@ -82,7 +86,7 @@ def known_clip_workspace(root: Path, n_frames: int = 20, size: int = 64, clips: 
     for k in range(clips):
         name = f"c{k}"
         folder = ws.clip_dir(actor, name)
-        render_known_clip(folder, n_frames, size, seed=k, fps=fps)
+        render_known_clip(folder, n_frames, size, seed=k, fps=fps, expression=expression)
         ws.set_clip(actor, name, {"video": ws.rel(folder / "video.mp4"), "audio": ws.rel(folder / "audio.wav"),
                                   "fps": fps, "frames": n_frames, "width": size, "height": size})
     return ws

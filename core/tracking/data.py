@@ -4,8 +4,9 @@ Landmarks come from ``landmarks.npz`` (full-frame pixels, pixel centres at integ
 the square crop of ``crop.json``; the tracker's camera convention puts pixel centres at +0.5, so the
 targets are shifted by half a pixel (the rendered crop then lines up with ``crop.crop_image``).
 
-Frames for the photometric stages are decoded once, cropped and resized to the photometric size, and
-kept in ``tracking/cache/frames_<S>.npy`` (uint8, memory-mapped: bounded memory for long clips).
+Frames are decoded once, cropped and resized, and kept in the folder's one crop cache
+``cache/crops_<S>.npy`` (uint8, memory-mapped: bounded memory for long clips; :func:`crop_frames`), which
+the tracker's photometric stages, the renderers and the dub all read.
 """
 
 from __future__ import annotations
@@ -118,22 +119,45 @@ def targets_from_track(track: LandmarkTrack, crop: CropTransform, config: Tracke
                        crop=crop, image_size=track.image_size, detector=track.detector)
 
 
-def cached_crop_frames(folder: Path, video: Path, crop: CropTransform, size: int, n_frames: int,
-                       cache_dir: Path, reporter: Any = None) -> np.ndarray:
-    """(N, size, size, 3) uint8 crops of ``video`` (decoded once into ``cache_dir``, then memory-mapped).
+CACHE_DIR = "cache"  # <folder>/cache/crops_<S>.npy (+ .json fingerprint): the folder's one crop cache
 
-    Frames beyond the video's end repeat its last frame (the landmark track and the video can differ by a
-    frame at the end).
+
+def _cache_fingerprint(video: Path, crop: CropTransform, size: int, n_frames: int) -> dict[str, Any]:
+    """What the cached crops were made from: a changed video, crop or length makes the cache stale."""
+    stat = video.stat()
+    return {"video_bytes": stat.st_size, "video_mtime_ns": stat.st_mtime_ns, "crop": crop.to_json(),
+            "size": int(size), "frames": int(n_frames)}
+
+
+def crop_frames(folder: Path, crop: CropTransform, size: int, n_frames: int, reporter: Any = None,
+                video: Path | None = None) -> np.ndarray:
+    """(N, size, size, 3) uint8 square crops of ``folder/video.mp4``: the one crop cache of a clip or shot.
+
+    Decoded once, streamed into ``<folder>/cache/crops_<size>.npy`` (bounded memory for any length), then
+    memory-mapped. The cache records what it was made from (:func:`_cache_fingerprint`) and is rebuilt when
+    the video, the crop or the frame count changed. Frames beyond the video's end repeat its last frame (the
+    landmark track and the video can differ by a frame at the end).
     """
-    from core.io.video import iter_frames
-    from core.workspace import atomic_path
+    import json
 
-    cache = cache_dir / f"frames_{size}.npy"
-    if cache.is_file():
-        array = np.load(cache, mmap_mode="r")
-        if array.shape == (n_frames, size, size, 3):
-            return array
+    from core.io.video import iter_frames
+    from core.workspace import atomic_path, atomic_write_json
+
+    video = video or folder / "video.mp4"
+    cache_dir = folder / CACHE_DIR
+    cache, stamp = cache_dir / f"crops_{size}.npy", cache_dir / f"crops_{size}.json"
+    fingerprint = _cache_fingerprint(video, crop, size, n_frames)
+    if cache.is_file() and stamp.is_file():
+        try:
+            fresh = json.loads(stamp.read_text()) == fingerprint
+        except (OSError, ValueError):
+            fresh = False
+        if fresh:
+            array = np.load(cache, mmap_mode="r")
+            if array.shape == (n_frames, size, size, 3):
+                return array
     cache_dir.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)  # a crash while rebuilding must not leave a fingerprint of the old cache
     with atomic_path(cache) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n_frames, size, size, 3))
         count = 0
@@ -155,4 +179,5 @@ def cached_crop_frames(folder: Path, video: Path, crop: CropTransform, size: int
             out[count:] = out[count - 1]
         out.flush()
         del out
+    atomic_write_json(stamp, fingerprint)
     return np.load(cache, mmap_mode="r")

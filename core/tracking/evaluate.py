@@ -32,14 +32,6 @@ from core.morphable.model import MorphableModel
 EVAL_CROP = 256
 
 
-def load_tracking_model(config: Any, device: torch.device | str = "cpu") -> MorphableModel:
-    """The model a :class:`~core.tracking.config.TrackerConfig` names."""
-    from core.morphable.registry import load_model
-
-    kwargs = {"resolution": config.model_resolution} if config.model == "procedural" else {}
-    return load_model(config.model, config.model_path, device=device, **kwargs)
-
-
 def ground_truth_model(folder: Path, model: MorphableModel) -> MorphableModel:
     """The model a synthetic clip was rendered with: ``model`` unless ``ground_truth/actor.json`` names another
     procedural head resolution."""
@@ -169,20 +161,16 @@ def evaluate_tracking(folder: Path, device: torch.device | str = "cpu") -> dict[
     Raises:
         FileNotFoundError: the folder is not tracked (the message says what to run).
     """
-    from core.render.camera_io import load_camera
-    from core.tracking.config import TrackerConfig
     from core.tracking.data import load_targets
     from core.tracking.quality import quality_record
+    from core.tracking.result import TrackedClip
 
     track_dir = folder / "tracking"
-    missing = [name for name in ("params.npz", "camera.json") if not (track_dir / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{folder} is not tracked (tracking/{', tracking/'.join(missing)} missing)")
-    config_path = track_dir / "config.json"
-    config = TrackerConfig.from_json(json.loads(config_path.read_text())) if config_path.is_file() else TrackerConfig()
-    model = load_tracking_model(config, device)
-    params = FaceParams.load(track_dir / "params.npz", device=model.device, dtype=model.dtype)
-    camera = load_camera(track_dir / "camera.json", device=model.device, dtype=model.dtype)
+    clip = TrackedClip.load(folder)
+    config = clip.tracker_config
+    model = clip.face_model(device)
+    params = clip.params.to(model.device, model.dtype)
+    camera = clip.camera.to(model.device, model.dtype)
     stored = json.loads((track_dir / "quality.json").read_text()) if (track_dir / "quality.json").is_file() else {}
     targets = load_targets(folder, config)
     quality = quality_record(model, params, camera, targets, config)

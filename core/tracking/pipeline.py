@@ -9,14 +9,15 @@ Outputs (``<folder>/tracking/``, every file written atomically):
 * ``overlay.mp4`` — wireframe and landmarks over the crop, to check by eye;
 * ``albedo.png`` — the learned albedo texture; ``shared.npz`` — shape, lighting, albedo and focal length
   (what the actor's other clips reuse);
-* ``config.json`` — the resolved :class:`~core.tracking.config.TrackerConfig`;
-* ``state.pt`` — the resumable checkpoint; ``cache/`` — decoded crop frames (removed after success unless
-  ``keep_cache``).
+* ``config.json`` — the resolved :class:`~core.tracking.config.TrackerConfig` (it names the face model);
+* ``state.pt`` — the resumable checkpoint.
+
+The photometric stages read the folder's crop cache (:func:`core.tracking.data.crop_frames`); crops at a
+size other than the crop's own are removed after success unless ``keep_cache``.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,10 +93,10 @@ def track_folder(folder: Path, config: TrackerConfig | None = None, *, device: t
 def _track_folder(folder: Path, config: TrackerConfig, device: torch.device | str, reporter: Reporter,
                   identity: dict[str, Any] | None, fps: float, restart: bool) -> TrackOutputs:
     from core.render.camera_io import save_camera
-    from core.tracking.data import cached_crop_frames, load_targets
-    from core.tracking.evaluate import load_tracking_model
+    from core.tracking.data import CACHE_DIR, crop_frames, load_targets
     from core.tracking.overlay import write_overlay_video
     from core.tracking.quality import quality_record
+    from core.tracking.result import load_tracking_model
     from core.tracking.tracker import Tracker
     from core.workspace import atomic_save_npz, atomic_write_json
 
@@ -114,8 +115,7 @@ def _track_folder(folder: Path, config: TrackerConfig, device: torch.device | st
     video = folder / "video.mp4"
     has_video = video.is_file()
     if any(s.photometric for s in config.stages) and has_video:
-        targets.frames = cached_crop_frames(folder, video, targets.crop, config.photometric_size, targets.n_frames,
-                                            out / "cache", reporter)
+        targets.frames = crop_frames(folder, targets.crop, config.photometric_size, targets.n_frames, reporter)
     atomic_write_json(out / "config.json", config.to_json())
     tracker = Tracker(model, targets, config, reporter=reporter, checkpoint=checkpoint, identity=identity)
     result = tracker.run()
@@ -149,7 +149,10 @@ def _track_folder(folder: Path, config: TrackerConfig, device: torch.device | st
         overlay_path = write_overlay_video(out / "overlay.mp4", video, model, result.params, result.camera, targets,
                                            quality, fps, scale=config.overlay_scale, reporter=reporter)
     quality_path = atomic_write_json(out / "quality.json", quality)
-    if not config.keep_cache and (out / "cache").exists():
-        shutil.rmtree(out / "cache", ignore_errors=True)
+    # The crops at the crop's own size are what the renderers and the dub read next: keep those.
+    stale = folder / CACHE_DIR / f"crops_{config.photometric_size}"
+    if not config.keep_cache and config.photometric_size != crop.out_size:
+        for suffix in (".npy", ".json"):
+            stale.with_suffix(suffix).unlink(missing_ok=True)
     return TrackOutputs(folder=folder, params=params_path, camera=camera_path, quality_path=quality_path,
                         albedo=albedo_path, overlay=overlay_path, quality=quality, result=result)

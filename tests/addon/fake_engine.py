@@ -2,7 +2,8 @@
 """A stand-in for the emodub engine, for the add-on's tests while the real ``dub`` job does not exist.
 
 It is started exactly like the engine (``emodub worker --job SPEC``, ``emodub doctor --json``,
-``emodub --version``) through a small ``emodub`` wrapper script the tests write, reads the job spec
+``emodub --version``, ``emodub renderers --json``) through a small ``emodub`` wrapper script the tests write,
+reads the job spec
 with the real protocol module (``core.jobs.protocol``), speaks the real event protocol on stdout,
 watches stdin for ``cancel`` and handles SIGTERM like the real worker.
 
@@ -47,6 +48,19 @@ FAIL_HINT = "press Train Actor first"
 def emit(event: P.Event) -> None:
     sys.stdout.write(P.encode_event(event) + "\n")
     sys.stdout.flush()
+
+
+# What ``renderers --json`` answers: one variant the real engine does not have, so a test can tell that the
+# add-on's list comes from the engine.
+FAKE_VARIANTS = [{"name": "neural_texture", "description": "Neural texture (fake engine)", "options": [],
+                  "presets": {}, "default_preset": None},
+                 {"name": "fake_nerf", "description": "A NeRF only the fake engine has", "options": [],
+                  "presets": {"cpu": "small"}, "default_preset": "cpu"}]
+
+
+def renderers() -> int:
+    print(json.dumps({"default": "neural_texture", "variants": FAKE_VARIANTS, "trained": {}, "best": None}))
+    return 0
 
 
 def doctor() -> int:
@@ -152,6 +166,8 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["doctor"]:
         return doctor()
+    if argv[:1] == ["renderers"]:
+        return renderers()
     if argv[:1] != ["worker"]:
         print(f"fake engine: unsupported arguments {argv}", file=sys.stderr)
         return 2

@@ -212,8 +212,9 @@ def test_render_dub_end_to_end(addon: SimpleNamespace, engine: SimpleNamespace, 
     assert curves["per_frame"]["surprised"] == [pytest.approx(0.3)] * CLIP_FRAMES
     assert curves["per_frame"]["angry"] == [0.0] * CLIP_FRAMES
     shot = addon.jobspec.shot_name_for(str(clip))
-    assert {k: params[k] for k in ("actor", "shot", "length", "renderer", "device")} == {
-        "actor": "anna", "shot": shot, "length": "shot", "renderer": "neural_texture", "device": "cpu"}
+    assert {k: params[k] for k in ("actor", "shot", "length", "device")} == {
+        "actor": "anna", "shot": shot, "length": "shot", "device": "cpu"}
+    assert "renderer" not in params  # the actor's best: the engine decides
     assert os.path.samefile(params["audio"], dub_wav)
     assert params["audio_offset_s"] == 0.0
     assert params["audio_duration_s"] == (CLIP_FRAMES / FPS if settings.sound_strip else None)
@@ -433,3 +434,29 @@ def test_panels_and_preferences_draw(addon: SimpleNamespace, engine: SimpleNames
     assert {"engine_command", "engine_env", "workspace", "device", "emodub.check_engine"} <= {
         name for _kind, name in prefs_calls}
     assert ("label", "ok: python - 3.11") in prefs_calls
+
+
+def test_renderer_list_comes_from_the_engine_and_the_pick_reaches_the_dub(addon: SimpleNamespace,
+                                                                          engine: SimpleNamespace,
+                                                                          scene: Any) -> None:
+    """The fake engine offers a variant the real one does not have (``fake_nerf``): the add-on lists it, marks
+    what the actor has trained (from the workspace manifest), and sends the pick with the dub."""
+    properties = importlib.import_module(f"{PKG}.properties")
+    renderers = importlib.import_module(f"{PKG}.renderers")
+    renderers.CACHE.clear()
+    engine.ws.set_model("anna", "fake_nerf", {"kind": "renderer", "variant": "fake_nerf"})
+    settings = scene.emodub
+    with bpy.context.temp_override(scene=scene):
+        items = properties._renderer_items(settings, bpy.context)
+        again = properties._renderer_items(settings, bpy.context)
+    assert again is items  # cached: Blender calls this on every redraw
+    assert [i[0] for i in items] == [renderers.BEST, "neural_texture", "fake_nerf"]
+    labels = {i[0]: i[1] for i in items}
+    assert labels["fake_nerf"].endswith("(Trained)") and not labels["neural_texture"].endswith("(Trained)")
+    settings.renderer = "fake_nerf"
+    assert run_op(scene, "render_dub") == {"FINISHED"}
+    job = addon.ops.JOBS.jobs()[-1]
+    state = job.wait(timeout=60)
+    assert state.status == "done", state
+    assert engine.received(job.id)["params"]["renderer"] == "fake_nerf"
+    settings.renderer = renderers.BEST

@@ -39,8 +39,10 @@ def test_params_follow_the_contract() -> None:
     params = jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav", 1.5, 2.0),
                                 emotions=emotions)
     assert params == {"actor": "anna", "shot": "take1", "audio": "/a.wav", "audio_offset_s": 1.5,
-                      "audio_duration_s": 2.0, "emotions": emotions, "length": "shot",
-                      "renderer": "neural_texture", "device": "auto"}
+                      "audio_duration_s": 2.0, "emotions": emotions, "length": "shot", "device": "auto"}
+    chosen = jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav"), emotions=emotions,
+                                renderer="some_nerf", renderers=["some_nerf", "other"])
+    assert chosen["renderer"] == "some_nerf"  # any variant the engine lists
     spec = jobspec.make_spec("dub", params, "/ws")
     assert protocol.decode_spec(spec.to_json()) == spec  # a valid protocol spec
     json.dumps(spec.to_dict(), allow_nan=False)
@@ -54,7 +56,7 @@ def test_params_follow_the_contract() -> None:
     (lambda: jobspec.dub_params(actor="a", shot="s", audio=jobspec.AudioSpan(""), emotions={}),
      "no dub audio"),
     (lambda: jobspec.dub_params(actor="a", shot="s", audio=jobspec.AudioSpan("/a.wav"), emotions={},
-                                renderer="pixels"), "unknown renderer"),
+                                renderer="pixels", renderers=["some_nerf"]), "the engine has no renderer"),
 ])
 def test_bad_params_say_what_to_fix(call: object, message: str) -> None:
     with pytest.raises(jobspec.JobInputError) as err:

@@ -1,4 +1,5 @@
-"""`emodub demo` end to end on CPU with the smallest preset (every stage runs for real)."""
+"""`emodub demo` end to end on CPU with the smallest preset (every stage runs for real), comparing the
+neural-texture renderer with LipNeRF."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_smoke_preset_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"}
     out = subprocess.run([sys.executable, "-m", "core.cli", "demo", "--preset", "smoke", "--out", str(tmp_path),
-                          "--device", "cpu", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=900)
+                          "--device", "cpu", "--compare", "neural_texture,lipnerf", "--json"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
     from core.io.video import probe
@@ -26,11 +27,16 @@ def test_demo_smoke_preset_end_to_end(tmp_path: Path) -> None:
     dubbed, gt, sbs = (probe(tmp_path / name) for name in ("dubbed.mp4", "ground_truth.mp4", "side_by_side.mp4"))
     assert dubbed.has_audio and dubbed.frames == report["frames"] == gt.frames
     assert sbs.width == dubbed.width + gt.width
-    assert set(report["timings_s"]) == {"corpus", "tracking", "train_a2e", "train_renderer", "eval_renderer", "dub",
-                                        "ground_truth"}
+    names = ("neural_texture", "neural_texture_static", "lipnerf")  # the smoke preset runs the ablation too
+    assert set(report["timings_s"]) == {"corpus", "tracking", "train_a2e", "dub", "ground_truth",
+                                        *(f"{stage}_{n}" for n in names for stage in ("train", "eval"))}
     held = report["metrics"]["renderer_held_out"]
-    assert set(held) == {"renderer", "renderer_static"}  # the smoke preset runs the ablation too
+    assert set(held) == set(names)
+    frames = {scores["frames"] for scores in held.values()}
+    assert len(frames) == 1 and frames.pop() > 0  # every variant on the same held-out frames
     for scores in held.values():
-        assert scores["frames"] > 0 and 0 < scores["psnr"] < 60 and 0 < scores["ssim"] <= 1
+        assert 0 < scores["face_psnr"] < 60 and 0 < scores["psnr"] < 60 and 0 < scores["ssim"] <= 1
+    compare = probe(tmp_path / "compare.mp4")
+    assert compare.width == 3 * gt.width and set(report["metrics"]["compare"]) == {"neural_texture", "lipnerf"}
     assert 0 < report["metrics"]["psnr_vs_ground_truth"] < 60
     assert (tmp_path / "report.md").exists()

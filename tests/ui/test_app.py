@@ -145,7 +145,7 @@ def test_render_dub_sends_curves_in_the_engine_form(qtbot, window, shot_workspac
     assert params["actor"] == "anna" and params["shot"] == "scene12" and params["length"] == "audio"
     assert params["audio"] == str((shot_workspace.shot_dir("scene12") / "audio.wav").resolve())
     assert params["audio_offset_s"] == 0.0 and params["audio_duration_s"] is None
-    assert params["renderer"] == "neural_texture"
+    assert "renderer" not in params  # the actor's best: the engine decides
     sent = EmotionCurves.from_json(params["emotions"])
     np.testing.assert_allclose(sent.sample(40), doc.sample_all(40))
     # Rendering saved the curves first, so the workspace copy matches what was sent.
@@ -235,3 +235,40 @@ def test_closing_with_unsaved_curves_offers_to_save(qtbot, window, shot_workspac
     window.close()
     assert notifier.of_level("confirm")[-1].title == "Unsaved curve edits"
     assert "sad" in EmotionCurves.load(shot_workspace.shot_dir("scene12") / "emotions.json").curves
+
+
+def test_renderer_choices_come_from_the_engine(qtbot, window, shot_workspace, tmp_path) -> None:
+    """The Train and Dub dialogs list the variants the engine answers (a stand-in engine that offers a variant the
+    real one lacks), mark what the actor has trained, and the pick reaches the job."""
+    import json
+    import stat
+
+    from ui.dialogs import DubDialog, TrainDialog
+    from ui.renderers import renderer_catalog, trained_variants
+
+    variants = [{"name": "neural_texture", "description": "nt", "presets": {"default": "", "static": "ablation"},
+                 "default_preset": "default"},
+                {"name": "other_nerf", "description": "only this engine has it", "presets": {"cpu": "small"},
+                 "default_preset": "cpu"}]
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho '" + json.dumps({"default": "neural_texture", "variants": variants}) + "'\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    window.settings.engine_python = str(fake)
+    catalog = renderer_catalog(window.settings, refresh=True)
+    assert catalog.names == ["neural_texture", "other_nerf"] and not catalog.error
+    window.open_workspace(shot_workspace.root)
+    shot_workspace.set_model("anna", "other_nerf", {"kind": "renderer", "variant": "other_nerf"})
+    train = TrainDialog(["anna"], catalog)
+    qtbot.addWidget(train)
+    train.renderer.setCurrentIndex(train.renderer.findData("other_nerf"))
+    assert train.values() == {"actor": "anna", "kind": "train.actor", "renderer": "other_nerf", "preset": "cpu"}
+    dub = DubDialog(["anna"], "", 0.0, catalog=catalog, trained=lambda a: trained_variants(window.workspace, a))
+    qtbot.addWidget(dub)
+    labels = [dub.renderer.itemText(i) for i in range(dub.renderer.count())]
+    assert labels[0] == DubDialog.BEST and labels[1:] == ["neural_texture (not trained)", "other_nerf (trained)"]
+    assert dub.values()["renderer"] is None
+    dub.renderer.setCurrentIndex(2)
+    assert dub.values()["renderer"] == "other_nerf"
+    job = window.train("anna", "train.renderer", "other_nerf", "cpu")
+    window.jobs.cancel(job.id)
+    assert job.params == {"actor": "anna", "renderer": "other_nerf", "preset": "cpu"}

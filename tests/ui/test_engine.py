@@ -235,8 +235,8 @@ def test_dub_with_a_trained_tiny_actor(qtbot, studio_settings, notifier, tmp_pat
     ws = known_clip_workspace(tmp_path / "ws", n_frames=24, size=64, clips=2, actor="anna", fps=25)
     for spec in (P.JobSpec("train.a2e", {"actor": "anna", "iterations": 4, "batch_size": 4, "seq_len": 8,
                                          "device": "cpu"}, str(ws.root)),
-                 P.JobSpec("train.renderer", {"actor": "anna", "iterations": 3, "unet_base": 8, "device": "cpu"},
-                           str(ws.root))):
+                 P.JobSpec("train.renderer", {"actor": "anna", "iterations": 3, "options": {"unet_base": 8},
+                                              "device": "cpu"}, str(ws.root))):
         events: list[P.Event] = []
         assert run_job(spec, events.append) == P.EXIT_OK, events[-1]
     shutil.copytree(ws.clip_dir("anna", "c1"), ws.shot_dir("scene12"))

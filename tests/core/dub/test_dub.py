@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.dub.pipeline import colour_match, feather, source_indices
+from core.dub.pipeline import colour_match, source_indices
 from core.jobs import protocol as P
 from core.jobs.runner import run_job
+from core.render.masks import expand_mask, feather, region_mask
 
 
 def test_source_indices_loop_and_hold() -> None:
@@ -43,7 +44,8 @@ def trained_actor(tracked_workspace):
     root = str(ws.root)
     run(P.JobSpec("train.a2e", {"actor": "a", "iterations": 6, "batch_size": 4, "seq_len": 8,
                                 "checkpoint_every": 3, "device": "cpu"}, root))
-    run(P.JobSpec("train.renderer", {"actor": "a", "iterations": 4, "unet_base": 8, "device": "cpu"}, root))
+    run(P.JobSpec("train.renderer", {"actor": "a", "iterations": 4, "options": {"unet_base": 8}, "device": "cpu"},
+                  root))
     # The shot to dub: a copy of a tracked clip registered as a shot.
     shutil.copytree(ws.clip_dir("a", "c1"), ws.shot_dir("s"))
     ws.set_shot("s", {"video": "shots/s/video.mp4", "fps": 25, "frames": 24})
@@ -106,22 +108,21 @@ def test_dub_errors_are_clear(trained_actor, tmp_path: Path) -> None:
 
 def test_face_paste_keeps_the_plate_outside_the_face(trained_actor, tmp_path: Path) -> None:
     """paste_region "face" leaves scalp, ears and neck as the plate; "head" replaces them as well."""
-    from core.dub.pipeline import PASTE_EXCLUDE, DubConfig, dub
+    from core.dub.pipeline import DubConfig, dub
     from core.io.audio import write_wav
     from core.io.video import iter_frames
-    from core.neural_texture.data import TrackedClip
-    from core.neural_texture.model import expand_mask
-    from core.neural_texture.pipeline import face_model_for, region_mask
+    from core.render.masks import NON_FACE_REGIONS as PASTE_EXCLUDE
+    from core.tracking.result import TrackedClip
 
     ws = trained_actor
     write_wav(tmp_path / "a.wav", (0.2 * np.sin(np.arange(12000) / 7.0)).astype(np.float32), 16000)
     outs = {mode: dub(ws, "a", "s", tmp_path / "a.wav", None, out=tmp_path / f"{mode}.mp4",
-                      config=DubConfig(paste_region=mode), render_name=mode)
+                      config=DubConfig(paste_region=mode, renderer_name="neural_texture"), render_name=mode)
             for mode in ("face", "head")}
     assert outs["face"]["paste_region"] == "face" and outs["head"]["paste_region"] == "head"
     shot = np.stack(list(iter_frames(ws.shot_dir("s") / "video.mp4"))).astype(float)
     clip = TrackedClip.load(ws.shot_dir("s"))
-    model = face_model_for(ws.shot_dir("s"))
+    model = clip.face_model()
     # Pixels of scalp/ears/neck well away from the face (the face region grown by 8 px excluded).
     with torch.no_grad():
         face = region_mask(model, clip.params, clip.camera, exclude=PASTE_EXCLUDE)
@@ -135,3 +136,70 @@ def test_face_paste_keeps_the_plate_outside_the_face(trained_actor, tmp_path: Pa
         error[mode] = np.abs(frames[:n] - shot[:n]).mean(-1)[outer[:n]].mean()
     # Up to H.264 noise at 64 px (a few levels) in face mode; an untrained renderer's pixels in head mode.
     assert error["face"] < 6.0 and error["face"] < 0.1 * error["head"]
+
+
+def test_frames_without_a_face_keep_the_plate(trained_actor, tmp_path: Path) -> None:
+    """Frames where the shot's face left the picture (flagged by the landmark stage) are the plate, counted in
+    the report; frames with a face are dubbed."""
+    from core.io.audio import write_wav
+    from core.io.video import iter_frames
+
+    ws = trained_actor
+    flagged = np.zeros(24, bool)
+    flagged[8:14] = True
+    np.savez(ws.shot_dir("s") / "landmarks.npz", flagged=flagged)
+    write_wav(tmp_path / "a.wav", (0.3 * np.sin(np.arange(15360) / 5.0)).astype(np.float32), 16000)
+    done = run(P.JobSpec("dub", {"actor": "a", "shot": "s", "audio": str(tmp_path / "a.wav"), "length": "shot",
+                                 "options": None, "device": "cpu", "name": "gone"}, str(ws.root)))
+    assert done.outputs["faceless_frames"] == 6
+    assert json.loads(Path(done.outputs["report"]).read_text())["faceless_frames"] == 6
+    from core.tracking.result import TrackedClip
+
+    clip = TrackedClip.load(ws.shot_dir("s"))
+    with torch.no_grad():
+        face = region_mask(clip.face_model(), clip.params, clip.camera)[:, 0].numpy() > 0  # (24, 64, 64)
+    dubbed = np.stack(list(iter_frames(done.outputs["video"]))).astype(float)
+    plate = np.stack(list(iter_frames(ws.shot_dir("s") / "video.mp4"))).astype(float)
+    inside = np.array([np.abs(dubbed[k] - plate[k]).mean(-1)[face[k]].mean() for k in range(24)])
+    # the face region of a faceless frame is the plate up to H.264 re-encoding; a dubbed one is not
+    assert inside[flagged].max() < 5.0
+    assert inside[~flagged].min() > 2 * inside[flagged].max()
+
+
+def test_render_names_do_not_collide_across_shots(trained_actor, tmp_path: Path) -> None:
+    from core.io.audio import write_wav
+
+    ws = trained_actor
+    shutil.copytree(ws.clip_dir("a", "c0"), ws.shot_dir("s2"))
+    ws.set_shot("s2", {"video": "shots/s2/video.mp4", "fps": 25, "frames": 24})
+    write_wav(tmp_path / "a.wav", np.zeros(4000, np.float32), 16000)
+    params = {"actor": "a", "audio": str(tmp_path / "a.wav"), "device": "cpu", "name": "take"}
+    run(P.JobSpec("dub", {**params, "shot": "s"}, str(ws.root)))
+    events: list[P.Event] = []
+    assert run_job(P.JobSpec("dub", {**params, "shot": "s2"}, str(ws.root)), events.append) == P.EXIT_ERROR
+    assert events[-1].code == "bad_params" and "already holds a dub of shot 's'" in events[-1].message
+    assert ws.read_manifest()["renders"]["take"]["shot"] == "s"
+    # unnamed dubs of the same shot in the same second get distinct names
+    first = run(P.JobSpec("dub", {**params, "shot": "s2", "name": None}, str(ws.root))).outputs["render"]
+    second = run(P.JobSpec("dub", {**params, "shot": "s2", "name": None}, str(ws.root))).outputs["render"]
+    assert first != second and first.startswith("s2-") and second.startswith("s2-")
+
+
+def test_the_same_shot_dubs_through_lipnerf_on_the_same_code_path(trained_actor, tmp_path: Path) -> None:
+    """A second renderer variant trained on the same actor: --renderer picks it, the dub reports it, and the
+    actor's best (no --renderer) is the one with the higher held-out face PSNR."""
+    from core.io.audio import write_wav
+
+    ws = trained_actor
+    run(P.JobSpec("train.renderer", {"actor": "a", "renderer": "lipnerf", "iterations": 3, "device": "cpu",
+                                     "options": {"render_size": 32, "rays_per_step": 128, "samples": 8}},
+                  str(ws.root)))
+    write_wav(tmp_path / "a.wav", (0.3 * np.sin(np.arange(8000) / 5.0)).astype(np.float32), 16000)
+    params = {"actor": "a", "shot": "s", "audio": str(tmp_path / "a.wav"), "device": "cpu"}
+    lip = run(P.JobSpec("dub", {**params, "renderer": "lipnerf", "name": "lip"}, str(ws.root))).outputs
+    assert lip["renderer"]["variant"] == "lipnerf" and lip["frames"] == 13
+    assert lip["chin_neck_gap_px"]["max"] >= 0
+    models = ws.read_manifest()["actors"]["a"]["models"]
+    best = max(("neural_texture", "lipnerf"), key=lambda m: models[m]["held_out"]["face_psnr"])
+    auto = run(P.JobSpec("dub", {**params, "name": "auto"}, str(ws.root))).outputs
+    assert auto["renderer"]["model"] == best

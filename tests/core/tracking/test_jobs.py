@@ -37,7 +37,10 @@ def test_track_then_eval(workspace: Workspace) -> None:
     for name in ("params.npz", "camera.json", "quality.json", "overlay.mp4", "albedo.png", "shared.npz",
                  "config.json", "state.pt"):
         assert (folder / name).is_file(), name
-    assert not (folder / "cache").exists()  # decoded frames are removed after success
+    # crops at the photometric size are removed after success; the crop-size cache (what renderers read) stays
+    crop_size = json.loads((folder.parent / "crop.json").read_text())["out_size"]
+    kept = sorted(p.name for p in (folder.parent / "cache").glob("crops_*.npy"))
+    assert kept == ([f"crops_{crop_size}.npy"] if crop_size == 128 else []), kept
     stages = {e.stage for e in events if isinstance(e, P.Progress)}
     assert {"rigid", "landmarks", "texture", "photometric", "overlay"} <= stages
     record = workspace.clip("synth", "a")

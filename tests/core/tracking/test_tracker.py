@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.jobs.context import JobCancelled
-from core.tracking.data import cached_crop_frames, load_targets
+from core.tracking.data import crop_frames, load_targets
 from core.tracking.evaluate import ground_truth_params
 from core.tracking.geometry import jaw_opening, pearson
 from core.tracking.quality import projected_landmarks, quality_record
@@ -35,8 +35,7 @@ class Recorder:
 
 def _targets(folder, config):
     targets = load_targets(folder, config)
-    targets.frames = cached_crop_frames(folder, folder / "video.mp4", targets.crop, config.photometric_size,
-                                        targets.n_frames, folder / "tracking" / "cache")
+    targets.frames = crop_frames(folder, targets.crop, config.photometric_size, targets.n_frames)
     return targets
 
 

@@ -1,6 +1,6 @@
-"""READ Avatars' audio-conditioned neural-texture renderer (§3.3), as torch modules.
+"""READ Avatars' audio-conditioned neural-texture renderer (§3.3) behind the renderer contract.
 
-Per frame t the renderer sees:
+Per frame t the network sees:
 
 * ``uv`` (B, 2, H, W): the tracked mesh rasterized to UV coordinates, and its coverage mask
   ``alpha`` (B, 1, H, W);
@@ -16,57 +16,36 @@ window + background to RGB; the result is blended into the real frame (READ Eq. 
 Blend: READ writes ``V* = α V̂ + (1 − α_exp) V``, which leaves the ring ``α_exp − α`` empty. The decoder
 sees that ring as black pixels and learns to fill it, so we composite its output over the whole
 expanded mask: ``V* = α_exp V̂ + (1 − α_exp) V``.
+
+:class:`NeuralTextureRenderer` rasterizes the batch's face parameters (and their temporal neighbours,
+each frame once) itself, so the data layer and the dub only hand it a :class:`~core.renderers.base.RendererBatch`.
+Audio: READ conditions the texture on Wav2Vec2 phoneme posteriors; without those weights we use MFCC
+windows centred on each video frame (the same features as the a2e network): the renderer only needs the
+mouth-shape information they carry.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from core.render.masks import expand_mask, rasterize_uv_and_region
+from core.renderers.base import (
+    AudioNeed,
+    Renderer,
+    RendererBatch,
+    RendererNeeds,
+    RendererSetup,
+    RenderOutput,
+    TrainStep,
+)
+from core.renderers.registry import register_renderer
 
-@dataclass
-class NeuralTextureConfig:
-    """Architecture of the renderer.
-
-    Attributes:
-        texture_channels: channels of the neural texture (READ: 16).
-        temporal_window: W_R, neighbouring frames whose UVs are extra UNet inputs (0 disables).
-        audio_dim: per-frame audio feature size D_a; 0 makes the static-texture ablation variant.
-        audio_window: T_a, audio frames per window centred on the target frame.
-        audio_code: N_a, size of the encoded audio vector a_enc.
-        siren_hidden: width of the SIREN texture MLP.
-        siren_layers: hidden layers of the SIREN.
-        siren_w0: frequency of the first SIREN layer (Sitzmann et al.: 30).
-        unet_base: channels of the UNet's first level (doubling per level). 16 renders 256 px crops at
-            >= 5 frames/s on a 2-core CPU (`python build.py bench renderer`); 32 costs 3x the compute.
-        unet_depth: UNet down-sampling levels.
-        mask_expand_px: pixels by which the face mask is grown to make α_exp.
-    """
-
-    texture_channels: int = 16
-    temporal_window: int = 2
-    audio_dim: int = 13
-    audio_window: int = 16
-    audio_code: int = 32
-    siren_hidden: int = 128
-    siren_layers: int = 3
-    siren_w0: float = 30.0
-    unet_base: int = 16
-    unet_depth: int = 4
-    mask_expand_px: int = 6
-
-    @property
-    def audio_conditioned(self) -> bool:
-        return self.audio_dim > 0
-
-    @property
-    def unet_in_channels(self) -> int:
-        return self.texture_channels + 2 * self.temporal_window + 3
+from .config import NeuralTextureConfig
 
 
 class AudioEncoder(nn.Module):
@@ -160,30 +139,22 @@ def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
     return torch.maximum(pairs[..., 0::2, :], pairs[..., 1::2, :])
 
 
-def expand_mask(alpha: torch.Tensor, pixels: int) -> torch.Tensor:
-    """Grow a (B, 1, H, W) mask by ``pixels`` (square dilation via max-pooling).
-
-    A square max filter is separable: a row pass then a column pass give exactly the 2D result, ~3x faster.
-    """
-    if pixels <= 0:
-        return alpha
-    k = 2 * pixels + 1
-    rows = F.max_pool2d(alpha, (1, k), stride=1, padding=(0, pixels))
-    return F.max_pool2d(rows, (k, 1), stride=1, padding=(pixels, 0))
-
-
 def blend(rendered: torch.Tensor, frame: torch.Tensor, alpha_expanded: torch.Tensor) -> torch.Tensor:
     """Composite the decoder output over the real frame inside the expanded mask (module doc)."""
     return alpha_expanded * rendered + (1.0 - alpha_expanded) * frame
 
 
-class NeuralTextureRenderer(nn.Module):
+@register_renderer("neural_texture")
+class NeuralTextureRenderer(Renderer):
     """Audio encoder + SIREN texture + UNet decoder (the static variant has no audio encoder)."""
 
-    def __init__(self, config: NeuralTextureConfig) -> None:
-        super().__init__()
-        self.config = config
-        c = config
+    options: NeuralTextureConfig
+
+    def __init__(self, options: NeuralTextureConfig, setup: RendererSetup | None = None) -> None:
+        super().__init__(options, setup or RendererSetup(image_size=0, face_model={"model": "procedural"}))
+        c = options
+        if c.audio_conditioned and c.audio_window % 4:
+            raise ValueError("audio_window must be a multiple of 4 (audio frames per video frame)")
         self.audio_encoder = (AudioEncoder(c.audio_dim, c.audio_window, c.audio_code)
                               if c.audio_conditioned else None)
         n_in = 2 + (c.audio_code if c.audio_conditioned else 0)
@@ -197,6 +168,18 @@ class NeuralTextureRenderer(nn.Module):
                 self.texture.body[0].linear.weight[:, 2:] = 0.0
         self.decoder = UNet(c.unet_in_channels, c.unet_base, c.unet_depth)
 
+    @property
+    def config(self) -> NeuralTextureConfig:
+        return self.options
+
+    @classmethod
+    def needs_for(cls, options: NeuralTextureConfig) -> RendererNeeds:
+        c = options
+        audio = (AudioNeed("mfcc", {"n_mfcc": c.audio_dim, "window_video_frames": c.audio_window // 4})
+                 if c.audio_conditioned else None)
+        return RendererNeeds(audio=audio, context_frames=c.temporal_window)
+
+    # -- the network on rasterized inputs --------------------------------------------------------------
     def neural_texture(self, uv: torch.Tensor, alpha: torch.Tensor,
                        audio: torch.Tensor | None) -> torch.Tensor:
         """The rasterized neural texture (B, C, H, W); zero where ``alpha`` is 0.
@@ -218,10 +201,10 @@ class NeuralTextureRenderer(nn.Module):
         texture[covered] = features
         return texture.permute(0, 3, 1, 2)
 
-    def forward(self, uv: torch.Tensor, alpha: torch.Tensor, frame: torch.Tensor,
-                uv_window: torch.Tensor | None = None, audio: torch.Tensor | None = None
-                ) -> dict[str, torch.Tensor]:
-        """Render frame t.
+    def render_uv(self, uv: torch.Tensor, alpha: torch.Tensor, frame: torch.Tensor,
+                  uv_window: torch.Tensor | None = None, audio: torch.Tensor | None = None
+                  ) -> dict[str, torch.Tensor]:
+        """Render from rasterized inputs.
 
         Args:
             uv: (B, 2, H, W) rasterized UVs in [0, 1] (0 off the mesh).
@@ -234,7 +217,7 @@ class NeuralTextureRenderer(nn.Module):
             ``image`` (B, 3, H, W) the blended frame, ``decoded`` the raw decoder output,
             ``alpha_expanded`` (B, 1, H, W).
         """
-        c = self.config
+        c = self.options
         alpha_exp = expand_mask(alpha, c.mask_expand_px)
         background = frame * (1.0 - alpha_exp)
         parts = [self.neural_texture(uv, alpha, audio)]
@@ -246,19 +229,64 @@ class NeuralTextureRenderer(nn.Module):
         decoded = self.decoder(torch.cat(parts, 1))
         return {"image": blend(decoded, frame, alpha_exp), "decoded": decoded, "alpha_expanded": alpha_exp}
 
+    # -- the contract ----------------------------------------------------------------------------------
+    def rasterize(self, batch: RendererBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """UVs and coverage of the batch's frames, and their neighbours' UVs (B, 2 W_R, H, W): each frame of
+        the temporal context is rasterized once."""
+        W = self.options.temporal_window
+        with torch.no_grad():
+            if W and batch.context is not None:
+                uv_all, alpha_all, _ = rasterize_uv_and_region(batch.face_model, batch.context.params,
+                                                               batch.context.camera)
+                uv, alpha = uv_all[batch.context.rows], alpha_all[batch.context.rows]
+                window = uv_all[batch.context.neighbours.reshape(-1)].reshape(batch.size, 2 * W, *uv.shape[2:])
+                return uv, alpha, window
+            if W:
+                raise ValueError(f"the neural-texture renderer needs {W} context frames per frame")
+            uv, alpha, _ = rasterize_uv_and_region(batch.face_model, batch.params, batch.camera)
+            return uv, alpha, None
 
-class PatchDiscriminator(nn.Module):
-    """A PatchGAN discriminator for the LSGAN loss: (B, 3, H, W) -> (B, 1, H/8, W/8) scores."""
+    def forward(self, batch: RendererBatch) -> RenderOutput:
+        uv, alpha, window = self.rasterize(batch)
+        if self.training or batch.device.type != "cpu":
+            out = self.render_uv(uv, alpha, batch.frames, window, batch.audio)
+        else:
+            # On a CPU one frame at a time keeps a 256 px frame's UNet activations in cache: ~1.5x less time
+            # per frame than 16 at once.
+            parts = [self.render_uv(uv[i:i + 1], alpha[i:i + 1], batch.frames[i:i + 1],
+                                    None if window is None else window[i:i + 1],
+                                    None if batch.audio is None else batch.audio[i:i + 1])
+                     for i in range(batch.size)]
+            out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        return RenderOutput(out["image"], out["alpha_expanded"],
+                            {"decoded": out["decoded"], "coverage": alpha})
 
-    def __init__(self, base: int = 32, layers: int = 3) -> None:
-        super().__init__()
-        mods: list[nn.Module] = [nn.Conv2d(3, base, 4, 2, 1), nn.LeakyReLU(0.2)]
-        ch = base
-        for _ in range(layers - 1):
-            mods += [nn.Conv2d(ch, ch * 2, 4, 2, 1), nn.InstanceNorm2d(ch * 2), nn.LeakyReLU(0.2)]
-            ch *= 2
-        mods.append(nn.Conv2d(ch, 1, 3, 1, 1))
-        self.net = nn.Sequential(*mods)
+    def criteria(self) -> nn.ModuleDict:
+        from core.renderers.losses import AdversarialLoss, StyleLoss
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.net(image * 2.0 - 1.0)
+        modules: dict[str, nn.Module] = {"style": StyleLoss()}
+        if self.options.lambda_gan > 0:
+            modules["gan"] = AdversarialLoss()
+        return nn.ModuleDict(modules)
+
+    def _gan_active(self, step: TrainStep) -> bool:
+        return self.options.lambda_gan > 0 and step.iteration > min(self.options.gan_start, step.total // 4)
+
+    def adversarial_pairs(self, batch: RendererBatch, output: RenderOutput, step: TrainStep
+                          ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        assert output.image is not None
+        return {"gan": (batch.frames, output.image)} if self._gan_active(step) else {}
+
+    def losses(self, batch: RendererBatch, output: RenderOutput, criteria: nn.ModuleDict,
+               step: TrainStep) -> dict[str, torch.Tensor]:
+        c = self.options
+        pred, target = output.image, batch.frames
+        assert pred is not None
+        terms = {"l1": c.lambda_l1 * (pred - target).abs().mean(),
+                 "style": c.lambda_style * criteria["style"](pred, target)}
+        if self._gan_active(step):
+            terms["gan_g"] = c.lambda_gan * criteria["gan"].generator_loss(pred)
+        return terms
+
+    def describe(self) -> dict[str, Any]:
+        return {"audio_conditioned": self.options.audio_conditioned}

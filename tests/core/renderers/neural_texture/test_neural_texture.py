@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from core.jobs.context import JobCancelled
-from core.neural_texture.model import NeuralTextureConfig, NeuralTextureRenderer, blend, expand_mask
-from core.neural_texture.train import RendererTrainConfig, load_renderer, read_history, train_renderer
+from core.render.masks import expand_mask
+from core.renderers.neural_texture.config import NeuralTextureConfig
+from core.renderers.neural_texture.model import NeuralTextureRenderer, blend
 
 SIZE = 32
 TINY = NeuralTextureConfig(temporal_window=1, audio_dim=4, audio_window=8, audio_code=8, siren_hidden=32,
@@ -44,7 +42,7 @@ def test_forward_shapes_and_blend_keeps_background() -> None:
     model = NeuralTextureRenderer(TINY)
     sample = DiskFace()[3]
     batch = {k: v[None] for k, v in sample.items()}
-    out = model(batch["uv"], batch["alpha"], batch["frame"], batch["uv_window"], batch["audio"])
+    out = model.render_uv(batch["uv"], batch["alpha"], batch["frame"], batch["uv_window"], batch["audio"])
     assert out["image"].shape == (1, 3, SIZE, SIZE)
     outside = out["alpha_expanded"] == 0
     assert torch.equal(out["image"][outside.expand(-1, 3, -1, -1)],
@@ -71,28 +69,6 @@ def test_audio_changes_the_texture_and_static_variant_ignores_it() -> None:
         model.neural_texture(uv, alpha, None)
 
 
-def test_smoke_train_interrupt_and_resume(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
-    cfg = RendererTrainConfig(iterations=40, gan_start=10, checkpoint_every=15, sample_every=20, model=TINY,
-                              lr=2e-3)
-    source = DiskFace()
-
-    def cancel_at_25(done: int, total: int, message: str) -> None:
-        if done == 25:
-            raise JobCancelled("test")
-
-    with pytest.raises(JobCancelled):
-        train_renderer(source, tmp_path, cfg, progress=cancel_at_25)
-    assert read_history(tmp_path)["step"] == list(range(1, 26))  # saved what it had on cancel
-    summary = train_renderer(source, tmp_path, cfg)
-    history = read_history(tmp_path)
-    assert summary["resumed_from"] == 25 and history["step"] == list(range(1, 41))  # unbroken curve
-    assert sum(history["l1"][-5:]) < sum(history["l1"][:5])  # it learns
-    assert (tmp_path / "loss.png").stat().st_size > 0 and (tmp_path / "samples" / "000040.png").exists()
-    model = load_renderer(tmp_path)
-    assert isinstance(model, NeuralTextureRenderer)
-
-
 def test_audio_enters_the_texture_from_zero() -> None:
     """At initialisation the audio-conditioned texture ignores the audio (its SIREN weights start at 0),
     so it starts as the static variant; one optimiser step on a loss that needs audio makes it listen."""
@@ -113,12 +89,3 @@ def test_audio_enters_the_texture_from_zero() -> None:
         a = model.neural_texture(uv, alpha, quiet["audio"][None])
         b = model.neural_texture(uv, alpha, loud["audio"][None])
     assert not torch.equal(a, b)
-
-
-def test_checkpoint_settings_of_another_version_are_ignored() -> None:
-    from dataclasses import asdict
-
-    from core.neural_texture.train import model_config_from
-
-    saved = {**asdict(TINY), "setting_from_a_newer_version": 0.0}
-    assert model_config_from(saved) == TINY

@@ -17,7 +17,8 @@ import pytest
 from core.jobs import protocol as P
 
 ITERATIONS = 60
-PARAMS = {"actor": "a", "iterations": ITERATIONS, "unet_base": 8, "device": "cpu"}  # as the CLI args below
+# as the CLI args below
+PARAMS = {"actor": "a", "iterations": ITERATIONS, "options": ["unet_base=8"], "device": "cpu", "evaluate": False}
 STOP_AFTER = 10  # SIGTERM once this many iterations are reported done
 
 
@@ -29,7 +30,7 @@ def emodub_command() -> list[str]:
 
 def train_command(workspace: Path) -> list[str]:
     return [*emodub_command(), "train", "renderer", "--workspace", str(workspace), "--actor", "a",
-            "--iterations", str(ITERATIONS), "--unet-base", "8", "--device", "cpu", "--json"]
+            "--iterations", str(ITERATIONS), "--set", "unet_base=8", "--no-eval", "--device", "cpu", "--json"]
 
 
 def child_env() -> dict[str, str]:
@@ -70,7 +71,7 @@ def run_and_terminate(workspace: Path) -> tuple[int, list[P.Event]]:
 def history(workspace: Path) -> dict[str, list[float]]:
     from core.workspace import Workspace
 
-    return json.loads((Workspace.open(workspace).model_dir("a", "renderer") / "losses.json").read_text())
+    return json.loads((Workspace.open(workspace).model_dir("a", "neural_texture") / "losses.json").read_text())
 
 
 @pytest.mark.slow

@@ -1,4 +1,6 @@
-"""Renderer losses: L1 + a style/perceptual term + LSGAN (READ Eq. 3: λ1 = λ_VGG = 1, λ_GAN = 0.01).
+"""Loss modules shared by the renderers: a style/perceptual term and an adversarial term (LSGAN with a
+PatchGAN discriminator), as used by READ (Eq. 3: λ1 = λ_VGG = 1, λ_GAN = 0.01) and available to every
+variant through :meth:`core.renderers.base.Renderer.criteria`.
 
 The VGG style loss needs ImageNet VGG-19 weights, which cannot be downloaded at run time. When the
 user has torchvision's ``vgg19-dcbb9e9d.pth`` (put it in ``~/.emodub/weights/`` or point
@@ -109,3 +111,37 @@ def lsgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 
 def lsgan_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     return 0.5 * (((real_scores - 1.0) ** 2).mean() + (fake_scores**2).mean())
+
+
+class PatchDiscriminator(nn.Module):
+    """A PatchGAN discriminator for the LSGAN loss: (B, 3, H, W) -> (B, 1, H/8, W/8) scores."""
+
+    def __init__(self, base: int = 32, layers: int = 3) -> None:
+        super().__init__()
+        mods: list[nn.Module] = [nn.Conv2d(3, base, 4, 2, 1), nn.LeakyReLU(0.2)]
+        ch = base
+        for _ in range(layers - 1):
+            mods += [nn.Conv2d(ch, ch * 2, 4, 2, 1), nn.InstanceNorm2d(ch * 2), nn.LeakyReLU(0.2)]
+            ch *= 2
+        mods.append(nn.Conv2d(ch, 1, 3, 1, 1))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image * 2.0 - 1.0)
+
+
+class AdversarialLoss(nn.Module):
+    """LSGAN with a PatchGAN discriminator. The shared trainer steps the discriminator with its own Adam on
+    the pairs :meth:`core.renderers.base.Renderer.adversarial_pairs` returns; the renderer adds
+    :meth:`generator_loss` to its terms."""
+
+    def __init__(self, base: int = 32, layers: int = 3) -> None:
+        super().__init__()
+        self.discriminator = PatchDiscriminator(base, layers)
+
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return lsgan_discriminator_loss(self.discriminator(real), self.discriminator(fake.detach()))
+
+    def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        return lsgan_generator_loss(self.discriminator(fake))
+

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from core.dub.pipeline import feather
-from core.neural_texture.model import SineLayer, expand_mask, max_pool_2x2
+from core.render.masks import expand_mask, feather
+from core.renderers.neural_texture.model import SineLayer, max_pool_2x2
 
 
 def test_max_pool_2x2_matches_max_pool2d_values_and_gradients() -> None:

@@ -1,1 +1,0 @@
-"""The audio-conditioned neural-texture renderer (READ Avatars §3.3)."""

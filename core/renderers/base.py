@@ -1,0 +1,228 @@
+"""The renderer contract: what goes in (:class:`RendererBatch`), what comes out (:class:`RenderOutput`), and
+the :class:`Renderer` base every variant subclasses.
+
+The shared data layer (:mod:`core.renderers.data`) builds batches for training, evaluation and dubbing the
+same way; the shared trainer (:mod:`core.renderers.train`) calls :meth:`Renderer.forward`,
+:meth:`Renderer.losses` and :meth:`Renderer.param_groups`; the dub pastes :attr:`RenderOutput.image` back
+into the plate inside :attr:`RenderOutput.alpha`. A variant never sees where a batch came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from core.morphable.data import FaceParams
+from core.render.camera import PerspectiveCamera
+
+if TYPE_CHECKING:
+    from core.morphable.model import MorphableModel
+
+
+@dataclass
+class TemporalContext:
+    """Each frame's temporal neighbours as rows of one short parameter sequence, so a renderer evaluates every
+    frame once however many batch frames share it.
+
+    Attributes:
+        params: M frames of parameters: the batch's frames and their neighbours, each once.
+        camera: M cameras (frames of different clips may have different cameras).
+        rows: (B,) int64 row of each batch frame in ``params``.
+        neighbours: (B, W) int64 rows of each frame's W neighbours (clamped at the clip's ends).
+    """
+
+    params: FaceParams
+    camera: PerspectiveCamera
+    rows: torch.Tensor
+    neighbours: torch.Tensor
+
+
+@dataclass
+class RendererBatch:
+    """B frames to render (or to learn from), all on one device.
+
+    Attributes:
+        frames: (B, 3, H, W) float in [0, 1], the plate's square crops. Training: the target. Dub: the
+            background the face is rendered over (its own face is what gets replaced).
+        params: B frames of face parameters to render (training: tracked; dub: the a2e's expression and
+            jaw on the shot's pose).
+        plate_params: B frames of the plate's own tracked face (training: the same as ``params``); the
+            region the old face covered comes from it.
+        camera: B cameras in crop space (H x W).
+        face_model: the morphable model the parameters belong to.
+        audio: (B, T_a, D_a) audio-feature windows centred on each frame, or ``None`` when the renderer
+            needs no audio (see :attr:`RendererNeeds.audio`).
+        emotion: (B, 7) emotion intensities per frame (:data:`core.expression.emotions.EMOTIONS`; zeros =
+            neutral).
+        frame_ids: (B,) int64 index of each frame among the renderer's training frames; -1 for a frame it
+            never trained on (held-out frames, shots).
+        context: each frame's W temporal neighbours (W = :attr:`RendererNeeds.context_frames`), or ``None``
+            when W = 0.
+    """
+
+    frames: torch.Tensor
+    params: FaceParams
+    plate_params: FaceParams
+    camera: PerspectiveCamera
+    face_model: MorphableModel
+    audio: torch.Tensor | None
+    emotion: torch.Tensor
+    frame_ids: torch.Tensor
+    context: TemporalContext | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.frames.device
+
+    def __getitem__(self, index: slice) -> RendererBatch:
+        """Frames ``index`` (a slice) of the batch."""
+        if not isinstance(index, slice):
+            raise TypeError("index a RendererBatch with a slice")
+        context = None
+        if self.context is not None:
+            context = TemporalContext(self.context.params, self.context.camera, self.context.rows[index],
+                                      self.context.neighbours[index])
+        return RendererBatch(self.frames[index], self.params[index], self.plate_params[index],
+                             self.camera[index], self.face_model,
+                             None if self.audio is None else self.audio[index], self.emotion[index],
+                             self.frame_ids[index], context)
+
+
+@dataclass
+class RenderOutput:
+    """What a renderer returns.
+
+    Attributes:
+        image: (B, 3, H, W) in [0, 1]: the frame with the rendered face composited over the batch's
+            ``frames``. ``None`` only from a training-mode forward that renders a subset of pixels (a NeRF's
+            ray batch); evaluation and dubbing always get whole frames.
+        alpha: (B, 1, H, W) in [0, 1]: where ``image`` may replace the plate (the dub intersects it with the
+            face region and feathers it). ``None`` together with ``image``.
+        extras: variant-specific tensors (raw decoder output, accumulated opacity, sampled rays...).
+    """
+
+    image: torch.Tensor | None
+    alpha: torch.Tensor | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """Where a training step is: ``iteration`` (1-based) of ``total``."""
+
+    iteration: int
+    total: int
+
+    @property
+    def fraction(self) -> float:
+        return self.iteration / max(self.total, 1)
+
+
+@dataclass(frozen=True)
+class AudioNeed:
+    """The audio features a renderer conditions on: extractor name and its settings
+    (:class:`core.audio.features.AudioFeatureConfig` fields)."""
+
+    extractor: str = "mfcc"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RendererNeeds:
+    """What the data layer must put into a batch for this renderer.
+
+    Attributes:
+        audio: audio features to compute (``None``: the renderer ignores audio).
+        context_frames: W temporal neighbours whose parameters go into ``RendererBatch.context``.
+    """
+
+    audio: AudioNeed | None = None
+    context_frames: int = 0
+
+
+@dataclass
+class RendererSetup:
+    """Plain data a renderer is built from besides its options (saved in its checkpoint).
+
+    Attributes:
+        image_size: side of the square crops it renders (the training clips' crop size).
+        face_model: the face model the training clips were tracked with (:func:`core.tracking.result.face_model_spec`).
+        train_frames: number of training frames (per-frame latent codes are indexed by ``frame_ids``).
+        fps: frame rate of the training clips.
+        n_expression: expression coefficients of the face model (a field conditioned on them needs the count).
+    """
+
+    image_size: int
+    face_model: dict[str, Any]
+    train_frames: int = 0
+    fps: float = 25.0
+    n_expression: int = 0
+
+
+class Renderer(nn.Module):
+    """Base of every renderer variant.
+
+    Subclasses set :attr:`variant` (through :func:`core.renderers.registry.register_renderer`) and
+    implement :meth:`forward`, :meth:`losses` and, when they need more than one learning rate,
+    :meth:`param_groups`. Training-only modules that carry their own parameters (a discriminator, a
+    perceptual network) come from :meth:`criteria` and are kept out of the model's checkpoint weights.
+    """
+
+    variant: ClassVar[str] = ""
+
+    def __init__(self, options: Any, setup: RendererSetup) -> None:
+        super().__init__()
+        self.options = options
+        self.setup = setup
+
+    # -- what the data layer must provide ----------------------------------------------------------
+    @classmethod
+    def needs_for(cls, options: Any) -> RendererNeeds:
+        """What the data layer must put into batches for a renderer with ``options``."""
+        return RendererNeeds()
+
+    @property
+    def needs(self) -> RendererNeeds:
+        return self.needs_for(self.options)
+
+    # -- the contract ------------------------------------------------------------------------------
+    def forward(self, batch: RendererBatch) -> RenderOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def criteria(self) -> nn.ModuleDict:
+        """Training-only loss modules with state (built once by the trainer, checkpointed beside the model)."""
+        return nn.ModuleDict()
+
+    def losses(self, batch: RendererBatch, output: RenderOutput, criteria: nn.ModuleDict,
+               step: TrainStep) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        """Named, already weighted loss terms of one step; the trainer minimises their sum."""
+        raise NotImplementedError
+
+    def adversarial_pairs(self, batch: RendererBatch, output: RenderOutput, step: TrainStep
+                          ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """``criteria`` name -> (real, fake) images on which the trainer steps that criterion's discriminator
+        this iteration (before the generator step); empty when no adversarial term is active."""
+        return {}
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Optimizer parameter groups (default: every parameter at ``lr``)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
+
+    # -- hooks of the shared trainer ---------------------------------------------------------------
+    def prepare(self, source: Any) -> None:
+        """Called once before training starts (not on resume) with the training frame source: a variant
+        may initialise state from the data (e.g. an occupancy grid from the tracked meshes)."""
+
+    def after_step(self, step: TrainStep, batch: RendererBatch) -> None:
+        """Called after every optimiser step (e.g. to refresh an occupancy grid)."""
+
+    def sample_count(self, batch: RendererBatch) -> int:
+        """Frames of ``batch`` to render for a sample image (default 1)."""
+        return 1

@@ -1,0 +1,189 @@
+"""Job kinds of every renderer variant: ``train.renderer`` and ``eval.renderer``.
+
+CLI::
+
+    emodub train renderer -w W --actor A [--renderer lipnerf] [--preset cpu] [--set KEY=VALUE ...]
+                          [--iterations N] [--name NAME] [--holdout 0.2] [--restart]
+    emodub eval renderer -w W --actor A [--name NAME | --renderer VARIANT] [--json]
+    emodub renderers [--json]                       # the variants, their options and presets
+
+The trained model goes to ``actors/<A>/models/<name>`` (default name: the variant's); after training the
+held-out figures are measured (:mod:`core.renderers.evaluate`) and recorded, so the dub can pick the actor's
+best renderer. Top-level imports stay light (torch is imported inside the functions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from core.jobs.context import JobContext, JobFailed
+from core.jobs.registry import Arg, job_kind
+
+from .catalog import DEFAULT_VARIANT, best_renderer, trained_renderers
+
+_DEVICE = Arg("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def parse_settings(items: Any) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs (a list of strings) or a dict -> a dict of option values (strings are typed
+    later against the variant's options)."""
+    if items is None:
+        return {}
+    if isinstance(items, dict):
+        return dict(items)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise JobFailed(f"--set {item!r} is not KEY=VALUE", code="bad_params",
+                            hint="e.g. --set unet_base=32; `emodub renderers` lists each renderer's options")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _train_settings(variant: str, preset: str | None, p: dict[str, Any]) -> Any:
+    from dataclasses import fields
+
+    from .spec import preset_train_settings
+    from .train import TrainConfig
+
+    settings = preset_train_settings(variant, preset)
+    for key in ("iterations", "batch_size", "lr", "lr_final", "seed"):
+        if p.get(key) is not None:
+            settings[key] = p[key]
+    iterations = int(settings.get("iterations", 2000))
+    every = max(10, min(250, iterations // 4))
+    settings.setdefault("checkpoint_every", every)
+    settings.setdefault("sample_every", every)
+    known = {f.name for f in fields(TrainConfig)}
+    try:
+        return TrainConfig(**{k: v for k, v in settings.items() if k in known})
+    except (TypeError, ValueError) as exc:
+        raise JobFailed(f"invalid training settings: {exc}", code="bad_params") from None
+
+
+@job_kind("train.renderer", help="train a renderer variant on an actor's tracked clips (`emodub renderers` lists them)",
+          args=[Arg("--actor", required=True),
+                Arg("--renderer", default=DEFAULT_VARIANT, help=f"renderer variant (default {DEFAULT_VARIANT})"),
+                Arg("--preset", default=None, help="the variant's named option set (e.g. cpu, paper, static)"),
+                Arg("--set", action="append", default=None, dest="options", metavar="KEY=VALUE",
+                    help="a variant option (repeatable); `emodub renderers` lists them"),
+                Arg("--name", default=None, help="model name (default: the variant's name)"),
+                Arg("--iterations", type=int, default=None, help="training steps (default: the variant's)"),
+                Arg("--batch-size", type=int, default=None, dest="batch_size"),
+                Arg("--lr", type=float, default=None, help="Adam learning rate (default: the variant's)"),
+                Arg("--lr-final", type=float, default=None, dest="lr_final",
+                    help="decay the learning rate exponentially to this by the last step"),
+                Arg("--holdout", type=float, default=0.2, help="fraction of each clip's last frames held out"),
+                Arg("--seed", type=int, default=None),
+                Arg("--restart", action="store_true", help="discard a checkpoint of an earlier run and start over"),
+                Arg("--eval", action=argparse.BooleanOptionalAction, default=True, dest="evaluate",
+                    help="measure the held-out frames after training (default on)"),
+                _DEVICE])
+def run_train_renderer(ctx: JobContext) -> dict[str, Any]:
+    from .data import actor_sources
+    from .evaluate import evaluate_model
+    from .registry import CHECKPOINT, CheckpointError, build
+    from .spec import BadRendererOption, UnknownRenderer, get_variant
+    from .train import train
+
+    p = ctx.params
+    variant = str(p.get("renderer") or DEFAULT_VARIANT)
+    holdout = float(p.get("holdout", 0.2))
+    if not 0.0 <= holdout < 1.0:
+        raise JobFailed(f"--holdout must be in [0, 1), got {holdout}", code="bad_params")
+    try:
+        get_variant(variant)
+        options = parse_settings(p.get("options"))
+        config = _train_settings(variant, p.get("preset"), p)
+    except (UnknownRenderer, BadRendererOption) as exc:
+        raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the variants and options") from None
+    name = p.get("name") or variant
+    ws = ctx.workspace
+    out = ws.model_dir(p["actor"], name)
+    with ws.lock(f"train/{p['actor']}/{name}"):
+        try:
+            needs = _needs_of(variant, p.get("preset"), options)
+        except BadRendererOption as exc:
+            raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the options") from None
+        train_src, held, split = actor_sources(ws, p["actor"], needs, holdout)
+        from core.renderers.base import RendererSetup
+
+        setup = RendererSetup(image_size=train_src.size, face_model=train_src.face_model_spec,
+                              train_frames=train_src.train_frames, fps=train_src.clips[0].clip.fps,
+                              n_expression=train_src.face_model().n_expr)
+        try:
+            renderer = build(variant, setup, p.get("preset"), options)
+        except BadRendererOption as exc:
+            raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the options") from None
+        if p.get("restart") and (out / CHECKPOINT).exists():
+            (out / CHECKPOINT).unlink()
+        from core.workspace import atomic_write_json
+
+        atomic_write_json(out / "split.json", {"holdout": holdout, "clips": split})
+        ctx.log(f"training {variant} ({name}) on {len(train_src)} frames of {len(split)} clip(s), "
+                f"{len(held)} held out")
+        try:
+            summary = train(renderer, train_src, out, config, device=ctx.device,
+                            progress=lambda done, total, msg: ctx.progress("train renderer", done, total, msg),
+                            artifact=lambda path, kind: ctx.artifact(path, kind), log=ctx.log)
+        except CheckpointError as exc:
+            raise JobFailed(str(exc), code=exc.code,
+                            hint="resume with the options of the first run, or pass --restart to start over"
+                            ) from None
+        ws.set_model(p["actor"], name, {"kind": "renderer", "variant": variant, "path": ws.rel(out),
+                                        "iterations": summary["iterations"], "size": setup.image_size,
+                                        "preset": p.get("preset"), "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        result = {**summary, "model": name, "model_dir": str(out), "train_frames": len(train_src),
+                  "held_out_frames": len(held)}
+    if p.get("evaluate", True) and len(held):
+        result["held_out"] = evaluate_model(ws, p["actor"], name, ctx.device, max_frames=100,
+                                            progress=lambda d, n: ctx.progress("eval renderer", d, n))
+    return result
+
+
+def _needs_of(variant: str, preset: str | None, options: dict[str, Any]) -> Any:
+    """What the data layer must provide for a renderer of ``variant`` with these options."""
+    from .registry import make_options, renderer_class
+    from .spec import resolve_options
+
+    return renderer_class(variant).needs_for(make_options(variant, resolve_options(variant, preset, options)))
+
+
+@job_kind("eval.renderer", help="held-out figures of a trained renderer (face-mask PSNR/SSIM, mouth PSNR, LPIPS)",
+          args=[Arg("--actor", required=True),
+                Arg("--name", default=None, help="the model to evaluate (default: the actor's best of --renderer)"),
+                Arg("--renderer", default=None, help="evaluate the actor's best model of this variant"),
+                Arg("--max-frames", type=int, default=200, dest="max_frames"),
+                _DEVICE])
+def run_eval_renderer(ctx: JobContext) -> dict[str, Any]:
+    from .evaluate import evaluate_model
+
+    p = ctx.params
+    name = p.get("name") or choose_model(ctx, p["actor"], p.get("renderer"))
+    max_frames = int(p.get("max_frames", 200))
+    if max_frames < 1:
+        raise JobFailed("--max-frames must be >= 1", code="bad_params")
+    ctx.progress("eval renderer", 0, 1)
+    try:
+        return evaluate_model(ctx.workspace, p["actor"], name, ctx.device, max_frames,
+                              progress=lambda d, n: ctx.progress("eval renderer", d, n))
+    except FileNotFoundError as exc:
+        raise JobFailed(str(exc), code="missing_input",
+                        hint=f"train it first: emodub train renderer --actor {p['actor']}") from None
+
+
+def choose_model(ctx: JobContext, actor: str, variant: str | None) -> str:
+    """The actor's best trained renderer (of ``variant`` when given), or a JobFailed saying what to train."""
+    manifest = ctx.workspace.read_manifest()
+    best = best_renderer(manifest, actor, variant)
+    if best is None:
+        have = sorted({r["variant"] for r in trained_renderers(manifest, actor).values()})
+        what = f"a {variant} renderer" if variant else "a renderer"
+        raise JobFailed(f"actor {actor!r} has no trained {what[2:] if variant else 'renderer'}"
+                        + (f" (trained: {', '.join(have)})" if have else ""), code="missing_input",
+                        hint=f"train {what}: emodub train renderer --actor {actor}"
+                             + (f" --renderer {variant}" if variant else ""))
+    return best

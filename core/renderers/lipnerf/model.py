@@ -1,0 +1,107 @@
+"""LipNeRF (Chatziagapi et al. 2023) on the shared NeRF core.
+
+F(e, v, x, d) -> (c, sigma) (Eq. 1): e is the frame's tracked expression coefficients with its jaw pose (our
+face models open the mouth with the jaw); v a learned 32-D latent code per training frame (§III-C), kept small
+by ``lambda_latent * ||v||_2`` (Eq. 3, lambda 0.01); x the canonical position (rays enter the head's own
+frame through the tracked head pose, :mod:`core.renderers.nerf.rays`); d the view direction.
+
+**Which latent a frame that was not trained on gets** (a held-out frame, every frame of a shot): the mean of the
+training frames' latent codes. A shot's frames are not training frames, so no code of their own exists; the
+mean is the actor's average appearance, the same for every frame (no flicker), and it is the value the L2 term
+pulls all codes towards. At dub time e comes from our a2e (audio + keyframed emotion curves, Savitzky-Golay
+smoothed, window 5, order 2) where the paper fitted a 3DMM to Wav2Lip's output; the shot keeps its own head pose
+and blinks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.renderers.base import RendererBatch, RendererSetup, RenderOutput, TrainStep
+from core.renderers.nerf.encodings import FrequencyEncoding, HashGridEncoding, TriPlaneEncoding
+from core.renderers.nerf.fields import ConditionedMLP
+from core.renderers.nerf.head import HeadNeRF
+from core.renderers.registry import register_renderer
+
+from .config import LipNeRFConfig
+
+
+def make_encoding(options: LipNeRFConfig) -> nn.Module:
+    if options.encoding == "frequency":
+        return FrequencyEncoding(3, options.position_freqs)
+    if options.encoding == "triplane":
+        return TriPlaneEncoding(tuple(options.triplane_resolutions), options.triplane_features)
+    if options.encoding == "hash":
+        return HashGridEncoding(3, levels=options.hash_levels, features=2, log2_table=16, base=16, finest=512)
+    raise ValueError(f"unknown encoding {options.encoding!r}: frequency, triplane or hash")
+
+
+@register_renderer("lipnerf")
+class LipNeRF(HeadNeRF):
+    """The field, the per-frame latent codes and their conditions on the shared :class:`HeadNeRF`."""
+
+    options: LipNeRFConfig
+
+    def __init__(self, options: LipNeRFConfig, setup: RendererSetup) -> None:
+        super().__init__(options, setup)
+        o = options
+        self.encoding = make_encoding(o)
+        self.condition_dim = setup.n_expression + (3 if o.use_jaw else 0) + o.latent_dim
+        dir_dim = self.direction_encoding.out_dim
+        self.mlp = ConditionedMLP(self.encoding.out_dim, self.condition_dim, dir_dim, o.width, o.depth,
+                                  skips=(o.depth // 2,) if o.depth > 4 else (), colour_width=o.colour_width)
+        self.coarse_mlp = (ConditionedMLP(self.encoding.out_dim, self.condition_dim, dir_dim, o.width, o.depth,
+                                          skips=(o.depth // 2,) if o.depth > 4 else (), colour_width=o.colour_width)
+                           if o.hierarchical else None)
+        self.latents = nn.Embedding(max(setup.train_frames, 1), o.latent_dim) if o.latent_dim else None
+        if self.latents is not None:
+            nn.init.normal_(self.latents.weight, std=0.01)
+
+    def latent_codes(self, frame_ids: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) codes: a training frame's own, the mean code for any other frame (module docstring)."""
+        assert self.latents is not None
+        known = frame_ids >= 0
+        mean = self.latents.weight.mean(0, keepdim=True).expand(len(frame_ids), -1)
+        own = self.latents(frame_ids.clamp(0, self.latents.num_embeddings - 1))
+        return torch.where(known[:, None], own, mean)
+
+    def conditions(self, batch: RendererBatch) -> torch.Tensor:
+        expression = batch.params.expression
+        n = self.setup.n_expression
+        if expression.shape[1] != n:  # pad or cut to the count the field was built for
+            expression = torch.nn.functional.pad(expression, (0, max(0, n - expression.shape[1])))[:, :n]
+        parts = [expression]
+        if self.options.use_jaw:
+            parts.append(batch.params.jaw_pose)
+        if self.latents is not None:
+            parts.append(self.latent_codes(batch.frame_ids))
+        return torch.cat(parts, 1)
+
+    def field(self, points: torch.Tensor, condition: torch.Tensor, directions: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mlp(self.encoding(points), condition, directions)
+
+    def coarse_field(self, points: torch.Tensor, condition: torch.Tensor, directions: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        mlp = self.coarse_mlp if self.coarse_mlp is not None else self.mlp
+        return mlp(self.encoding(points), condition, directions)
+
+    def extra_losses(self, batch: RendererBatch, output: RenderOutput, step: TrainStep) -> dict[str, torch.Tensor]:
+        if self.latents is None or not self.options.lambda_latent:
+            return {}
+        ids = batch.frame_ids[batch.frame_ids >= 0]
+        if not len(ids):
+            return {}
+        return {"latent": self.options.lambda_latent * self.latents(ids).norm(dim=1).mean()}
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        grid = list(self.encoding.parameters())
+        grid_ids = {id(p) for p in grid}
+        rest = [p for p in self.parameters() if id(p) not in grid_ids and p.requires_grad]
+        groups = [{"params": rest, "lr": lr}]
+        if grid:
+            groups.append({"params": grid, "lr": lr * self.options.grid_lr_scale})
+        return groups

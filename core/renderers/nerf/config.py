@@ -1,0 +1,37 @@
+"""Options every NeRF variant shares (standard library only; variant configs inherit them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class NeRFOptions:
+    """Sampling and rendering options of the NeRF core.
+
+    Attributes:
+        render_size: side in pixels at which the head is rendered (then resized to the crop and composited
+            over the full-resolution plate crop).
+        rays_per_step: rays per training step (drawn inside the head mask of the step's frames).
+        samples: samples per ray (occupancy sampling), or coarse samples (hierarchical sampling).
+        fine_samples: extra samples per ray of the fine pass (hierarchical sampling only).
+        hierarchical: NeRF's coarse + fine networks and resampling; otherwise one network and the occupancy grid.
+        sample_depth: how far behind the first occupied voxel a ray is sampled (metres).
+        occupancy_resolution: voxels per side of the occupancy grid.
+        occupancy_dilate: voxels by which the meshes' occupied voxels are grown.
+        box_margin: metres added around the training meshes' bounds.
+        mask_margin_px: pixels (at render size) by which the head mask is grown for rays and the plate fill.
+        chunk_rays: rays rendered at once when rendering whole frames (bounds memory).
+    """
+
+    render_size: int = 128
+    rays_per_step: int = 1024
+    samples: int = 32
+    fine_samples: int = 0
+    hierarchical: bool = False
+    sample_depth: float = 0.1
+    occupancy_resolution: int = 48
+    occupancy_dilate: int = 2
+    box_margin: float = 0.02
+    mask_margin_px: int = 2
+    chunk_rays: int = 16384

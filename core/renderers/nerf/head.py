@@ -1,0 +1,211 @@
+"""The shared NeRF head renderer: everything a NeRF variant needs except its field and its conditions.
+
+A variant subclasses :class:`HeadNeRF` and provides
+
+* :meth:`HeadNeRF.conditions` — a (B, C) condition vector per frame (LipNeRF: expression, jaw, latent code);
+* :meth:`HeadNeRF.field` — densities and colours at canonical points in [0, 1]^3 under those conditions
+  (and :meth:`HeadNeRF.coarse_field` for hierarchical sampling);
+* optionally more loss terms (:meth:`HeadNeRF.extra_losses`).
+
+What it does for every variant:
+
+* **Masks from the tracked mesh** (no parsing network): the head region is the union of the mesh coverage of
+  the parameters being rendered and of the plate's own, grown by ``mask_margin_px``. Rays are cast only there.
+* **Plate behind the head**: the plate with that region filled from its surroundings
+  (:func:`~.composite.fill_holes`); the head is composited over it, ``C + (1 - A) B``. In training the target
+  is the real frame, so the field must explain every head pixel (the fill is not the answer).
+* **Training**: ``rays_per_step`` random rays inside the head masks of the batch's frames, at ``render_size``;
+  the photometric loss is the mean squared error of the composited colour (LipNeRF Eq. 3).
+* **Whole frames** (evaluation, dub): every ray of the head region at ``render_size``, in chunks of
+  ``chunk_rays`` (bounded memory), resized to the crop and composited over the plate fill at crop
+  resolution (the background stays sharp). ``extras["gap_px"]`` measures the chin-neck gap per frame.
+* **Occupancy**: :meth:`prepare` fits the occupancy grid to the canonical meshes of the training frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.render.masks import expand_mask, face_faces, rasterize_uv_and_region
+from core.renderers.base import Renderer, RendererBatch, RendererSetup, RenderOutput, TrainStep
+
+from .composite import chin_gap_px, fill_holes
+from .encodings import FrequencyEncoding
+from .rays import canonical_rays, head_frames, to_canonical
+from .sampling import OccupancyGrid, intervals, sample_pdf, stratified
+from .volume import volume_render
+
+
+class HeadNeRF(Renderer):
+    """Base of the NeRF variants (module docstring). ``options`` must carry the fields of
+    :class:`core.renderers.nerf.config.NeRFOptions`."""
+
+    def __init__(self, options: Any, setup: RendererSetup) -> None:
+        super().__init__(options, setup)
+        self.occupancy = OccupancyGrid(options.occupancy_resolution)
+        self.direction_encoding = FrequencyEncoding(3, 4)
+
+    # -- what a variant provides ------------------------------------------------------------------------
+    def conditions(self, batch: RendererBatch) -> torch.Tensor:  # pragma: no cover - abstract
+        """(B, C) the condition vector of each frame."""
+        raise NotImplementedError
+
+    def field(self, points: torch.Tensor, condition: torch.Tensor, directions: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover - abstract
+        """Points (P, 3) in [0, 1]^3 (the head box), conditions (P, C), encoded directions (P, D) ->
+        densities (P,) and colours (P, 3)."""
+        raise NotImplementedError
+
+    def coarse_field(self, points: torch.Tensor, condition: torch.Tensor, directions: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The coarse network of hierarchical sampling (default: the field itself)."""
+        return self.field(points, condition, directions)
+
+    def extra_losses(self, batch: RendererBatch, output: RenderOutput, step: TrainStep) -> dict[str, torch.Tensor]:
+        return {}
+
+    # -- geometry ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def prepare(self, source: Any) -> None:
+        """Fit the occupancy grid to the canonical meshes of (up to 2,000 of) the training frames."""
+        n = len(source)
+        picks = torch.linspace(0, n - 1, min(n, 2000)).round().long().unique().tolist()
+        model = source.face_model("cpu")
+        chunks = []
+        for start in range(0, len(picks), 64):
+            batch = source.batch(picks[start:start + 64], "cpu")
+            R, t, verts = head_frames(model, batch.params)
+            chunks.append(to_canonical(verts, R, t).reshape(-1, 3)[::3])
+        points = torch.cat(chunks).to(self.occupancy.grid.device)
+        self.occupancy.fit_points(points, self.options.box_margin, self.options.occupancy_dilate)
+
+    def _normalise(self, points: torch.Tensor) -> torch.Tensor:
+        return (points - self.occupancy.lo) / (self.occupancy.hi - self.occupancy.lo)
+
+    def head_region(self, batch: RendererBatch, size: int) -> tuple[torch.Tensor, Any]:
+        """(B, 1, size, size) where rays are cast: the mesh coverage of the rendered and of the plate's own face,
+        grown; and the camera at that size."""
+        camera = batch.camera if size == batch.frames.shape[-1] else batch.camera.scaled(size, size)
+        with torch.no_grad():
+            _, new, _ = rasterize_uv_and_region(batch.face_model, batch.params, camera)
+            _, old, _ = rasterize_uv_and_region(batch.face_model, batch.plate_params, camera)
+        margin = max(1, round(self.options.mask_margin_px * size / self.options.render_size))
+        return expand_mask(torch.maximum(new, old), margin), camera
+
+    # -- rays ------------------------------------------------------------------------------------------
+    def render_rays(self, origins: torch.Tensor, directions: torch.Tensor, condition: torch.Tensor,
+                    jitter: bool) -> dict[str, torch.Tensor]:
+        """Render R canonical rays with per-ray conditions (R, C): ``rgb`` (R, 3) premultiplied, ``acc`` (R,),
+        ``depth``; with hierarchical sampling also ``coarse_rgb``/``coarse_acc``."""
+        o = self.options
+        encoded_dirs = self.direction_encoding(directions)
+        out: dict[str, torch.Tensor] = {}
+        if o.hierarchical:
+            from .rays import ray_box
+
+            near, far, hit = ray_box(origins, directions, self.occupancy.lo, self.occupancy.hi)
+            far = torch.where(hit, far, near + 1e-3)
+            t = stratified(near, far, o.samples, jitter)
+            coarse = self._march(origins, directions, encoded_dirs, condition, t, far, self.coarse_field)
+            out["coarse_rgb"], out["coarse_acc"] = coarse["rgb"], coarse["acc"]
+            mids = torch.cat([near[:, None], 0.5 * (t[:, 1:] + t[:, :-1]), far[:, None]], 1)
+            fine = sample_pdf(mids, coarse["weights"].detach(), o.fine_samples, jitter)
+            t = torch.cat([t, fine], 1).sort(1).values
+            result = self._march(origins, directions, encoded_dirs, condition, t, far, self.field)
+        else:
+            t, far, hit = self.occupancy.sample(origins, directions, o.samples, o.sample_depth, jitter)
+            result = self._march(origins, directions, encoded_dirs, condition, t, far, self.field,
+                                 weight=hit.to(origins.dtype))
+        out.update({k: result[k] for k in ("rgb", "acc", "depth")})
+        return out
+
+    def _march(self, origins: torch.Tensor, directions: torch.Tensor, encoded_dirs: torch.Tensor,
+               condition: torch.Tensor, t: torch.Tensor, far: torch.Tensor, field: Any,
+               weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        R, N = t.shape
+        points = origins[:, None] + directions[:, None] * t[..., None]               # (R, N, 3)
+        sigma, rgb = field(self._normalise(points).reshape(-1, 3),
+                           condition[:, None].expand(R, N, condition.shape[-1]).reshape(R * N, -1),
+                           encoded_dirs[:, None].expand(R, N, encoded_dirs.shape[-1]).reshape(R * N, -1))
+        sigma = sigma.view(R, N).float()
+        if weight is not None:
+            sigma = sigma * weight[:, None]
+        return volume_render(sigma, rgb.view(R, N, 3).float(), t, intervals(t, far))
+
+    def _rays_of_pixels(self, batch: RendererBatch, camera: Any, frame: torch.Tensor, rows: torch.Tensor,
+                        cols: torch.Tensor, conditions: torch.Tensor, frames_R: torch.Tensor,
+                        frames_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        xy = torch.stack([cols.to(frames_t.dtype) + 0.5, rows.to(frames_t.dtype) + 0.5], -1)
+        cam = camera[frame] if camera.batch_size > 1 else camera.expand(len(frame))
+        origins, directions = canonical_rays(cam, xy[:, None], frames_R[frame], frames_t[frame])
+        return origins[:, 0], directions[:, 0], conditions[frame]
+
+    # -- the contract -----------------------------------------------------------------------------------
+    def forward(self, batch: RendererBatch) -> RenderOutput:
+        return self._train_forward(batch) if self.training else self._render_frames(batch)
+
+    def _train_forward(self, batch: RendererBatch) -> RenderOutput:
+        S = self.options.render_size
+        region, camera = self.head_region(batch, S)
+        frames = batch.frames if S == batch.frames.shape[-1] else F.interpolate(batch.frames, size=(S, S),
+                                                                                mode="area")
+        with torch.no_grad():
+            plate = fill_holes(frames, 1.0 - region)
+        candidates = region[:, 0].flatten().nonzero()[:, 0]                        # (K,) over B*S*S
+        pick = candidates[torch.randint(len(candidates), (self.options.rays_per_step,), device=candidates.device)]
+        frame, rows, cols = pick // (S * S), (pick % (S * S)) // S, pick % S
+        R, t, _ = head_frames(batch.face_model, batch.params)
+        origins, directions, cond = self._rays_of_pixels(batch, camera, frame, rows, cols, self.conditions(batch),
+                                                         R, t)
+        out = self.render_rays(origins, directions, cond, jitter=True)
+        background = plate[frame, :, rows, cols]
+        extras = {"rgb": out["rgb"] + (1.0 - out["acc"][:, None]) * background,
+                  "target": frames[frame, :, rows, cols], "acc": out["acc"], "frame": frame}
+        if "coarse_rgb" in out:
+            extras["coarse_rgb"] = out["coarse_rgb"] + (1.0 - out["coarse_acc"][:, None]) * background
+        return RenderOutput(None, None, extras)
+
+    @torch.no_grad()
+    def _render_frames(self, batch: RendererBatch) -> RenderOutput:
+        S, H = self.options.render_size, batch.frames.shape[-1]
+        region, camera = self.head_region(batch, S)
+        R, t, _ = head_frames(batch.face_model, batch.params)
+        conditions = self.conditions(batch)
+        B = batch.size
+        rgb = batch.frames.new_zeros(B, 3, S, S)
+        acc = batch.frames.new_zeros(B, 1, S, S)
+        pixels = region[:, 0].flatten().nonzero()[:, 0]
+        for start in range(0, len(pixels), self.options.chunk_rays):
+            pick = pixels[start:start + self.options.chunk_rays]
+            frame, rows, cols = pick // (S * S), (pick % (S * S)) // S, pick % S
+            origins, directions, cond = self._rays_of_pixels(batch, camera, frame, rows, cols, conditions, R, t)
+            out = self.render_rays(origins, directions, cond, jitter=False)
+            rgb[frame, :, rows, cols] = out["rgb"].to(rgb.dtype)
+            acc[frame, 0, rows, cols] = out["acc"].to(acc.dtype)
+        if S != H:
+            rgb = F.interpolate(rgb, size=(H, H), mode="bilinear", align_corners=False)
+            acc = F.interpolate(acc, size=(H, H), mode="bilinear", align_corners=False).clamp(0, 1)
+        region_crop, _ = self.head_region(batch, H) if S != H else (region, camera)
+        plate = fill_holes(batch.frames, 1.0 - region_crop)
+        image = (rgb + (1.0 - acc) * plate).clamp(0, 1)
+        image = region_crop * image + (1.0 - region_crop) * batch.frames  # outside the head: the plate itself
+        faces = face_faces(batch.face_model)
+        _, _, old_face = rasterize_uv_and_region(batch.face_model, batch.plate_params, batch.camera, faces)
+        replaced = old_face if old_face is not None else region_crop
+        return RenderOutput(image, region_crop, {"acc": acc, "gap_px": chin_gap_px(acc, replaced)})
+
+    def losses(self, batch: RendererBatch, output: RenderOutput, criteria: nn.ModuleDict,
+               step: TrainStep) -> dict[str, torch.Tensor]:
+        e = output.extras
+        terms = {"photo": ((e["rgb"] - e["target"]) ** 2).mean()}
+        if "coarse_rgb" in e:
+            terms["photo_coarse"] = ((e["coarse_rgb"] - e["target"]) ** 2).mean()
+        terms.update(self.extra_losses(batch, output, step))
+        return terms
+
+    def sample_count(self, batch: RendererBatch) -> int:
+        return 1

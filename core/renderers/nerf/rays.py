@@ -1,0 +1,80 @@
+"""Rays from the tracked camera into the canonical head space, and the head's bounds there.
+
+Canonical head space is the frame of the face model's neck joint (the head's rigid frame: the global
+rotation composed with the neck rotation, origin at the posed neck joint, translation included). A world
+point ``x`` is ``R h + t`` for its canonical coordinates ``h``, with ``(R, t)`` from :func:`head_frames`; so a
+camera ray ``o + s d`` is the canonical ray ``R^T (o - t) + s R^T d`` with the same parameter ``s`` (R is a
+rotation). The head, in any pose, stays put in canonical space; only its expression moves it there.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from core.morphable.data import FaceParams
+from core.render.camera import PerspectiveCamera
+
+NECK_JOINT = 1  # core.morphable.data.JOINT_NAMES: global, neck, jaw, eye_left, eye_right
+
+
+def head_frames(model: torch.nn.Module, params: FaceParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The head's rigid frame per frame and its vertices.
+
+    Returns:
+        R: (B, 3, 3) canonical -> world rotation.
+        t: (B, 3) canonical origin in world space (the posed neck joint).
+        vertices: (B, V, 3) the posed mesh in world space.
+    """
+    out = model(params)
+    frame = out.transforms[:, NECK_JOINT]
+    return frame[:, :3, :3], frame[:, :3, 3], out.vertices
+
+
+def to_canonical(points: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(B, N, 3) world points -> canonical head coordinates ``R^T (x - t)``."""
+    return (points - t[:, None]) @ R
+
+
+def pixel_rays(camera: PerspectiveCamera, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """World rays through pixel positions.
+
+    Args:
+        camera: B cameras.
+        xy: (B, N, 2) pixel coordinates (x right, y down; pixel centres at integer + 0.5).
+
+    Returns:
+        origins (B, N, 3) camera centres and unit directions (B, N, 3), world space.
+    """
+    x = (xy[..., 0] - camera.cx[:, None]) / camera.fx[:, None]
+    y = (xy[..., 1] - camera.cy[:, None]) / camera.fy[:, None]
+    d_cam = torch.stack([x, y, torch.ones_like(x)], -1)
+    d_world = d_cam @ camera.R  # R^T d for each ray (R is world -> camera)
+    directions = d_world / d_world.norm(dim=-1, keepdim=True)
+    origins = camera.center[:, None].expand_as(directions)
+    return origins, directions
+
+
+def canonical_rays(camera: PerspectiveCamera, xy: torch.Tensor, R: torch.Tensor, t: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`pixel_rays` in canonical head space: (B, N, 3) origins and unit directions."""
+    origins, directions = pixel_rays(camera, xy)
+    return to_canonical(origins, R, t), directions @ R
+
+
+def ray_box(origins: torch.Tensor, directions: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where rays cross an axis-aligned box (slab method).
+
+    Args:
+        origins, directions: (..., 3).
+        lo, hi: (3,) box corners.
+
+    Returns:
+        near, far (...) ray parameters (``near >= 0``) and ``hit`` (...) bool (``far > near``).
+    """
+    safe = torch.where(directions.abs() < 1e-9, torch.full_like(directions, 1e-9), directions)
+    t0 = (lo - origins) / safe
+    t1 = (hi - origins) / safe
+    near = torch.minimum(t0, t1).amax(-1).clamp_min(0.0)
+    far = torch.maximum(t0, t1).amin(-1)
+    return near, far, far > near

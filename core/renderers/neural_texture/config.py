@@ -1,0 +1,63 @@
+"""Options of the neural-texture renderer (standard library only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class NeuralTextureConfig:
+    """Architecture and loss weights of the neural-texture renderer (READ §3.3-3.4).
+
+    Attributes:
+        texture_channels: channels of the neural texture (READ: 16).
+        temporal_window: W_R, neighbouring frames whose UVs are extra UNet inputs (0 disables).
+        audio_dim: per-frame audio feature size D_a (MFCCs); 0 makes the static-texture ablation.
+        audio_window: T_a, audio frames per window centred on the target frame (a multiple of 4).
+        audio_code: N_a, size of the encoded audio vector a_enc.
+        siren_hidden: width of the SIREN texture MLP.
+        siren_layers: hidden layers of the SIREN.
+        siren_w0: frequency of the first SIREN layer (Sitzmann et al.: 30).
+        unet_base: channels of the UNet's first level (doubling per level); 16 renders 256 px crops at
+            >= 5 frames/s on a 2-core CPU, 32 costs 3x the compute.
+        unet_depth: UNet down-sampling levels.
+        mask_expand_px: pixels by which the face mask is grown to make the blend mask.
+        lambda_l1: weight of the L1 photometric loss.
+        lambda_style: weight of the style / perceptual loss (VGG-19 Gram when its weights exist).
+        lambda_gan: weight of the LSGAN loss (PatchGAN discriminator).
+        gan_start: iteration from which the adversarial term is used (at most a quarter of the run).
+    """
+
+    texture_channels: int = 16
+    temporal_window: int = 2
+    audio_dim: int = 13
+    audio_window: int = 16
+    audio_code: int = 32
+    siren_hidden: int = 128
+    siren_layers: int = 3
+    siren_w0: float = 30.0
+    unet_base: int = 16
+    unet_depth: int = 4
+    mask_expand_px: int = 6
+    lambda_l1: float = 1.0
+    lambda_style: float = 1.0
+    lambda_gan: float = 0.01
+    gan_start: int = 200
+
+    @property
+    def audio_conditioned(self) -> bool:
+        return self.audio_dim > 0
+
+    @property
+    def unet_in_channels(self) -> int:
+        return self.texture_channels + 2 * self.temporal_window + 3
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {"description": "READ's renderer, audio-conditioned, UNet base 16", "options": {}},
+    "static": {"description": "ablation: a static texture (no audio conditioning)", "options": {"audio_dim": 0}},
+}
+DEFAULT_PRESET = "default"
+# READ: Adam 1e-4 (betas 0.5, 0.999), batch 1.
+TRAIN_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "betas": (0.5, 0.999), "batch_size": 1, "iterations": 3000}

@@ -1,0 +1,290 @@
+"""The one trainer of every renderer variant: resumable, checkpointed, reporting through the job protocol.
+
+Per iteration: a batch of frames drawn at random from the training :class:`~core.renderers.data.FrameSource`
+-> ``renderer(batch)`` -> the discriminators of any active adversarial terms step on
+:meth:`~core.renderers.base.Renderer.adversarial_pairs` -> the generator minimises the sum of
+:meth:`~core.renderers.base.Renderer.losses` with Adam (learning rate constant, or decaying exponentially
+to ``lr_final``; bf16 autocast on CUDA) -> :meth:`~core.renderers.base.Renderer.after_step`.
+
+``checkpoint.pt`` (tensors and plain data; :mod:`core.renderers.registry`) is written atomically every
+``checkpoint_every`` iterations, at the end, and on cancel or error; a run started again in the same folder
+with the same variant and options resumes from it with optimiser state, iteration, RNG state and loss
+history, so an interrupted run's loss curve continues unbroken. ``losses.json``/``loss.png`` and
+``samples/<iteration>.png`` (prediction | target) are written as it goes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.workspace import atomic_path, atomic_write_json
+
+from .base import Renderer, RendererBatch, TrainStep
+from .registry import CHECKPOINT, HEADER, CheckpointError, header, read_checkpoint
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the shared trainer (a variant's ``TRAIN_DEFAULTS`` and preset give its own defaults).
+
+    Attributes:
+        iterations: total optimisation steps.
+        batch_size: frames per step.
+        lr: Adam learning rate at the start.
+        lr_final: learning rate at the last step, reached by exponential decay (``None``: constant).
+        betas: Adam betas.
+        checkpoint_every: iterations between checkpoints.
+        sample_every: iterations between sample images (0: never).
+        seed: RNG seed.
+        autocast: bf16 autocast on CUDA (ignored on CPU).
+        grad_clip: clip the gradient norm to this (``None``: no clipping).
+    """
+
+    iterations: int = 2000
+    batch_size: int = 1
+    lr: float = 1e-4
+    lr_final: float | None = None
+    betas: tuple[float, float] = (0.9, 0.999)
+    checkpoint_every: int = 250
+    sample_every: int = 250
+    seed: int = 0
+    autocast: bool = True
+    grad_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
+        if self.lr_final is not None and not self.lr_final > 0:
+            raise ValueError(f"final learning rate must be > 0, got {self.lr_final}")
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
+
+    def lr_factor(self, iteration: int) -> float:
+        """Multiplier of ``lr`` at 1-based ``iteration`` (exponential decay to ``lr_final``)."""
+        if self.lr_final is None or self.iterations <= 1:
+            return 1.0
+        return (self.lr_final / self.lr) ** (min(iteration - 1, self.iterations - 1) / (self.iterations - 1))
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+                             "python_version": random.getstate()[0], "python_gauss": random.getstate()[2]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any] | None) -> None:
+    if not state:
+        return
+    torch.set_rng_state(state["torch"])
+    python = state["python"]
+    if isinstance(python, tuple) and len(python) == 3:  # a version-1 checkpoint stored random.getstate()
+        random.setstate(python)
+    else:
+        random.setstate((state["python_version"], tuple(python), state.get("python_gauss")))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_sample_image(path: Path, pred: torch.Tensor, target: torch.Tensor) -> Path:
+    """Write ``pred | target`` (each (3, H, W) in [0, 1]) side by side as a PNG, atomically."""
+    import imageio.v3 as iio
+
+    row = torch.cat([pred, target], dim=-1).clamp(0, 1).float()
+    array = (row.permute(1, 2, 0).detach().cpu().numpy() * 255).round().astype("uint8")
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, array, extension=".png")
+    return path
+
+
+def plot_losses(path: Path, history: dict[str, list[float]]) -> Path:
+    """The loss history as a PNG (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    for name, values in history.items():
+        if name != "step" and values and any(v > 0 for v in values):
+            ax.plot(history["step"][: len(values)], values, label=name, linewidth=1)
+    ax.set_xlabel("iteration")
+    ax.set_yscale("log")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def _check_resumable(state: dict[str, Any], renderer: Renderer, path: Path) -> None:
+    """Refuse to resume a checkpoint of another variant or with other options (a clear error, not a crash)."""
+    mine = header(renderer)
+    if state["variant"] != mine["variant"]:
+        raise CheckpointError(f"{path} holds a {state['variant']} renderer, not {mine['variant']}: train into "
+                              "another model name, or restart")
+    theirs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(state.get("options", {})).items()}
+    ours = json.loads(json.dumps(mine["options"]))
+    differ = sorted(k for k in ours if k in theirs and theirs[k] != ours[k])
+    if differ:
+        detail = ", ".join(f"{k} {theirs[k]} (checkpoint) vs {ours[k]} (now)" for k in differ[:4])
+        raise CheckpointError(f"the checkpoint in {path.parent} was trained with other options ({detail}); "
+                              "resume with the same options, train into another model name, or restart")
+
+
+def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, device: str = "cpu",
+          progress: Callable[[int, int, str], None] | None = None,
+          artifact: Callable[[Path, str], None] | None = None,
+          log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train (or resume) ``renderer`` on ``source`` (a :class:`~core.renderers.data.FrameSource`) in ``out_dir``.
+
+    ``progress(done, total, message)`` may raise :class:`core.jobs.context.JobCancelled`: a checkpoint is
+    written, then it propagates. Returns a summary (iterations, timing, final losses).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / CHECKPOINT
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    renderer = renderer.to(device).train()
+    criteria = renderer.criteria().to(device)
+    optimizer = torch.optim.Adam(renderer.param_groups(config.lr), lr=config.lr, betas=config.betas)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    adversaries = {name: torch.optim.Adam(module.parameters(), lr=config.lr, betas=config.betas)
+                   for name, module in criteria.items() if hasattr(module, "discriminator_loss")}
+    history: dict[str, list[float]] = {"step": [], "loss": []}
+    start = 0
+    if ckpt_path.exists():
+        state = read_checkpoint(ckpt_path, device)
+        _check_resumable(state, renderer, ckpt_path)
+        renderer.load_state_dict(state["model"])
+        train_state = state.get("train") or {}
+        if train_state.get("criteria"):
+            criteria.load_state_dict(train_state["criteria"], strict=False)
+        if (train_state.get("optimizers") or {}).get("model"):
+            optimizer.load_state_dict(train_state["optimizers"]["model"])
+        for name, opt in adversaries.items():
+            saved = (train_state.get("criteria_optimizers") or {}).get(name)
+            if saved:
+                opt.load_state_dict(saved)
+        history = {k: list(v) for k, v in (train_state.get("history") or history).items()}
+        history.setdefault("loss", [])
+        start = int(train_state.get("iteration", 0))
+        _set_rng_state(train_state.get("rng"))
+        if log:
+            log(f"resuming {renderer.variant} training at iteration {start} of {config.iterations}")
+    else:
+        renderer.prepare(source)
+    atomic_write_json(out_dir / "config.json", {"train": asdict(config), **header(renderer)})
+    atomic_write_json(out_dir / HEADER, header(renderer))
+
+    def save(iteration: int) -> None:
+        payload = {**header(renderer), "model": renderer.state_dict(),
+                   "train": {"optimizers": {"model": optimizer.state_dict()},
+                             "criteria": criteria.state_dict(),
+                             "criteria_optimizers": {n: o.state_dict() for n, o in adversaries.items()},
+                             "history": history, "iteration": iteration, "rng": _rng_state(),
+                             "config": asdict(config)}}
+        with atomic_path(ckpt_path) as tmp:
+            torch.save(payload, tmp)
+        atomic_write_json(out_dir / "losses.json", history)
+        plot_losses(out_dir / "loss.png", history)
+        if artifact:
+            artifact(ckpt_path, "checkpoint")
+            artifact(out_dir / "losses.json", "losses")
+
+    n = len(source)
+    if n == 0:
+        raise ValueError("no training frames")
+    use_autocast = config.autocast and torch.device(device).type == "cuda"
+    iteration = start
+    t0 = time.perf_counter()
+    try:
+        for iteration in range(start + 1, config.iterations + 1):
+            step = TrainStep(iteration, config.iterations)
+            factor = config.lr_factor(iteration)
+            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = base * factor
+            batch = source.batch([random.randrange(n) for _ in range(config.batch_size)], device)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_autocast):
+                out = renderer(batch)
+            record: dict[str, float] = {}
+            for name, (real, fake) in renderer.adversarial_pairs(batch, out, step).items():
+                adversaries[name].zero_grad()
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_autocast):
+                    d_loss = criteria[name].discriminator_loss(real, fake.detach())
+                d_loss.backward()
+                adversaries[name].step()
+                record[f"{name}_d"] = d_loss.item()
+            optimizer.zero_grad()
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_autocast):
+                terms = renderer.losses(batch, out, criteria, step)
+            loss = torch.stack([t.float() for t in terms.values()]).sum()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the {renderer.variant} loss became {loss.item()} at iteration "
+                                         f"{iteration}; lower the learning rate (--lr) and restart")
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(renderer.parameters(), config.grad_clip)
+            optimizer.step()
+            renderer.after_step(step, batch)
+            record.update({k: v.item() for k, v in terms.items()})
+            history["step"].append(iteration)
+            history["loss"].append(loss.item())
+            for key, value in record.items():
+                values = history.setdefault(key, [])
+                values.extend([0.0] * (len(history["step"]) - 1 - len(values)))  # a term that starts late
+                values.append(value)
+            if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
+                save(iteration)
+            if config.sample_every and iteration % config.sample_every == 0:
+                sample = write_sample(renderer, batch, out_dir / "samples" / f"{iteration:06d}.png")
+                if artifact:
+                    artifact(sample, "image")
+            if progress:
+                shown = " ".join(f"{k} {v:.4f}" for k, v in list(record.items())[:3])
+                progress(iteration, config.iterations, shown)
+    except BaseException:
+        completed = history["step"][-1] if history["step"] else start
+        if completed > start:  # keep what was learned; resume continues from here
+            save(completed)
+        raise
+    seconds = time.perf_counter() - t0
+    summary = {"variant": renderer.variant, "iterations": iteration, "resumed_from": start,
+               "final_loss": history["loss"][-1] if history["loss"] else None,
+               "final_terms": {k: v[-1] for k, v in history.items() if k not in ("step", "loss") and v},
+               "seconds": seconds, "iterations_per_s": (iteration - start) / max(seconds, 1e-9),
+               "train_frames": n}
+    atomic_write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+@torch.no_grad()
+def write_sample(renderer: Renderer, batch: RendererBatch, path: Path) -> Path:
+    """Render the first frame of ``batch`` in eval mode and save it beside its target."""
+    was_training = renderer.training
+    renderer.eval()
+    try:
+        out = renderer(batch[0:1])
+    finally:
+        renderer.train(was_training)
+    assert out.image is not None
+    return save_sample_image(path, out.image[0], batch.frames[0])
+
+
+def read_history(out_dir: Path) -> dict[str, list[float]]:
+    return json.loads((out_dir / "losses.json").read_text())

@@ -1,0 +1,79 @@
+"""LipNeRF: a few-iteration CPU smoke train (cancel, resume, the loss curve continues), the latent a frame
+that was never trained on gets, and conditions that follow the expression."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.jobs.context import JobCancelled
+from core.renderers.base import RendererSetup
+from core.renderers.data import actor_sources
+from core.renderers.lipnerf.model import LipNeRF
+from core.renderers.registry import build, load
+from core.renderers.train import TrainConfig, read_history, train
+
+TINY = {"render_size": 32, "rays_per_step": 128, "samples": 8, "occupancy_resolution": 16,
+        "triplane_resolutions": (8, 16), "triplane_features": 4, "width": 16, "depth": 2, "colour_width": 8,
+        "latent_dim": 4}
+
+
+def _sources(ws):
+    return actor_sources(ws, "a", LipNeRF.needs_for(None), holdout=0.25)
+
+
+def _build(source) -> LipNeRF:
+    setup = RendererSetup(image_size=source.size, face_model=source.face_model_spec,
+                          train_frames=source.train_frames, n_expression=source.face_model().n_expr)
+    renderer = build("lipnerf", setup, "cpu", TINY)
+    assert isinstance(renderer, LipNeRF)
+    return renderer
+
+
+def test_smoke_train_cancel_resume_and_render(tracked_workspace, tmp_path) -> None:
+    torch.set_num_threads(1)
+    ws = tracked_workspace(n_frames=12, size=32)
+    source, held, _ = _sources(ws)
+    config = TrainConfig(iterations=30, lr=5e-3, lr_final=5e-4, checkpoint_every=10, sample_every=15)
+
+    def cancel_at_12(done: int, total: int, message: str) -> None:
+        if done == 12:
+            raise JobCancelled("test")
+
+    with pytest.raises(JobCancelled):
+        train(_build(source), source, tmp_path, config, progress=cancel_at_12)
+    stopped = read_history(tmp_path)
+    assert stopped["step"] == list(range(1, 13))
+    summary = train(_build(source), source, tmp_path, config)
+    history = read_history(tmp_path)
+    assert summary["resumed_from"] == 12 and history["step"] == list(range(1, 31))  # the curve continues
+    assert history["photo"][:12] == stopped["photo"] and len(history["latent"]) == 30
+    assert sum(history["photo"][-5:]) < sum(history["photo"][:5])  # it learns
+    renderer = load(tmp_path)
+    assert renderer.occupancy.grid.any() and not renderer.occupancy.grid.all()  # fitted to the meshes
+    batch = held.batch([0, 1])
+    out = renderer(batch)
+    assert out.image.shape == (2, 3, 32, 32) and out.alpha.shape == (2, 1, 32, 32)
+    outside = out.alpha == 0
+    assert torch.equal(out.image[outside.expand_as(out.image)], batch.frames[outside.expand_as(batch.frames)])
+    assert out.extras["gap_px"].shape == (2,)
+
+
+def test_unseen_frames_get_the_mean_latent_and_conditions_follow_the_expression(tracked_workspace) -> None:
+    ws = tracked_workspace(n_frames=8, size=32)
+    source, held, _ = _sources(ws)
+    renderer = _build(source)
+    ids = torch.tensor([0, 3, -1])
+    with torch.no_grad():
+        codes, table = renderer.latent_codes(ids), renderer.latents.weight
+    assert torch.allclose(codes[0], table[0]) and torch.allclose(codes[1], table[3])
+    assert torch.allclose(codes[2], table.mean(0))
+    batch = held.batch([0])
+    base = renderer.conditions(batch)
+    n = renderer.setup.n_expression
+    assert base.shape == (1, n + 3 + 4)
+    batch.params.expression[0, 5] += 1.0
+    batch.params.jaw_pose[0, 0] += 0.2
+    moved = renderer.conditions(batch)
+    assert (moved[0, 5] - base[0, 5]).item() == pytest.approx(1.0)
+    assert (moved[0, n] - base[0, n]).item() == pytest.approx(0.2)

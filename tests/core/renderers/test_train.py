@@ -1,0 +1,67 @@
+"""The shared trainer: a few-iteration smoke train of the neural-texture renderer on tracked clips, cancel and
+resume (the loss curve continues), the learning-rate decay, and refusing to resume with other options."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.jobs.context import JobCancelled
+from core.renderers.base import RendererSetup
+from core.renderers.data import actor_sources
+from core.renderers.registry import CheckpointError, build, load
+from core.renderers.train import TrainConfig, read_history, train
+
+TINY = {"temporal_window": 1, "audio_dim": 4, "audio_window": 8, "audio_code": 8, "siren_hidden": 16,
+        "siren_layers": 2, "unet_base": 4, "unet_depth": 2, "mask_expand_px": 2, "gan_start": 10}
+
+
+def _setup(source) -> RendererSetup:
+    return RendererSetup(image_size=source.size, face_model=source.face_model_spec,
+                         train_frames=source.train_frames)
+
+
+def test_smoke_train_cancel_and_resume(tracked_workspace, tmp_path) -> None:
+    torch.set_num_threads(1)
+    ws = tracked_workspace(n_frames=10, size=32)
+    renderer = build("neural_texture", RendererSetup(32, {}), options=TINY)
+    source, _, _ = actor_sources(ws, "a", renderer.needs, holdout=0.2)
+    config = TrainConfig(iterations=40, checkpoint_every=15, sample_every=20, lr=2e-3, betas=(0.5, 0.999))
+
+    def cancel_at_25(done: int, total: int, message: str) -> None:
+        if done == 25:
+            raise JobCancelled("test")
+
+    with pytest.raises(JobCancelled):
+        train(build("neural_texture", _setup(source), options=TINY), source, tmp_path, config,
+              progress=cancel_at_25)
+    assert read_history(tmp_path)["step"] == list(range(1, 26))  # saved what it had on cancel
+    summary = train(build("neural_texture", _setup(source), options=TINY), source, tmp_path, config)
+    history = read_history(tmp_path)
+    assert summary["resumed_from"] == 25 and history["step"] == list(range(1, 41))  # unbroken curve
+    assert all(len(history[k]) == 40 for k in ("l1", "style", "gan_g", "gan_d"))
+    assert sum(history["l1"][-5:]) < sum(history["l1"][:5])  # it learns
+    assert (tmp_path / "loss.png").stat().st_size > 0 and (tmp_path / "samples" / "000040.png").exists()
+    assert load(tmp_path).variant == "neural_texture"
+
+
+def test_resuming_with_other_options_is_refused(tracked_workspace, tmp_path) -> None:
+    torch.set_num_threads(1)
+    ws = tracked_workspace(n_frames=6, size=32)
+    renderer = build("neural_texture", RendererSetup(32, {}), options=TINY)
+    source, _, _ = actor_sources(ws, "a", renderer.needs, holdout=0.0)
+    train(build("neural_texture", _setup(source), options=TINY), source, tmp_path, TrainConfig(iterations=2))
+    wider = build("neural_texture", _setup(source), options={**TINY, "unet_base": 8})
+    with pytest.raises(CheckpointError, match="unet_base 4 .checkpoint. vs 8 .now.") as info:
+        train(wider, source, tmp_path, TrainConfig(iterations=4))
+    assert info.value.code == "incompatible_checkpoint"
+
+
+def test_learning_rate_decays_exponentially_to_its_final_value() -> None:
+    config = TrainConfig(iterations=101, lr=5e-4, lr_final=5e-5)
+    assert config.lr * config.lr_factor(1) == pytest.approx(5e-4)
+    assert config.lr * config.lr_factor(51) == pytest.approx((5e-4 * 5e-5) ** 0.5)
+    assert config.lr * config.lr_factor(101) == pytest.approx(5e-5)
+    assert TrainConfig(iterations=10).lr_factor(7) == 1.0
+    with pytest.raises(ValueError, match="iterations"):
+        TrainConfig(iterations=0)
