@@ -5,7 +5,7 @@
     python build.py test [ARGS]     create/refresh .venv, then the whole test suite (pytest ARGS)
     python build.py extension       build the Blender extension zip into dist/
     python build.py lint            ruff
-    python build.py bench [NAME]    run bench/NAME.py (or every bench script); JSON lines on stdout
+    python build.py bench [NAME] [--OPTS]  run bench/NAME.py (or every bench script) with OPTS; JSON lines
     python build.py env             only create/refresh .venv
 
 The venv is rebuilt when it is missing or when the dependency spec (requirements/*.txt and the
@@ -124,8 +124,11 @@ def cmd_lint(args: list[str]) -> int:
 
 
 def cmd_bench(args: list[str]) -> int:
+    """``bench [NAME ...] [--option ...]``: the options after the names go to every named script."""
     py = ensure_env()
-    names = args or sorted(p.stem for p in (ROOT / "bench").glob("*.py") if not p.stem.startswith("_"))
+    cut = next((i for i, a in enumerate(args) if a.startswith("-")), len(args))
+    names, options = args[:cut], args[cut:]
+    names = names or sorted(p.stem for p in (ROOT / "bench").glob("*.py") if not p.stem.startswith("_"))
     code = 0
     for name in names:
         script = ROOT / "bench" / f"{name}.py"
@@ -133,7 +136,7 @@ def cmd_bench(args: list[str]) -> int:
             say(f"no benchmark {name!r}; have: {', '.join(p.stem for p in (ROOT / 'bench').glob('*.py'))}")
             return 2
         say(f"bench {name}")
-        code |= run([py, script], env={**os.environ, "PYTHONPATH": str(ROOT)})
+        code |= run([py, script, *options], env={**os.environ, "PYTHONPATH": str(ROOT)})
     return code
 
 

@@ -12,7 +12,8 @@
    feathered mask, after a per-frame colour match of the face to the plate (mean shift inside the face),
    and the frames are encoded with the new audio (H.264 + AAC). Outside the feathered mask the plate's
    pixels are untouched.
-6. ``report.json``/``report.md`` and ``emotions.png`` (emotion curves against predicted parameters).
+6. ``report.json``/``report.md`` and ``emotions.png`` (emotion curves against predicted parameters), and
+   ``params.npz``: the face parameters rendered on every output frame.
 """
 
 from __future__ import annotations
@@ -265,13 +266,15 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     src = source_indices(n_out, n_shot, config.end)
     params = compose_params(prediction, clip.params, src, face_model.expr_names).to(device)
     report("predict", 1, 1, "audio to expression")
+    render_name = render_name or unique_render_name(ws, shot)
+    render_dir = ws.render_dir(render_name)
+    render_dir.mkdir(parents=True, exist_ok=True)
+    # What was rendered, frame by frame (for review and re-tracking): the a2e's face on the shot's pose.
+    params.save(render_dir / "params.npz")
 
     needs = renderer.needs
     audio_feats = (audio_features(wave16, sr16, needs.audio, fps, n_out) if needs.audio is not None else None)
     crops = clip.crops()
-    render_name = render_name or unique_render_name(ws, shot)
-    render_dir = ws.render_dir(render_name)
-    render_dir.mkdir(parents=True, exist_ok=True)
     dub_wav = write_wav(render_dir / "audio.wav", native, native_sr)
     out = Path(out) if out else render_dir / "dubbed.mp4"
     camera = clip.camera.to(device)

@@ -53,8 +53,12 @@ def _train_settings(variant: str, preset: str | None, p: dict[str, Any]) -> Any:
     for key in ("iterations", "batch_size", "lr", "lr_final", "seed"):
         if p.get(key) is not None:
             settings[key] = p[key]
+    if p.get("minutes") is not None:
+        settings["max_seconds"] = float(p["minutes"]) * 60.0
+        if p.get("iterations") is None:
+            settings["iterations"] = 10**7  # the time budget decides
     iterations = int(settings.get("iterations", 2000))
-    every = max(10, min(250, iterations // 4))
+    every = max(10, min(250, iterations // 4)) if not settings.get("max_seconds") else 250
     settings.setdefault("checkpoint_every", every)
     settings.setdefault("sample_every", every)
     known = {f.name for f in fields(TrainConfig)}
@@ -72,6 +76,9 @@ def _train_settings(variant: str, preset: str | None, p: dict[str, Any]) -> Any:
                     help="a variant option (repeatable); `emodub renderers` lists them"),
                 Arg("--name", default=None, help="model name (default: the variant's name)"),
                 Arg("--iterations", type=int, default=None, help="training steps (default: the variant's)"),
+                Arg("--minutes", type=float, default=None,
+                    help="train for this long (the learning rate decays over it); with --iterations, whichever "
+                         "comes first"),
                 Arg("--batch-size", type=int, default=None, dest="batch_size"),
                 Arg("--lr", type=float, default=None, help="Adam learning rate (default: the variant's)"),
                 Arg("--lr-final", type=float, default=None, dest="lr_final",

@@ -47,6 +47,8 @@ class TrainConfig:
         seed: RNG seed.
         autocast: bf16 autocast on CUDA (ignored on CPU).
         grad_clip: clip the gradient norm to this (``None``: no clipping).
+        max_seconds: stop after this much training time (summed over resumed runs), whatever the iteration;
+            the learning rate then decays over the time budget instead of the iterations.
     """
 
     iterations: int = 2000
@@ -59,6 +61,7 @@ class TrainConfig:
     seed: int = 0
     autocast: bool = True
     grad_clip: float | None = None
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -71,11 +74,18 @@ class TrainConfig:
             raise ValueError(f"final learning rate must be > 0, got {self.lr_final}")
         self.betas = (float(self.betas[0]), float(self.betas[1]))
 
-    def lr_factor(self, iteration: int) -> float:
-        """Multiplier of ``lr`` at 1-based ``iteration`` (exponential decay to ``lr_final``)."""
-        if self.lr_final is None or self.iterations <= 1:
+    def lr_factor(self, iteration: int, elapsed_s: float = 0.0) -> float:
+        """Multiplier of ``lr`` at 1-based ``iteration`` (exponential decay to ``lr_final`` over the iterations,
+        or over ``max_seconds`` of training when that is set)."""
+        if self.lr_final is None:
             return 1.0
-        return (self.lr_final / self.lr) ** (min(iteration - 1, self.iterations - 1) / (self.iterations - 1))
+        if self.max_seconds:
+            progress = min(elapsed_s / self.max_seconds, 1.0)
+        elif self.iterations <= 1:
+            return 1.0
+        else:
+            progress = min(iteration - 1, self.iterations - 1) / (self.iterations - 1)
+        return (self.lr_final / self.lr) ** progress
 
 
 def _rng_state() -> dict[str, Any]:
@@ -168,6 +178,7 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
                    for name, module in criteria.items() if hasattr(module, "discriminator_loss")}
     history: dict[str, list[float]] = {"step": [], "loss": []}
     start = 0
+    elapsed_before = 0.0  # training seconds of earlier runs of this model (a time budget spans resumes)
     if ckpt_path.exists():
         state = read_checkpoint(ckpt_path, device)
         _check_resumable(state, renderer, ckpt_path)
@@ -184,6 +195,7 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
         history = {k: list(v) for k, v in (train_state.get("history") or history).items()}
         history.setdefault("loss", [])
         start = int(train_state.get("iteration", 0))
+        elapsed_before = float(train_state.get("elapsed_s", 0.0))
         _set_rng_state(train_state.get("rng"))
         if log:
             log(f"resuming {renderer.variant} training at iteration {start} of {config.iterations}")
@@ -198,7 +210,7 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
                              "criteria": criteria.state_dict(),
                              "criteria_optimizers": {n: o.state_dict() for n, o in adversaries.items()},
                              "history": history, "iteration": iteration, "rng": _rng_state(),
-                             "config": asdict(config)}}
+                             "elapsed_s": elapsed_before + time.perf_counter() - t0, "config": asdict(config)}}
         with atomic_path(ckpt_path) as tmp:
             torch.save(payload, tmp)
         atomic_write_json(out_dir / "losses.json", history)
@@ -213,10 +225,16 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
     use_autocast = config.autocast and torch.device(device).type == "cuda"
     iteration = start
     t0 = time.perf_counter()
+    stopped_by_time = False
     try:
         for iteration in range(start + 1, config.iterations + 1):
+            elapsed = elapsed_before + time.perf_counter() - t0
+            if config.max_seconds and elapsed >= config.max_seconds:
+                stopped_by_time, iteration = True, iteration - 1
+                save(iteration)
+                break
             step = TrainStep(iteration, config.iterations)
-            factor = config.lr_factor(iteration)
+            factor = config.lr_factor(iteration, elapsed)
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * factor
             batch = source.batch([random.randrange(n) for _ in range(config.batch_size)], device)
@@ -257,7 +275,11 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
                     artifact(sample, "image")
             if progress:
                 shown = " ".join(f"{k} {v:.4f}" for k, v in list(record.items())[:3])
-                progress(iteration, config.iterations, shown)
+                if config.max_seconds:  # a time budget: progress in seconds of it
+                    spent = min(elapsed_before + time.perf_counter() - t0, config.max_seconds)
+                    progress(int(spent), int(config.max_seconds), f"iteration {iteration} {shown}")
+                else:
+                    progress(iteration, config.iterations, shown)
     except BaseException:
         completed = history["step"][-1] if history["step"] else start
         if completed > start:  # keep what was learned; resume continues from here
@@ -265,6 +287,7 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
         raise
     seconds = time.perf_counter() - t0
     summary = {"variant": renderer.variant, "iterations": iteration, "resumed_from": start,
+               "stopped_by_time": stopped_by_time, "training_seconds": elapsed_before + seconds,
                "final_loss": history["loss"][-1] if history["loss"] else None,
                "final_terms": {k: v[-1] for k, v in history.items() if k not in ("step", "loss") and v},
                "seconds": seconds, "iterations_per_s": (iteration - start) / max(seconds, 1e-9),

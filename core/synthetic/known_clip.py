@@ -10,11 +10,38 @@ workspace contract says (``video.mp4``, ``audio.wav``, ``probe.json``, ``crop.js
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 KNOWN_CLIP_FPS = 25
+
+
+def known_clip_camera(size: int) -> Any:
+    """The camera of a known clip (identity crop, the head filling about half the frame)."""
+    from core.render import default_head_camera
+
+    return default_head_camera(1, size, focal_mm_equiv=90.0)
+
+
+@torch.no_grad()
+def render_known_frames(model: Any, params: Any, size: int) -> torch.Tensor:
+    """(B, S, S, 3) float frames of a known clip with ``params`` (its texture, light and background)."""
+    from core.render import render_mesh, sh_directional
+
+    camera = known_clip_camera(size)
+    texture = model.albedo.permute(2, 0, 1)[None]
+    sh = sh_directional((0.3, 0.4, 1.0), 0.7, ambient=0.5)
+    background = torch.linspace(0.2, 0.5, size).view(1, size, 1, 1).expand(1, size, size, 3)
+    out = []
+    for start in range(0, params.batch_size, 8):
+        p = params[start:start + 8]
+        B = p.batch_size
+        image, _ = render_mesh(model(p).vertices, model.faces, camera.expand(B), model.uvs, model.uv_faces, texture,
+                               sh.expand(B, 9, 3), background.expand(B, size, size, 3).contiguous())
+        out.append(image.clamp(0, 1))
+    return torch.cat(out)
 
 
 def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, with_audio: bool = True,
@@ -34,7 +61,6 @@ def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, wit
     from core.io.video import VideoWriter
     from core.landmarks.crop import CropTransform
     from core.morphable.registry import load_model
-    from core.render import default_head_camera, render_mesh, sh_directional
     from core.render.camera_io import save_camera
     from core.workspace import atomic_write_json
 
@@ -47,24 +73,15 @@ def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, wit
     params.rotation[:, 1] = torch.from_numpy(0.1 * np.sin(2 * np.pi * 0.5 * t).astype(np.float32))
     for name, values in (expression or {}).items():
         params.expression[:, model.expr_names.index(name)] = torch.as_tensor(np.asarray(values, np.float32))
-    camera = default_head_camera(1, size, focal_mm_equiv=90.0)
-    texture = model.albedo.permute(2, 0, 1)[None]
-    sh = sh_directional((0.3, 0.4, 1.0), 0.7, ambient=0.5)
+    camera = known_clip_camera(size)
     folder.mkdir(parents=True, exist_ok=True)
     sr = 16000
     samples = np.arange(int(n_frames / fps * sr)) / sr
     envelope = np.interp(samples, t, opening)
     write_wav(folder / "audio.wav", (0.5 * envelope * np.sin(2 * np.pi * 220 * samples)).astype(np.float32), sr)
-    background = torch.linspace(0.2, 0.5, size).view(1, size, 1, 1).expand(1, size, size, 3)
-    with torch.no_grad(), VideoWriter(folder / "video.mp4", fps, crf=12) as writer:
-        for start in range(0, n_frames, 8):
-            p = params[start:start + 8]
-            verts = model(p).vertices
-            B = p.batch_size
-            image, _ = render_mesh(verts, model.faces, camera.expand(B), model.uvs, model.uv_faces, texture,
-                                   sh.expand(B, 9, 3), background.expand(B, size, size, 3).contiguous())
-            for frame in image.clamp(0, 1).numpy():
-                writer.write((frame * 255).round().astype(np.uint8))
+    with VideoWriter(folder / "video.mp4", fps, crf=12) as writer:
+        for frame in render_known_frames(model, params, size).numpy():
+            writer.write((frame * 255).round().astype(np.uint8))
     atomic_write_json(folder / "probe.json", {"fps": fps, "width": size, "height": size, "frames": n_frames})
     CropTransform(0, 0, size, size, size, size).save(folder / "crop.json")
     params.save(folder / "tracking" / "params.npz")

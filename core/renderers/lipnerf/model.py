@@ -59,6 +59,12 @@ class LipNeRF(HeadNeRF):
         self.latents = nn.Embedding(max(setup.train_frames, 1), o.latent_dim) if o.latent_dim else None
         if self.latents is not None:
             nn.init.normal_(self.latents.weight, std=0.01)
+        # e is standardised with the training frames' statistics (prepare): a smile moves a few coefficients by
+        # a few tenths while the jaw moves by radians; unit variance lets the MLP see both. Coefficients that
+        # never moved in training get weight 0: the field cannot know what they look like.
+        n_e = setup.n_expression + (3 if o.use_jaw else 0)
+        self.register_buffer("e_mean", torch.zeros(n_e))
+        self.register_buffer("e_scale", torch.ones(n_e))
 
     def latent_codes(self, frame_ids: torch.Tensor) -> torch.Tensor:
         """(B, latent_dim) codes: a training frame's own, the mean code for any other frame (module docstring)."""
@@ -68,14 +74,27 @@ class LipNeRF(HeadNeRF):
         own = self.latents(frame_ids.clamp(0, self.latents.num_embeddings - 1))
         return torch.where(known[:, None], own, mean)
 
-    def conditions(self, batch: RendererBatch) -> torch.Tensor:
-        expression = batch.params.expression
+    def expression_vector(self, params: Any) -> torch.Tensor:
+        """(B, E [+ 3]) e before standardisation: the expression coefficients [and the jaw pose]."""
+        expression = params.expression
         n = self.setup.n_expression
         if expression.shape[1] != n:  # pad or cut to the count the field was built for
             expression = torch.nn.functional.pad(expression, (0, max(0, n - expression.shape[1])))[:, :n]
-        parts = [expression]
-        if self.options.use_jaw:
-            parts.append(batch.params.jaw_pose)
+        return torch.cat([expression, params.jaw_pose], 1) if self.options.use_jaw else expression
+
+    @torch.no_grad()
+    def prepare(self, source: Any) -> None:
+        super().prepare(source)
+        n = len(source)
+        picks = torch.linspace(0, n - 1, min(n, 4000)).round().long().unique().tolist()
+        e = torch.cat([self.expression_vector(source.batch(picks[i:i + 256]).params)
+                       for i in range(0, len(picks), 256)])
+        std = e.std(0) if len(e) > 1 else torch.zeros(e.shape[1])
+        self.e_mean.copy_(e.mean(0))
+        self.e_scale.copy_(torch.where(std > 1e-4, 1.0 / std.clamp_min(1e-4), torch.zeros_like(std)))
+
+    def conditions(self, batch: RendererBatch) -> torch.Tensor:
+        parts = [(self.expression_vector(batch.params) - self.e_mean) * self.e_scale]
         if self.latents is not None:
             parts.append(self.latent_codes(batch.frame_ids))
         return torch.cat(parts, 1)

@@ -22,6 +22,9 @@ class NeRFOptions:
         box_margin: metres added around the training meshes' bounds.
         mask_margin_px: pixels (at render size) by which the head mask is grown for rays and the plate fill.
         chunk_rays: rays rendered at once when rendering whole frames (bounds memory).
+        mouth_ray_fraction: share of the training rays drawn around the mouth (lips and mouth interior grown
+            by an eighth of the render size), the rest uniformly over the head: the mouth is a small part of the
+            head but what lip sync and smiles are judged on.
     """
 
     render_size: int = 128
@@ -35,3 +38,4 @@ class NeRFOptions:
     box_margin: float = 0.02
     mask_margin_px: int = 2
     chunk_rays: int = 16384
+    mouth_ray_fraction: float = 0.25

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.render.masks import expand_mask, face_faces, rasterize_uv_and_region
+from core.render.masks import MOUTH_REGIONS, expand_mask, face_faces, rasterize_uv_and_region, region_faces
 from core.renderers.base import Renderer, RendererBatch, RendererSetup, RenderOutput, TrainStep
 
 from .composite import chin_gap_px, fill_holes
@@ -155,8 +155,7 @@ class HeadNeRF(Renderer):
                                                                                 mode="area")
         with torch.no_grad():
             plate = fill_holes(frames, 1.0 - region)
-        candidates = region[:, 0].flatten().nonzero()[:, 0]                        # (K,) over B*S*S
-        pick = candidates[torch.randint(len(candidates), (self.options.rays_per_step,), device=candidates.device)]
+        pick = self._training_pixels(batch, region, camera)
         frame, rows, cols = pick // (S * S), (pick % (S * S)) // S, pick % S
         R, t, _ = head_frames(batch.face_model, batch.params)
         origins, directions, cond = self._rays_of_pixels(batch, camera, frame, rows, cols, self.conditions(batch),
@@ -168,6 +167,26 @@ class HeadNeRF(Renderer):
         if "coarse_rgb" in out:
             extras["coarse_rgb"] = out["coarse_rgb"] + (1.0 - out["coarse_acc"][:, None]) * background
         return RenderOutput(None, None, extras)
+
+    @torch.no_grad()
+    def _training_pixels(self, batch: RendererBatch, region: torch.Tensor, camera: Any) -> torch.Tensor:
+        """(rays_per_step,) flat pixel indices over (B, S, S): ``mouth_ray_fraction`` of them around the mouth,
+        the rest anywhere in the head region."""
+        S, n = region.shape[-1], self.options.rays_per_step
+        head = region[:, 0].flatten().nonzero()[:, 0]
+        n_mouth = int(round(n * self.options.mouth_ray_fraction))
+        mouth_faces = region_faces(batch.face_model, include=MOUTH_REGIONS)
+        mouth = torch.zeros(0, dtype=torch.long, device=region.device)
+        if n_mouth and mouth_faces.any():
+            _, _, lips = rasterize_uv_and_region(batch.face_model, batch.params, camera, mouth_faces)
+            assert lips is not None
+            mouth = (expand_mask(lips, max(1, S // 8)) * region)[:, 0].flatten().nonzero()[:, 0]
+        if not len(mouth):
+            n_mouth = 0
+        picks = [head[torch.randint(len(head), (n - n_mouth,), device=head.device)]]
+        if n_mouth:
+            picks.append(mouth[torch.randint(len(mouth), (n_mouth,), device=mouth.device)])
+        return torch.cat(picks)
 
     @torch.no_grad()
     def _render_frames(self, batch: RendererBatch) -> RenderOutput:

@@ -65,3 +65,19 @@ def test_learning_rate_decays_exponentially_to_its_final_value() -> None:
     assert TrainConfig(iterations=10).lr_factor(7) == 1.0
     with pytest.raises(ValueError, match="iterations"):
         TrainConfig(iterations=0)
+
+
+def test_a_time_budget_stops_training_and_spans_the_learning_rate_decay(tracked_workspace, tmp_path) -> None:
+    torch.set_num_threads(1)
+    ws = tracked_workspace(n_frames=6, size=32)
+    renderer = build("neural_texture", RendererSetup(32, {}), options=TINY)
+    source, _, _ = actor_sources(ws, "a", renderer.needs, holdout=0.0)
+    seen = []
+    config = TrainConfig(iterations=10**6, max_seconds=2.0, lr=1e-3, lr_final=1e-4)
+    summary = train(build("neural_texture", _setup(source), options=TINY), source, tmp_path, config,
+                    progress=lambda done, total, msg: seen.append((done, total)))
+    assert summary["stopped_by_time"] and 0 < summary["iterations"] < 10**6
+    assert summary["training_seconds"] == pytest.approx(2.0, abs=1.0)
+    assert all(total == 2 for _, total in seen)  # progress is in seconds of the budget
+    assert config.lr_factor(1, 0.0) == 1.0 and config.lr_factor(1, 2.0) == pytest.approx(0.1)
+    assert len(read_history(tmp_path)["step"]) == summary["iterations"]  # saved where it stopped

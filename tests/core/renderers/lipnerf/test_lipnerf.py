@@ -75,5 +75,11 @@ def test_unseen_frames_get_the_mean_latent_and_conditions_follow_the_expression(
     batch.params.expression[0, 5] += 1.0
     batch.params.jaw_pose[0, 0] += 0.2
     moved = renderer.conditions(batch)
-    assert (moved[0, 5] - base[0, 5]).item() == pytest.approx(1.0)
+    assert (moved[0, 5] - base[0, 5]).item() == pytest.approx(1.0)  # not standardised before prepare()
     assert (moved[0, n] - base[0, n]).item() == pytest.approx(0.2)
+    renderer.prepare(source)  # standardised by the training frames: the jaw moved, expression 5 did not
+    jaw = torch.stack([source.batch([i]).params.jaw_pose[0, 0] for i in range(len(source))])
+    assert renderer.e_scale[5].item() == 0.0 and renderer.e_scale[n].item() == pytest.approx(1 / jaw.std().item(),
+                                                                                             rel=1e-4)
+    z = renderer.conditions(source.batch(list(range(len(source)))))[:, n]
+    assert z.mean().item() == pytest.approx(0.0, abs=1e-5) and z.std().item() == pytest.approx(1.0, rel=1e-4)
