@@ -113,6 +113,14 @@ class JobContext:
         """Release what the job holds in its workspace (its ``job/<id>`` lock)."""
         self._held.close()
 
+    def in_workspace(self, workspace: str) -> JobContext:
+        """A context for steps of this job in another workspace (same id, events and cancel token),
+        closed with this one."""
+        sub = JobContext(P.JobSpec(kind=self.spec.kind, params=self.params, workspace=workspace, id=self.spec.id),
+                         self._sink, self.cancel_token)
+        self._held.callback(sub.close)
+        return sub
+
     @property
     def device(self) -> str:
         """``cpu`` or ``cuda`` from the ``device`` param (``auto``: CUDA when available)."""
