@@ -234,6 +234,11 @@ class JobState:
     def outcome_known(self) -> bool:
         return self.status in ("done", "error", "cancelled")
 
+    @property
+    def is_bug(self) -> bool:
+        """A failure that is a bug in emodub (code ``internal``); any other error is the user's to fix."""
+        return self.status == "error" and not protocol.is_user_error(self.error_code)
+
 
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
@@ -266,7 +271,7 @@ def apply_event(state: JobState, event: protocol.Event) -> None:
         state.status = "error"
         state.error_code, state.error_message, state.error_hint = event.code, event.message, event.hint
         state.traceback = event.traceback
-        state.text = f"failed: {event.message}"
+        state.text = f"emodub bug: {event.message}" if state.is_bug else f"failed: {event.message}"
     elif isinstance(event, protocol.Done):
         state.status = "done"
         state.outputs = dict(event.outputs)

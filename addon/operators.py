@@ -281,7 +281,8 @@ def finish_job(job: engine.EngineJob, scene: bpy.types.Scene | None) -> None:
     else:
         settings.last_error = state.error_message or "the job failed"
         settings.last_hint = state.error_hint
-        settings.status_text = f"{job.label} failed: {settings.last_error}"
+        failed = "failed (a bug in emodub)" if state.is_bug else "failed"
+        settings.status_text = f"{job.label} {failed}: {settings.last_error}"
         print(f"emodub: {settings.status_text}\n  hint: {state.error_hint}\n  engine log: {job.log_path}",
               file=sys.stderr)
         if state.traceback:

@@ -12,13 +12,16 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import __version__
 from core.jobs import protocol as P
 from core.jobs.context import CancelToken
 from core.jobs.registry import JobKind, all_kinds
 from core.jobs.threads import configure_cpu_threads
+
+if TYPE_CHECKING:
+    from core.workspace import Workspace
 
 
 class TerminalReporter:
@@ -135,8 +138,12 @@ def build_parser(kinds: dict[str, JobKind] | None = None) -> argparse.ArgumentPa
     ws_sub = ws.add_subparsers(dest="ws_command", metavar="WHAT", required=True)
     ws_init = ws_sub.add_parser("init", help="create a new workspace folder")
     ws_init.add_argument("path")
-    ws_check = ws_sub.add_parser("check", help="validate a workspace (manifest and files)")
+    ws_check = ws_sub.add_parser("check", help="validate a workspace (manifest, files, leftovers of "
+                                               "interrupted jobs, stale locks)")
     ws_check.add_argument("path")
+    ws_clean = ws_sub.add_parser("clean", help="remove the leftovers of interrupted jobs (temporary files, "
+                                               "staging folders, partial renders, stale locks)")
+    ws_clean.add_argument("path")
     _add_renderers_parser(sub)
     _add_kind_parsers(sub, kinds if kinds is not None else all_kinds())
     return parser
@@ -201,7 +208,11 @@ def _workspace_command(args: argparse.Namespace) -> int:
             print(f"created workspace {ws.root}")
             return 0
         ws = Workspace.open(args.path)
+        if args.ws_command == "clean":
+            return _workspace_clean(ws)
         problems = ws.validate()
+        leftovers = ws.leftovers()
+        running = ws.others_at_work()
     except WorkspaceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if exc.hint:
@@ -209,8 +220,29 @@ def _workspace_command(args: argparse.Namespace) -> int:
         return 1
     for problem in problems:
         print(f"problem: {problem}")
-    print("workspace OK" if not problems else f"{len(problems)} problem(s)")
-    return 0 if not problems else 1
+    for line in leftovers.describe(ws.root):
+        # a running job's files in progress look like leftovers: say so rather than alarm
+        print(f"{'in progress?' if running else 'leftover'}: {line}")
+    for lock in running:
+        print(f"running: {lock.describe()}")
+    if leftovers and not running:
+        print("hint: `emodub workspace clean` removes the leftovers")
+    total = len(problems) + (len(leftovers.paths()) if not running else 0)
+    print("workspace OK" if not total else f"{total} problem(s)")
+    return 0 if not total else 1
+
+
+def _workspace_clean(ws: Workspace) -> int:
+    removed = ws.cleanup()
+    for line in removed.describe(ws.root):
+        print(f"removed {line}")
+    running = ws.others_at_work()
+    if running:
+        print("kept the files of running jobs: " + "; ".join(lock.describe() for lock in running)
+              + " (clean again when they are done)")
+    left = ws.leftovers()
+    print(f"removed {len(removed.paths())} leftover(s)" + (f"; {len(left.paths())} left" if left else ""))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

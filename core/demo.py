@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from core.jobs.context import JobContext, JobFailed
-from core.jobs.protocol import JobSpec
 from core.jobs.registry import Arg, job_kind
 
 
@@ -125,8 +124,7 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
     out = Path(ctx.params.get("out") or "demo-out").resolve()
     out.mkdir(parents=True, exist_ok=True)
     ws = Workspace.create(out / "workspace", exist_ok=True)
-    sub = JobContext(JobSpec(kind="demo", params=ctx.params, workspace=str(ws.root), id=ctx.spec.id),
-                     ctx.emit, ctx.cancel_token)
+    sub = ctx.in_workspace(str(ws.root))  # released with ctx: no stale job lock in the demo's workspace
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     device = ctx.device

@@ -156,7 +156,9 @@ class JobsPanel(QWidget):
             return
         if record.state == ERROR:
             text = f"<b style='color:#c62828'>{html.escape(record.error_message)}</b>"
-            if record.error_hint:
+            if record.is_bug:  # only then: a user's mistake is not emodub's bug
+                text += "<br>This is a bug in emodub: please report it with the log below."
+            elif record.error_hint:
                 text += f"<br>What to do: {html.escape(record.error_hint)}"
             self.error_label.setText(text)
             self.error_label.setVisible(True)

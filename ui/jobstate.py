@@ -127,10 +127,17 @@ class JobRecord:
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
 
+    @property
+    def is_bug(self) -> bool:
+        """A failed job whose error is a bug in emodub (code ``internal``); every other error is the
+        user's to fix, and is shown with its hint, not as a bug."""
+        return self.state == ERROR and not P.is_user_error(self.error_code)
+
     def status_text(self) -> str:
         """One line for the queue's message column."""
         if self.state == ERROR:
-            return self.error_message or "failed"
+            text = self.error_message or "failed"
+            return f"emodub bug: {text}" if self.is_bug else text
         if self.state == DONE:
             return "finished"
         if self.state == INTERRUPTED:

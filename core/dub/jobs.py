@@ -1,42 +1,90 @@
-"""Job kinds of the main workflow: ``dub``, and the composite ``shot.prepare`` and ``train.actor``."""
+"""Job kinds of the main workflow: ``dub``, and the composite ``shot.prepare`` and ``train.actor``.
+
+``dub`` checks what the user gave before it loads any model: the emotion spec or curves, the render
+name, the shot, and the audio (readable, not empty, finite, long enough for the offset), so that a
+mistake is reported at once with its own error code rather than after seconds of loading.
+"""
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any
 
+from core.jobs import protocol as P
 from core.jobs.context import JobContext, JobFailed
-from core.jobs.registry import Arg, job_kind
+from core.jobs.registry import FRAME_RATE, NON_NEGATIVE, POSITIVE, Arg, job_kind
+
+_CURVES_HINT = "see the JSON form in core/expression/emotions.py, or give a spec such as happy:0.5,sad:0.2"
+_AUDIO_HINT = "give a WAV, FLAC or OGG file with sound (convert with: ffmpeg -i INPUT -ar 48000 out.wav)"
 
 
 def _emotions_param(value: Any) -> Any:
-    """The ``emotions`` param: a curves JSON object, a path to one, a spec string, or None (neutral)."""
-    if isinstance(value, str) and value.strip().endswith(".json"):
-        path = Path(value)
-        if not path.exists():
-            raise JobFailed(f"emotion curves file {path} does not exist", code="bad_params",
-                            hint="pass --emotions with a curves JSON file, or a spec such as happy:0.5")
-        value = json.loads(path.read_text())
-    if isinstance(value, dict) and value.get("format") == "emodub-emotion-curves":
-        from core.expression.emotions import EmotionCurves
+    """The ``emotions`` param: a curves JSON object, a path to one, a spec string such as
+    ``happy:0.5,sad:0.2`` (or a mapping / 7 numbers), or None (neutral). Curves come back as
+    :class:`~core.expression.emotions.EmotionCurves`, a spec as it was given once it is known valid.
 
+    Raises:
+        JobFailed: ``bad_params`` for a missing curves file or an invalid spec or curves object,
+            ``bad_input`` for a curves file that cannot be read or is not valid curves JSON.
+    """
+    from core.expression.emotions import EMOTION_SPEC_HINT, EmotionCurves, emotion_vector
+
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower().endswith(".json"):
+        path = Path(value.strip()).expanduser()
+        if not path.is_file():
+            raise JobFailed(f"emotion curves file {path} does not exist", code=P.BAD_PARAMS,
+                            hint="pass --emotions with a curves JSON file, or a spec such as happy:0.5")
+        try:
+            return EmotionCurves.load(path)
+        except (ValueError, OSError) as exc:
+            raise JobFailed(f"cannot use the emotion curves file: {exc}", code=P.BAD_INPUT,
+                            hint=_CURVES_HINT) from None
+    if isinstance(value, dict) and "format" in value:
         try:
             return EmotionCurves.from_json(value)
         except ValueError as exc:
-            raise JobFailed(f"invalid emotion curves: {exc}", code="bad_params",
-                            hint="see core/expression/emotions.py for the JSON form") from None
+            raise JobFailed(f"invalid emotion curves: {exc}", code=P.BAD_PARAMS, hint=_CURVES_HINT) from None
+    try:
+        emotion_vector(value)
+    except ValueError as exc:
+        raise JobFailed(f"invalid emotion spec: {exc}", code=P.BAD_PARAMS, hint=EMOTION_SPEC_HINT) from None
     return value
+
+
+def _audio_seconds(path: str, offset_s: float, duration_s: float | None) -> float:
+    """Seconds of the dub audio after ``offset_s`` (and at most ``duration_s``).
+
+    Raises:
+        JobFailed: ``bad_input`` for a file that is missing, unreadable, empty or holds NaN samples;
+            ``bad_params`` for an offset at or past its end.
+    """
+    from core.audio.io import AudioError, load_audio
+
+    try:
+        wave, sr = load_audio(path)
+    except AudioError as exc:
+        raise JobFailed(f"cannot use the dub audio: {exc}", code=P.BAD_INPUT, hint=_AUDIO_HINT) from None
+    seconds = wave.shape[0] / sr
+    if offset_s >= seconds:
+        raise JobFailed(f"the audio offset ({offset_s:g} s) is at or past the end of the dub audio "
+                        f"({seconds:.2f} s)", code=P.BAD_PARAMS,
+                        hint="lower --audio-offset (it is where the dub starts in the audio file)")
+    return min(seconds - offset_s, duration_s if duration_s is not None else math.inf)
 
 
 @job_kind("dub", help="dub a tracked shot with new audio and keyframed emotions",
           args=[Arg("--actor", required=True), Arg("--shot", required=True),
                 Arg("--audio", required=True, help="the new audio (wav/flac/ogg, any rate)"),
-                Arg("--emotions", default=None,
+                Arg("--emotions", default=None, spec_types=(str, dict, list),
                     help="emotion curves JSON file, or a constant spec such as happy:0.6 (default neutral)"),
                 Arg("--out", default=None, help="output mp4 (default: renders/<name>/dubbed.mp4)"),
-                Arg("--audio-offset", type=float, default=0.0, dest="audio_offset_s"),
-                Arg("--audio-duration", type=float, default=None, dest="audio_duration_s"),
+                Arg("--audio-offset", type=float, default=0.0, dest="audio_offset_s", bounds=NON_NEGATIVE,
+                    help="seconds of the audio file skipped before the dub starts"),
+                Arg("--audio-duration", type=float, default=None, dest="audio_duration_s", bounds=POSITIVE,
+                    help="seconds of audio used (default: to the end of the file)"),
                 Arg("--length", choices=["audio", "shot"], default="audio"),
                 Arg("--end", choices=["loop", "hold"], default="loop",
                     help="when the audio outlasts the shot: loop its frames or hold the last"),
@@ -53,6 +101,7 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
     from core.expression.emotions import EmotionCurves
     from core.renderers.jobs import choose_model
     from core.renderers.spec import UnknownRenderer, get_variant
+    from core.workspace import validate_name
 
     from .pipeline import DubConfig, dub
 
@@ -62,12 +111,23 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
             get_variant(str(p["renderer"]))
         except UnknownRenderer as exc:
             raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the variants") from None
+    if p.get("name"):
+        validate_name(p["name"], "render name")
     renderer_model = p.get("renderer_model") or choose_model(ctx, p["actor"], p.get("renderer"))
     ctx.log(f"rendering with {renderer_model}")
     emotions = _emotions_param(p.get("emotions"))
     if isinstance(emotions, EmotionCurves) and emotions.frame_start:
         ctx.log(f"emotion curves start at frame {emotions.frame_start}: sampled from there")
     ws = ctx.workspace
+    shot = ws.shot(p["shot"])
+    audio_offset_s = float(p.get("audio_offset_s") or 0.0)
+    audio_s = _audio_seconds(p["audio"], audio_offset_s, p.get("audio_duration_s"))
+    if isinstance(emotions, EmotionCurves) and shot.get("frames") and shot.get("fps"):
+        fps = float(shot["fps"])
+        n_out = int(shot["frames"]) if p.get("length") == "shot" else max(1, math.ceil(audio_s * fps - 1e-6))
+        warning = emotions.outside_warning(n_out, fps)
+        if warning:
+            ctx.log(warning, "warning")
     try:
         config = DubConfig(length=p.get("length", "audio"), end=p.get("end", "loop"),
                            renderer_name=renderer_model, a2e_name=p.get("a2e_model") or "a2e",
@@ -77,7 +137,7 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
     with ws.lock(f"dub/{p['shot']}"):
         try:
             result = dub(ws, p["actor"], p["shot"], Path(p["audio"]), emotions, out=p.get("out"),
-                         audio_offset_s=float(p.get("audio_offset_s") or 0.0),
+                         audio_offset_s=audio_offset_s,
                          audio_duration_s=p.get("audio_duration_s"), config=config, device=ctx.device,
                          progress=lambda stage, done, total, msg: ctx.progress(stage, done, total, msg),
                          render_name=p.get("name"))
@@ -92,11 +152,13 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
 
 @job_kind("shot.prepare", help="ingest and track a shot to be dubbed",
           args=[Arg("video", help="the shot's video file"), Arg("--shot", required=True),
-                Arg("--fps", type=float, default=25.0)])
+                Arg("--fps", type=float, default=25.0, bounds=FRAME_RATE, help="frame rate of the working copy"),
+                Arg("--device", default="auto", choices=["auto", "cpu", "cuda"], help="tracking device")])
 def run_prepare_shot(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
-    ingest = ctx.run_kind("ingest", {"video": p["video"], "shot": p["shot"], "fps": p.get("fps", 25.0)})
-    track = ctx.run_kind("track", {"shot": p["shot"]})
+    fps = p["fps"] if p.get("fps") is not None else 25.0
+    ingest = ctx.run_kind("ingest", {"video": p["video"], "shot": p["shot"], "fps": fps})
+    track = ctx.run_kind("track", {"shot": p["shot"], "device": p.get("device") or "auto"})
     return {"ingest": ingest, "track": track}
 
 

@@ -406,8 +406,15 @@ class A2EModel:
         ckpt = path / "checkpoint.pt" if path.is_dir() else path
         if not ckpt.is_file():
             raise FileNotFoundError(f"no a2e checkpoint at {ckpt}; train one with `emodub train a2e`")
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        return cls.from_state(state, device)
+        from core.io.checkpoint import incompatible, is_state_dict_mismatch, load_checkpoint
+
+        state = load_checkpoint(ckpt, what="a2e checkpoint")
+        try:
+            return cls.from_state(state, device)
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not is_state_dict_mismatch(exc):
+                raise
+            raise incompatible(ckpt, "a2e checkpoint", exc) from None
 
     # -- inference -------------------------------------------------------------------------
     def features(self, wave: np.ndarray, sr: int, n_frames: int | None = None) -> np.ndarray:

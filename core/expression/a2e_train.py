@@ -316,11 +316,11 @@ def plot_losses(history: dict[str, list[float]], path: Path, title: str = "a2e")
 
 def _write_outputs(trainer: A2ETrainer, model_dir: Path, reporter: Reporter, extra: dict[str, Any],
                    plot: bool = True) -> Path:
-    from core.workspace import atomic_path, atomic_write_json
+    from core.io.checkpoint import save_checkpoint
+    from core.workspace import atomic_write_json
 
     ckpt = model_dir / "checkpoint.pt"
-    with atomic_path(ckpt) as tmp:
-        torch.save(trainer.state(), tmp)
+    save_checkpoint(trainer.state(), ckpt)
     atomic_write_json(model_dir / "losses.json", trainer.history)
     if plot:  # periodic checkpoints skip the PNG (about a second of matplotlib); losses.json has the data
         plot_losses(trainer.history, model_dir / "loss.png", title=model_dir.name)
@@ -367,9 +367,11 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
     ckpt_path = model_dir / "checkpoint.pt"
     state: dict[str, Any] | None = None
     if ckpt_path.is_file() and not restart:
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        from core.io.checkpoint import incompatible, load_checkpoint
+
+        state = load_checkpoint(ckpt_path, what="a2e checkpoint")
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{ckpt_path} is not an a2e checkpoint; remove it or pass restart")
+            raise incompatible(ckpt_path, "a2e checkpoint", "it is not an a2e checkpoint")
         saved = A2EConfig.from_dict(state["config"])
         # Architecture, data and loss settings come from the checkpoint; only the length may change.
         config = A2EConfig.from_dict({**saved.to_dict(), "iterations": config.iterations})

@@ -84,6 +84,8 @@ EMOTION_ALIASES: dict[str, str] = {
 CURVES_FORMAT: str = "emodub-emotion-curves"
 CURVES_FORMAT_VERSION: int = 1
 INTERPOLATIONS: tuple[str, ...] = ("constant", "linear", "bezier")
+EMOTION_SPEC_HINT = ("write name:intensity terms such as happy:0.5,sad:0.2 with names among angry, contempt, "
+                     "disgusted, fear, happy, sad, surprised (neutral = none) and intensities in [0, 1]")
 Interpolation = Literal["constant", "linear", "bezier"]
 
 
@@ -93,6 +95,18 @@ Interpolation = Literal["constant", "linear", "bezier"]
 
 def _valid_names_text() -> str:
     return ", ".join(MEAD_EMOTIONS)
+
+
+def _float(value: Any, what: str) -> float:
+    """``float(value)``, raising ``ValueError`` (never ``TypeError`` or ``OverflowError``) for a bool, a
+    non-number or an integer too large for a float, so that every parser here fails with ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        text = repr(value)
+        raise ValueError(f"{what} must be a number, got {text if len(text) <= 40 else text[:37] + '...'}") from None
 
 
 def emotion_index(name: str) -> int:
@@ -163,18 +177,20 @@ def emotion_vector(spec: str | Mapping[str, float] | Sequence[float] | np.ndarra
             if match is None:
                 raise ValueError(f"cannot parse emotion term {term.strip()!r} in {spec!r}; "
                                  "write name or name:intensity, e.g. 'happy:0.5,sad:0.2'")
-            items.append((match.group(1), float(match.group(2)) if match.group(2) is not None else 1.0))
+            items.append((match.group(1), _float(match.group(2), f"intensity of {match.group(1)!r}")
+                          if match.group(2) is not None else 1.0))
     elif isinstance(spec, Mapping):
         items = []
         for name, value in spec.items():
             if not isinstance(name, str):
                 raise ValueError(f"emotion names must be strings, got {name!r}")
-            try:
-                items.append((name, float(value)))
-            except (TypeError, ValueError):
-                raise ValueError(f"intensity of {name!r} must be a number, got {value!r}") from None
+            items.append((name, _float(value, f"intensity of {name!r}")))
     else:
-        arr = np.asarray(spec, dtype=np.float64)
+        try:
+            arr = np.asarray(spec, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"an emotion spec must be a name:intensity string, a mapping or {N_EMOTIONS} numbers "
+                             f"in the order {EMOTIONS}; got {str(spec)[:60]}") from None
         if arr.shape != (N_EMOTIONS,):
             raise ValueError(f"an emotion vector must have shape ({N_EMOTIONS},) in the order {EMOTIONS}, "
                              f"got shape {arr.shape}")
@@ -212,10 +228,12 @@ def format_emotion(vec: Sequence[float] | np.ndarray, digits: int = 2) -> str:
 def _pair(value: Any, what: str) -> tuple[float, float] | None:
     if value is None:
         return None
-    try:
-        dframe, dvalue = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a pair [dframe, dvalue] of numbers, got {value!r}") from None
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValueError(f"{what} must be a pair [dframe, dvalue] of numbers, got {value!r}")
+    pair = list(itertools.islice(value, 3))
+    if len(pair) != 2:
+        raise ValueError(f"{what} must be a pair [dframe, dvalue] of numbers, got {value!r}")
+    dframe, dvalue = (_float(v, what) for v in pair)
     if not (math.isfinite(dframe) and math.isfinite(dvalue)):
         raise ValueError(f"{what} must be finite, got {value!r}")
     return dframe, dvalue
@@ -241,7 +259,7 @@ class Keyframe:
     handle_right: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        frame, value = float(self.frame), float(self.value)
+        frame, value = _float(self.frame, "keyframe frame"), _float(self.value, "keyframe value")
         if not math.isfinite(frame):
             raise ValueError(f"keyframe frame must be a finite number, got {self.frame!r}")
         if not math.isfinite(value) or value < 0.0 or value > 1.0:
@@ -490,12 +508,9 @@ class EmotionCurves:
     frame_end: float | None = None
 
     def __post_init__(self) -> None:
-        try:
-            self.fps = float(self.fps)
-            self.frame_start = float(self.frame_start)
-            self.frame_end = None if self.frame_end is None else float(self.frame_end)
-        except (TypeError, ValueError):
-            raise ValueError("fps, frame_start and frame_end must be numbers") from None
+        self.fps = _float(self.fps, "fps")
+        self.frame_start = _float(self.frame_start, "frame_start")
+        self.frame_end = None if self.frame_end is None else _float(self.frame_end, "frame_end")
         if not (math.isfinite(self.fps) and self.fps > 0):
             raise ValueError(f"fps must be a positive number, got {self.fps!r}")
         if not math.isfinite(self.frame_start):
@@ -515,6 +530,32 @@ class EmotionCurves:
                                  f"start at frame_start={self.frame_start:g}; make them equal")
             normalised[key] = curve
         self.curves = {name: normalised[name] for name in EMOTIONS if name in normalised}
+
+    def keyed_span(self) -> tuple[float, float] | None:
+        """First and last curve frame that a key or a per-frame sample sits on; ``None`` without curves."""
+        ends: list[float] = []
+        for curve in self.curves.values():
+            if isinstance(curve, EmotionCurve):
+                ends += [curve.keyframes[0].frame, curve.keyframes[-1].frame]
+            else:
+                ends += [curve.start, curve.start + len(curve.values) - 1]
+        return (min(ends), max(ends)) if ends else None
+
+    def outside_warning(self, n_frames: int, video_fps: float | None = None) -> str | None:
+        """A sentence when every key lies before the first or after the last of ``n_frames`` video frames
+        (sampled as in :meth:`sample`): each curve then holds one value over the whole shot, which is
+        rarely what the editor meant (a wrong ``frame_start``, keys on another strip). ``None`` otherwise."""
+        span = self.keyed_span()
+        if span is None or n_frames <= 0:
+            return None
+        ratio = 1.0 if video_fps is None else self.fps / float(video_fps)
+        first, last = self.frame_start, self.frame_start + (n_frames - 1) * ratio
+        if span[1] >= first and span[0] <= last:
+            return None
+        where = "before" if span[1] < first else "after"
+        return (f"the emotion keys lie at curve frames {span[0]:g}-{span[1]:g}, all {where} the shot (curve frames "
+                f"{first:g}-{last:g}, frame_start {self.frame_start:g}): each emotion holds one value over the "
+                "whole shot; check frame_start or move the keys onto the shot")
 
     @property
     def n_frames(self) -> int | None:
@@ -577,8 +618,8 @@ class EmotionCurves:
         if isinstance(data, str):
             try:
                 data = json.loads(data)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"emotion curves are not valid JSON: {exc}") from None
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
+                raise ValueError(f"emotion curves are not valid JSON: {str(exc) or type(exc).__name__}") from None
         if not isinstance(data, Mapping):
             raise ValueError(f"emotion curves must be a JSON object, got {type(data).__name__}")
         if data.get("format") != CURVES_FORMAT:
@@ -596,9 +637,10 @@ class EmotionCurves:
             value = data.get(key, default)
             if key == "fps" and value is None:
                 raise ValueError("emotion curves lack 'fps' (frame rate of the frame numbers)")
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                      or not math.isfinite(value)):
-                raise ValueError(f"emotion curves field {key!r} must be a finite number, got {value!r}")
+            if value is not None:
+                if not isinstance(value, int | float) or not math.isfinite(_float(value, key)):
+                    raise ValueError(f"emotion curves field {key!r} must be a finite number, got {value!r}")
+                value = float(value)
             numbers[key] = value
         curves: dict[str, EmotionCurve | SampledCurve] = {}
         keyed = data.get("curves", {})
@@ -622,7 +664,8 @@ class EmotionCurves:
                             isinstance(v, int | float) and not isinstance(v, bool) for v in values):
                         raise ValueError(f"per_frame.{name} must be a non-empty list of numbers")
                     try:
-                        curves[key] = SampledCurve(key, np.array(values, np.float64),
+                        curves[key] = SampledCurve(key, np.array([_float(v, f"per_frame.{name}") for v in values],
+                                                                 np.float64),
                                                    start=float(numbers["frame_start"] or 0.0))
                     except ValueError as exc:
                         raise ValueError(f"per_frame.{name}: {exc}") from None

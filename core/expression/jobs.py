@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.jobs.context import JobContext, JobFailed
-from core.jobs.registry import Arg, job_kind
+from core.jobs.registry import FRAME_RATE, Arg, job_kind
 
 _EMOTION_HINT = ("emotion names: angry, contempt, disgusted, fear, happy, sad, surprised (neutral = none); "
                  "intensities in [0, 1] (--clamp clips them)")
@@ -154,13 +154,15 @@ def _load_emotions(ctx: JobContext) -> Any:
           args=[_ACTOR,
                 Arg("--audio", required=True, help="audio file (WAV/FLAC/OGG, any rate, mono or stereo)"),
                 Arg("--out", required=True, help="output .npz (FaceParams arrays + emotion, fps, expr_names)"),
-                Arg("--emotions", default=None, help="emotion curves JSON file (keyframes or per_frame)"),
+                Arg("--emotions", default=None, spec_types=(str, dict),
+                    help="emotion curves JSON file (keyframes or per_frame)"),
                 Arg("--emotion", default=None, help="one emotion for the whole clip, e.g. happy:0.66"),
                 Arg("--clamp", action="store_true",
                     help="clip emotion intensities outside [0, 1] instead of refusing them"),
                 Arg("--name", default="a2e", help="model name (default a2e)"),
                 Arg("--frames", type=int, default=None, help="number of output frames (default: audio length)"),
-                Arg("--fps", type=float, default=None, help="output frame rate (default: the model's)"),
+                Arg("--fps", type=float, default=None, bounds=FRAME_RATE,
+                    help="output frame rate (default: the model's)"),
                 Arg("--no-smooth", dest="no_smooth", action="store_true",
                     help="skip Savitzky-Golay smoothing (window 5, order 2)"),
                 Arg("--allow-silence", dest="allow_silence", action="store_true",

@@ -17,7 +17,8 @@ What ingest does, in order:
 
 Nothing half-made: everything is written into ``W/.staging/<id>/`` and moved into
 ``actors/<actor>/clips/<clip>/`` (or ``shots/<shot>/``) by one rename at the end; a failure or a cancel
-deletes the staging folder, so the workspace is exactly as before.
+deletes the staging folder, so the workspace is exactly as before. A staging folder left by a killed
+ingest is removed by the next job in the workspace (:mod:`core.workspace.cleanup`).
 
 Large footage (longest side above ``max_side``, 1920 by default; e.g. a 4K plate)
 -----------------------------------------------------------------------------------
@@ -53,13 +54,13 @@ from core.jobs.context import JobFailed
 from core.landmarks.crop import CropConfig, CropTransform, padded_boxes
 from core.landmarks.stage import NullReporter, Reporter, ThrottledProgress, save_stage, track_warnings
 from core.landmarks.track import LandmarkConfig, LandmarkTrack, NoFaceError, TrackBuilder
+from core.workspace.cleanup import STAGING_DIR
 
 if TYPE_CHECKING:
     from core.io.video import VideoInfo
     from core.landmarks.detector import LandmarkDetector
     from core.workspace import Workspace
 
-STAGING_DIR = ".staging"
 PROBE_FILE = "probe.json"
 VIDEO_FILE = "video.mp4"
 AUDIO_FILE = "audio.wav"
@@ -247,18 +248,6 @@ def plan_geometry(info: VideoInfo, config: IngestConfig, reporter: Reporter,
     return Geometry((0, 0, width, height), size, "downscale")
 
 
-def _remove_stale_staging(root: Path, max_age_s: float = 86400.0) -> None:
-    """Staging folders left by a crashed ingest (a kill -9) that are a day old."""
-    staging = root / STAGING_DIR
-    if not staging.is_dir():
-        return
-    now = time.time()
-    for entry in staging.iterdir():
-        with contextlib.suppress(OSError):
-            if now - entry.stat().st_mtime > max_age_s:
-                shutil.rmtree(entry, ignore_errors=True)
-
-
 def ingest(ws: Workspace, video: str | Path, *, actor: str | None = None, clip: str | None = None,
            shot: str | None = None, emotion: str | dict[str, float] | None = None,
            config: IngestConfig | None = None, detector: LandmarkDetector | None = None,
@@ -377,7 +366,6 @@ def ingest(ws: Workspace, video: str | Path, *, actor: str | None = None, clip: 
             raise JobFailed(f"{label} already exists in {ws.root}",
                             hint="choose another name (--clip / --shot) or pass --replace to ingest it again",
                             code="exists")
-        _remove_stale_staging(ws.root)
         geometry = plan_geometry(info, config, reporter, region_detector)
         staging = ws.root / STAGING_DIR / f"{final.name}-{uuid.uuid4().hex[:10]}"
         staging.mkdir(parents=True)

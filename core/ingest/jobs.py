@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from core.jobs.context import JobContext
-from core.jobs.registry import Arg, job_kind
+from core.jobs.registry import FRAME_RATE, Arg, job_kind
 
 
 @job_kind("ingest",
@@ -18,7 +18,8 @@ from core.jobs.registry import Arg, job_kind
                 Arg("--shot", default=None, help="ingest as a shot to be dubbed, with this name"),
                 Arg("--emotion", default=None,
                     help="emotion label of an actor clip: neutral, happy, happy:0.66, sad:0.5,angry:0.2 ..."),
-                Arg("--fps", type=float, default=25.0, help="frame rate of the working copy (default 25)"),
+                Arg("--fps", type=float, default=25.0, bounds=FRAME_RATE,
+                    help="frame rate of the working copy (default 25)"),
                 Arg("--keep-fps", action="store_true", dest="keep_fps",
                     help="keep the source's frame rate instead of --fps"),
                 Arg("--landmarks", action=argparse.BooleanOptionalAction, default=True,
@@ -41,7 +42,8 @@ def run_ingest(ctx: JobContext) -> dict[str, Any]:
 
         raise JobFailed("no video given", hint="emodub ingest VIDEO --workspace W --actor NAME",
                         code="bad_params")
-    config = IngestConfig(fps=float(p.get("fps") or 25.0), keep_fps=bool(p.get("keep_fps", False)),
+    config = IngestConfig(fps=float(p["fps"]) if p.get("fps") is not None else 25.0,  # 0 is refused, not 25
+                          keep_fps=bool(p.get("keep_fps", False)),
                           landmarks=bool(p.get("landmarks", True)), replace=bool(p.get("replace", False)),
                           max_side=int(p.get("max_side") or 1920), large=str(p.get("large") or "crop"),
                           crop=CropConfig(out_size=int(p.get("crop_size") or 256)))

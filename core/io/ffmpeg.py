@@ -8,10 +8,12 @@ ffprobe in that wheel, so :mod:`core.io.video` probes by parsing ``ffmpeg -i`` o
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 
 class MediaError(Exception):
@@ -45,6 +47,18 @@ def ffmpeg_exe() -> str:
                          code="no_ffmpeg") from None
 
 
+def own_process_group() -> dict[str, Any]:
+    """``Popen`` keyword arguments that start ffmpeg in its own process group.
+
+    Ctrl-C in a terminal sends SIGINT to the whole foreground process group. ffmpeg would die of it at
+    once, and the engine would report "encoding ... failed: no message from ffmpeg" instead of running
+    its cancel path (which stops ffmpeg itself and removes the half-written file). In a group of its
+    own ffmpeg never sees the terminal's signals; the engine kills it on cancel and on errors, and an
+    ffmpeg orphaned by a killed engine ends when its pipe closes.
+    """
+    return {"process_group": 0} if os.name == "posix" else {}
+
+
 def run_ffmpeg(args: Sequence[str], *, timeout: float | None = None, check: bool = True,
                what: str = "ffmpeg") -> subprocess.CompletedProcess[bytes]:
     """Run ``ffmpeg -hide_banner -nostdin <args>`` and capture its output.
@@ -54,7 +68,7 @@ def run_ffmpeg(args: Sequence[str], *, timeout: float | None = None, check: bool
             carries the last lines ffmpeg printed.
     """
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
-    proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+    proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False, **own_process_group())
     if check and proc.returncode != 0:
         raise MediaError(f"{what} failed: {stderr_tail(proc.stderr)}",
                          hint="the file may be damaged or in a format this ffmpeg cannot handle",

@@ -30,7 +30,16 @@ from typing import IO, Any
 
 import numpy as np
 
-from .ffmpeg import MediaError, check_readable, ffmpeg_exe, fps_arg, fps_fraction, run_ffmpeg, stderr_tail
+from .ffmpeg import (
+    MediaError,
+    check_readable,
+    ffmpeg_exe,
+    fps_arg,
+    fps_fraction,
+    own_process_group,
+    run_ffmpeg,
+    stderr_tail,
+)
 
 __all__ = ["VideoInfo", "VideoWriter", "iter_frames", "probe", "read_frame", "write_video"]
 
@@ -340,7 +349,8 @@ def iter_frames(path: str | Path, *, fps: float | None = None, size: tuple[int, 
     cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     nbytes = width * height * 3
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                                **own_process_group())
         assert proc.stdout is not None
         stopped_early = True
         yielded = 0
@@ -505,7 +515,8 @@ class VideoWriter:
             cmd += ["-movflags", "+faststart"]
         cmd += ["-f", fmt, str(self._tmp)]
         self._err = self._stack.enter_context(tempfile.TemporaryFile())
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err,
+                                      **own_process_group())
 
     def _ffmpeg_error(self) -> str:
         if self._err is None:

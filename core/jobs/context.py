@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -56,11 +57,17 @@ class JobContext:
         self.cancel_token = cancel or CancelToken()
         self._stage_start: dict[str, tuple[float, int]] = {}
         self._workspace: Workspace | None = None
+        self._held = contextlib.ExitStack()
 
     # -- workspace -------------------------------------------------------------------------
     @property
     def workspace(self) -> Workspace:
-        """The job's workspace, opened (and validated) on first use."""
+        """The job's workspace, opened (and validated) on first use.
+
+        From then on until :meth:`close` the job holds the lock ``job/<id>`` in it, so that other jobs
+        know it is at work and leave its files in progress alone; and when no other job is at work,
+        the leftovers of interrupted ones are removed (:meth:`core.workspace.Workspace.cleanup`).
+        """
         if self._workspace is None:
             if not self.spec.workspace:
                 raise JobFailed(f"job kind {self.spec.kind!r} needs a workspace",
@@ -72,7 +79,47 @@ class JobContext:
                 self._workspace = Workspace.open(self.spec.workspace)
             except WorkspaceError as exc:
                 raise JobFailed(str(exc), hint=exc.hint, code="bad_workspace") from None
+            self._announce(self._workspace)
         return self._workspace
+
+    def _announce(self, ws: Workspace) -> None:
+        try:
+            self._held.enter_context(ws.lock(f"job/{self.spec.id}"))
+        except OSError:
+            return  # a read-only workspace: nothing to clean; the job fails with read_only if it writes
+        self._report_removed(ws.cleanup())
+
+    def _report_removed(self, removed: object) -> None:
+        from core.workspace.cleanup import Leftovers
+
+        if isinstance(removed, Leftovers) and removed:
+            lines = removed.describe(self.workspace.root)
+            self.log(f"removed {len(lines)} leftover(s) of interrupted jobs: " + "; ".join(lines[:5])
+                     + (" ..." if len(lines) > 5 else ""))
+
+    def remove_leftovers(self) -> None:
+        """After a cancel: remove what the job left half-made (a partial render, temporary files) unless
+        other jobs are at work (then the next job or `emodub workspace clean` does it)."""
+        if self._workspace is None:
+            return
+        from core.workspace import WorkspaceError
+
+        try:
+            self._report_removed(self._workspace.cleanup())
+        except (OSError, WorkspaceError) as exc:
+            self.log(f"could not remove the leftovers of this job: {exc}", "warning")
+
+    def close(self) -> None:
+        """Release what the job holds in its workspace (its ``job/<id>`` lock)."""
+        self._held.close()
+
+    def in_workspace(self, workspace: str) -> JobContext:
+        """A context for steps of this job in another workspace (same id, events and cancel token),
+        closed with this one."""
+        sub = JobContext(P.JobSpec(kind=self.spec.kind, params=self.params, workspace=workspace, id=self.spec.id),
+                         self._sink, self.cancel_token)
+        self._held.callback(sub.close)
+        return sub
 
     @property
     def device(self) -> str:
@@ -95,7 +142,8 @@ class JobContext:
                             hint="update emodub; `emodub --help` lists the kinds it has")
         sub = JobContext(P.JobSpec(kind=kind, params=params, workspace=self.spec.workspace, id=self.spec.id),
                          self._sink, self.cancel_token)
-        sub._workspace = self._workspace
+        if self.spec.workspace:
+            sub._workspace = self.workspace  # opened (and announced) once, by this job
         return job.run(sub)
 
     # -- reporting -------------------------------------------------------------------------

@@ -7,26 +7,48 @@ Blender's Python (no torch, no numpy) and carries a byte-identical copy of this 
 
 Wire format
 -----------
-* A job spec is one JSON object: ``{"v": 1, "id": ..., "kind": ..., "params": {...},
-  "workspace": ...}``.
-* The engine writes one event per line on stdout: ``{"v": 1, "event": "progress", "job_id": ...,
+* A job spec is one JSON object: ``{"v": 2, "id": ..., "kind": ..., "params": {...},
+  "workspace": ...}``, on one line (or in a file). Nesting deeper than :data:`MAX_JSON_DEPTH` is
+  refused.
+* The engine writes one event per line on stdout: ``{"v": 2, "event": "progress", "job_id": ...,
   "t": <unix seconds>, ...fields}``. Logs for people go to stderr.
 * The front-end may write control lines on the engine's stdin: ``cancel`` or
-  ``{"v": 1, "control": "cancel"}``.
+  ``{"v": 2, "control": "cancel"}``.
 
 Anything else is rejected by :func:`decode_event` / :func:`decode_spec` with a
 :class:`ProtocolError` that says what is wrong, never with a crash.
+
+Versions
+--------
+* 1: the first protocol. The engine ignored params a job kind does not have.
+* 2: params are strict: a param the kind does not have is refused (error code ``bad_spec``, with the
+  closest valid name), and so is a param of the wrong type (``bad_params``). Error codes are
+  :data:`ERROR_CODES`.
+
+The engine still answers a version-1 spec (an add-on or app older than the engine): the job runs as
+before, unknown params are ignored with a ``warning`` log that names them and asks for the front-end
+to be updated, and the job's events are written in version 1 so that the old front-end can read them.
+A spec of a version newer than :data:`PROTOCOL_VERSION` is refused (update the engine).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+# Spec versions this side answers (see "Versions" above); events of any of them decode too, so a
+# front-end reads the refusal of an engine one version older than itself.
+SUPPORTED_VERSIONS = (1, 2)
+STRICT_PARAMS_SINCE = 2
+# Deeper nesting is refused before json.loads, which would die of a RecursionError on it.
+MAX_JSON_DEPTH = 64
+# A spec larger than this is refused (long per-frame curves are a few MB).
+MAX_SPEC_BYTES = 64 * 1024 * 1024
 
 # Exit codes of the worker process (the front-ends read them when the event stream ends early).
 EXIT_OK = 0
@@ -35,6 +57,38 @@ EXIT_BAD_SPEC = 2
 EXIT_CANCELLED = 3
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+# Error codes (``Error.code``). Every code but INTERNAL is something the user can act on: front-ends
+# show those as user errors (message and hint, no traceback); only INTERNAL is a bug in emodub. Job
+# kinds use more specific codes too (``missing_input``, ``exists``, ``no_face``...): front-ends treat
+# any code they do not know as a user error as well (:func:`is_user_error`).
+BAD_INPUT = "bad_input"
+BAD_PARAMS = "bad_params"
+BAD_SPEC = "bad_spec"
+BUSY = "busy"
+READ_ONLY = "read_only"
+DISK_FULL = "disk_full"
+INCOMPATIBLE_CHECKPOINT = "incompatible_checkpoint"
+UNSAFE_FILE = "unsafe_file"
+CANCELLED = "cancelled"
+INTERNAL = "internal"
+ERROR_CODES: dict[str, str] = {
+    BAD_INPUT: "a file given to the job (audio, video, curves) cannot be used",
+    BAD_PARAMS: "a job parameter has a wrong type or value",
+    BAD_SPEC: "the job spec does not follow the protocol (unknown param, malformed JSON...)",
+    BUSY: "another job is writing the same part of the workspace",
+    READ_ONLY: "the workspace or the output folder cannot be written",
+    DISK_FULL: "no space left on the disk",
+    INCOMPATIBLE_CHECKPOINT: "a saved model was made with other settings or cannot be read",
+    UNSAFE_FILE: "a workspace file holds more than tensors and plain data; it was not loaded",
+    CANCELLED: "the job was cancelled (the 'cancelled' event, exit code 3)",
+    INTERNAL: "a bug in emodub",
+}
+
+
+def is_user_error(code: str) -> bool:
+    """True for every error the user can fix (all codes but :data:`INTERNAL`)."""
+    return code != INTERNAL
 
 
 class ProtocolError(ValueError):
@@ -50,15 +104,23 @@ class JobSpec:
         params: JSON-serialisable parameters of that kind.
         workspace: path of the emodub workspace folder, or ``None`` for kinds that need none.
         id: unique job id; generated when omitted.
+        version: the protocol version the spec was written in (:data:`PROTOCOL_VERSION` for new
+            specs; a decoded spec keeps its own, so the engine can answer an older front-end).
     """
 
     kind: str
     params: dict[str, Any] = field(default_factory=dict)
     workspace: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    version: int = PROTOCOL_VERSION
+
+    @property
+    def strict(self) -> bool:
+        """Whether params this kind does not have are refused (from version 2 on) or ignored."""
+        return self.version >= STRICT_PARAMS_SINCE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"v": PROTOCOL_VERSION, "id": self.id, "kind": self.kind, "params": self.params,
+        return {"v": self.version, "id": self.id, "kind": self.kind, "params": self.params,
                 "workspace": self.workspace}
 
     def to_json(self) -> str:
@@ -73,9 +135,9 @@ class Event:
     job_id: str
     t: float = field(default_factory=time.time, kw_only=True)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, version: int = PROTOCOL_VERSION) -> dict[str, Any]:
         payload = asdict(self)
-        return {"v": PROTOCOL_VERSION, "event": self.name, **payload}
+        return {"v": version, "event": self.name, **payload}
 
 
 @dataclass(frozen=True)
@@ -149,32 +211,124 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def encode_event(event: Event) -> str:
-    """One JSON line (no trailing newline) for ``event``."""
-    return json.dumps(event.to_dict(), sort_keys=True, allow_nan=False)
+def encode_event(event: Event, version: int = PROTOCOL_VERSION) -> str:
+    """One JSON line (no trailing newline) for ``event``, in protocol ``version`` (that of the spec
+    being answered; the event fields are the same in every supported version)."""
+    return json.dumps(event.to_dict(version), sort_keys=True, allow_nan=False)
+
+
+class SpecScanner:
+    """Finds where a job spec ends in a byte stream, without parsing it (so a spec whose sender
+    keeps the stream open without writing a newline is still read).
+
+    Feed it the bytes as they arrive; :meth:`feed` returns the index in :attr:`data` just after the
+    spec: after the closing brace of the first JSON object, or after the first newline outside a
+    string (one spec per line), or at once when the text does not start with ``{`` or nests deeper
+    than :data:`MAX_JSON_DEPTH` (it will be refused, no need to wait for more). ``None``: not yet.
+    Only brackets, quotes, backslashes and newlines are looked at, so long number lists scan fast.
+    """
+
+    _SPECIAL = re.compile(rb'[][{}"\\\n]')
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.deepest = 0
+        self._pos = 0
+        self._depth = 0
+        self._started = False
+        self._in_string = False
+        self._skip_to = 0  # the byte after a backslash inside a string is not looked at
+
+    def feed(self, chunk: bytes) -> int | None:
+        self.data += chunk
+        data = self.data
+        if not self._started:
+            start = len(data) - len(data.lstrip())
+            if start == len(data):
+                return None  # only whitespace so far
+            self._started, self._pos = True, start
+            if data[start] != ord("{"):
+                newline = data.find(b"\n", start)
+                return newline + 1 if newline >= 0 else len(data)
+        for match in self._SPECIAL.finditer(data, self._pos):
+            j = match.start()
+            if j < self._skip_to:
+                continue
+            c = data[j]
+            if c == 0x0A:  # a newline ends the spec line (JSON strings cannot hold a raw one)
+                return j + 1
+            if self._in_string:
+                if c == 0x5C:
+                    self._skip_to = j + 2
+                elif c == 0x22:
+                    self._in_string = False
+            elif c == 0x22:
+                self._in_string = True
+            elif c in b"{[":
+                self._depth += 1
+                self.deepest = max(self.deepest, self._depth)
+                if self._depth > MAX_JSON_DEPTH:
+                    return j + 1
+            elif c in b"}]":
+                self._depth -= 1
+                if self._depth <= 0:
+                    return j + 1
+        self._pos = len(data)
+        return None
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[][{}]")
+
+
+def _json_depth(text: str) -> int:
+    """Deepest bracket nesting of ``text`` outside its strings."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_JSON_STRING.sub("", text)):
+        if match.group() in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _check_version(version: Any, what: str) -> int:
+    if isinstance(version, int) and not isinstance(version, bool) and version in SUPPORTED_VERSIONS:
+        return version
+    if isinstance(version, int) and not isinstance(version, bool) and version > PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"{what} uses protocol version {version}, this side speaks versions "
+            f"{SUPPORTED_VERSIONS[0]} to {PROTOCOL_VERSION}; update emodub (the engine) to the front-end's release")
+    raise ProtocolError(
+        f"{what} uses protocol version {version!r}, this side speaks versions "
+        f"{SUPPORTED_VERSIONS[0]} to {PROTOCOL_VERSION}; update the add-on/app and the engine together")
 
 
 def _parse_object(line: str | bytes, what: str) -> dict[str, Any]:
-    if isinstance(line, bytes):
+    if isinstance(line, bytes | bytearray):
         try:
-            line = line.decode("utf-8")
+            line = bytes(line).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ProtocolError(f"{what} is not UTF-8 text: {exc}") from None
     text = line.strip()
     if not text:
         raise ProtocolError(f"empty {what}")
+    if len(text) > MAX_SPEC_BYTES:
+        raise ProtocolError(f"{what} is larger than {MAX_SPEC_BYTES // 2**20} MiB")
+    depth = _json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ProtocolError(f"malformed {what}: nested {depth} levels deep (at most {MAX_JSON_DEPTH})")
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"malformed {what} (not JSON: {exc.msg} at column {exc.colno}): "
-                            f"{text[:120]!r}") from None
+    except ValueError as exc:  # JSONDecodeError, and an integer of more than 4300 digits
+        detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise ProtocolError(f"malformed {what} (not JSON: {detail}): {text[:120]!r}") from None
+    except RecursionError:  # the depth check above should make this unreachable
+        raise ProtocolError(f"malformed {what}: nested too deeply") from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"malformed {what}: expected a JSON object, got {type(obj).__name__}")
-    version = obj.get("v")
-    if version != PROTOCOL_VERSION:
-        raise ProtocolError(
-            f"{what} uses protocol version {version!r}, this side speaks version {PROTOCOL_VERSION}; "
-            "update the add-on/app and the engine together")
+    obj["v"] = _check_version(obj.get("v"), what)
     return obj
 
 
@@ -210,12 +364,17 @@ def decode_event(line: str | bytes) -> Event:
 
 
 def decode_spec(text: str | bytes) -> JobSpec:
-    """Parse a job spec (one JSON object).
+    """Parse a job spec (one JSON object) of any supported version; it keeps its version.
+
+    Only the envelope is checked here; the params are checked against the job kind by the engine
+    (``JobKind.check_params``).
 
     Raises:
-        ProtocolError: malformed JSON, another protocol version, missing/ill-typed fields.
+        ProtocolError: malformed JSON, too deep, an unsupported protocol version, missing or
+            ill-typed fields.
     """
     obj = _parse_object(text, "job spec")
+    version = obj["v"]
     kind = obj.get("kind")
     if not isinstance(kind, str) or not kind:
         raise ProtocolError("job spec has no 'kind' (a job kind name such as 'selftest')")
@@ -231,7 +390,7 @@ def decode_spec(text: str | bytes) -> JobSpec:
     unknown = set(obj) - {"v", "id", "kind", "params", "workspace"}
     if unknown:
         raise ProtocolError(f"job spec has unexpected field(s): {', '.join(sorted(unknown))}")
-    return JobSpec(kind=kind, params=params, workspace=workspace, id=job_id)
+    return JobSpec(kind=kind, params=params, workspace=workspace, id=job_id, version=version)
 
 
 CANCEL_LINE = "cancel"
@@ -247,8 +406,10 @@ def is_cancel_line(line: str) -> bool:
     text = line.strip()
     if text == CANCEL_LINE:
         return True
+    if not text.startswith("{") or _json_depth(text) > MAX_JSON_DEPTH:
+        return False
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError:
+    except ValueError:
         return False
     return isinstance(obj, dict) and obj.get("control") == "cancel"

@@ -92,7 +92,7 @@ def _train_settings(variant: str, preset: str | None, p: dict[str, Any]) -> Any:
 def run_train_renderer(ctx: JobContext) -> dict[str, Any]:
     from .data import actor_sources
     from .evaluate import evaluate_model
-    from .registry import CHECKPOINT, CheckpointError, build
+    from .registry import CHECKPOINT, build
     from .spec import BadRendererOption, UnknownRenderer, get_variant
     from .train import train
 
@@ -132,14 +132,9 @@ def run_train_renderer(ctx: JobContext) -> dict[str, Any]:
         atomic_write_json(out / "split.json", {"holdout": holdout, "clips": split})
         ctx.log(f"training {variant} ({name}) on {len(train_src)} frames of {len(split)} clip(s), "
                 f"{len(held)} held out")
-        try:
-            summary = train(renderer, train_src, out, config, device=ctx.device,
-                            progress=lambda done, total, msg: ctx.progress("train renderer", done, total, msg),
-                            artifact=lambda path, kind: ctx.artifact(path, kind), log=ctx.log)
-        except CheckpointError as exc:
-            raise JobFailed(str(exc), code=exc.code,
-                            hint="resume with the options of the first run, or pass --restart to start over"
-                            ) from None
+        summary = train(renderer, train_src, out, config, device=ctx.device,
+                        progress=lambda done, total, msg: ctx.progress("train renderer", done, total, msg),
+                        artifact=lambda path, kind: ctx.artifact(path, kind), log=ctx.log)
         ws.set_model(p["actor"], name, {"kind": "renderer", "variant": variant, "path": ws.rel(out),
                                         "iterations": summary["iterations"], "size": setup.image_size,
                                         "preset": p.get("preset"), "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S")})

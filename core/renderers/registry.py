@@ -4,8 +4,9 @@
 ``variant.py`` declared (:mod:`core.renderers.spec`); :func:`build` makes one from options; :func:`load`
 rebuilds a trained one from its folder, dispatching on the variant recorded in the checkpoint.
 
-Checkpoint (``<model dir>/checkpoint.pt``, format version 2): tensors and plain data only, read with
-``torch.load(weights_only=True)`` (a file with anything else inside is refused, never executed)::
+Checkpoint (``<model dir>/checkpoint.pt``, format version 2): tensors and plain data only, written and read
+with :mod:`core.io.checkpoint` (``torch.load(weights_only=True)``: a file with anything else inside is refused
+with code ``unsafe_file``, never executed)::
 
     {"format": "emodub-renderer", "format_version": 2, "variant": "lipnerf",
      "options": {...}, "setup": {...}, "model": state_dict, "train": {optimiser/criteria state, history,
@@ -26,6 +27,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from core.io.checkpoint import CheckpointError, load_checkpoint
+
 from .base import Renderer, RendererSetup
 from .spec import BadRendererOption, get_variant, resolve_options
 
@@ -39,12 +42,7 @@ R = TypeVar("R", bound=type[Renderer])
 _CLASSES: dict[str, type[Renderer]] = {}
 
 
-class CheckpointError(ValueError):
-    """A renderer checkpoint that cannot be used; ``code`` is the job-protocol error code."""
-
-    def __init__(self, message: str, code: str = "incompatible_checkpoint") -> None:
-        super().__init__(message)
-        self.code = code
+RETRAIN_HINT = "train the renderer again (emodub train renderer --restart), or restore the model folder"
 
 
 def register_renderer(name: str) -> Any:
@@ -94,32 +92,22 @@ def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
 
     Raises:
         FileNotFoundError: no checkpoint there.
-        CheckpointError: code ``unsafe_file`` when the file holds anything but tensors and plain data,
-            ``incompatible_checkpoint`` when it is not a renderer checkpoint of a known version.
+        CheckpointError: (:mod:`core.io.checkpoint`) code ``unsafe_file`` when the file holds anything but
+            tensors and plain data (nothing in it runs), ``incompatible_checkpoint`` when it is not a renderer
+            checkpoint of a known version.
     """
-    import pickle
-
     if not path.is_file():
         raise FileNotFoundError(f"no renderer checkpoint at {path}: train the renderer first")
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{path} holds more than tensors and plain data; refusing to load it "
-                              f"(only checkpoints written by emodub can be used): {str(exc).splitlines()[0]}",
-                              code="unsafe_file") from None
-    except (RuntimeError, EOFError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path} is not a renderer checkpoint")
+    state = load_checkpoint(path, map_location=device, what="renderer checkpoint")
     if state.get("format") == FORMAT:
         version = int(state.get("format_version", 0))
         if version > FORMAT_VERSION:
             raise CheckpointError(f"{path} was written by a newer emodub (renderer format {version}; this "
-                                  f"version reads up to {FORMAT_VERSION}): update emodub")
+                                  f"version reads up to {FORMAT_VERSION})", path=path, hint="update emodub")
         return state
     if "model_config" in state and "model" in state:
         return _upgrade_v1(state)
-    raise CheckpointError(f"{path} is not a renderer checkpoint (no format header)")
+    raise CheckpointError(f"{path} is not a renderer checkpoint (no format header)", path=path, hint=RETRAIN_HINT)
 
 
 def _upgrade_v1(state: dict[str, Any]) -> dict[str, Any]:
@@ -144,12 +132,13 @@ def renderer_from_state(state: dict[str, Any], device: torch.device | str = "cpu
     try:
         renderer = renderer_class(name)(make_options(name, dict(state.get("options", {}))), setup)
     except (TypeError, BadRendererOption) as exc:
-        raise CheckpointError(f"cannot rebuild the {name} renderer from its checkpoint ({exc})") from None
+        raise CheckpointError(f"cannot rebuild the {name} renderer from its checkpoint ({exc})",
+                              path=CHECKPOINT, hint=RETRAIN_HINT) from None
     try:
         renderer.load_state_dict(state["model"])
     except RuntimeError as exc:
         raise CheckpointError(f"the {name} checkpoint does not match this version's network "
-                              f"({str(exc).splitlines()[0]})") from None
+                              f"({str(exc).splitlines()[0]})", path=CHECKPOINT, hint=RETRAIN_HINT) from None
     return renderer.to(device)
 
 

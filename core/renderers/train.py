@@ -26,10 +26,11 @@ from typing import Any
 
 import torch
 
+from core.io.checkpoint import CheckpointError, save_checkpoint
 from core.workspace import atomic_path, atomic_write_json
 
 from .base import Renderer, RendererBatch, TrainStep
-from .registry import CHECKPOINT, HEADER, CheckpointError, header, read_checkpoint
+from .registry import CHECKPOINT, HEADER, header, read_checkpoint
 
 
 @dataclass
@@ -145,16 +146,17 @@ def plot_losses(path: Path, history: dict[str, list[float]]) -> Path:
 def _check_resumable(state: dict[str, Any], renderer: Renderer, path: Path) -> None:
     """Refuse to resume a checkpoint of another variant or with other options (a clear error, not a crash)."""
     mine = header(renderer)
+    hint = "resume with the options of the first run, train under another --name, or pass --restart to start over"
     if state["variant"] != mine["variant"]:
-        raise CheckpointError(f"{path} holds a {state['variant']} renderer, not {mine['variant']}: train into "
-                              "another model name, or restart")
+        raise CheckpointError(f"{path} holds a {state['variant']} renderer, not {mine['variant']}", path=path,
+                              hint=hint)
     theirs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(state.get("options", {})).items()}
     ours = json.loads(json.dumps(mine["options"]))
     differ = sorted(k for k in ours if k in theirs and theirs[k] != ours[k])
     if differ:
         detail = ", ".join(f"{k} {theirs[k]} (checkpoint) vs {ours[k]} (now)" for k in differ[:4])
-        raise CheckpointError(f"the checkpoint in {path.parent} was trained with other options ({detail}); "
-                              "resume with the same options, train into another model name, or restart")
+        raise CheckpointError(f"the checkpoint in {path.parent} was trained with other options ({detail})",
+                              path=path, hint=hint)
 
 
 def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, device: str = "cpu",
@@ -211,8 +213,7 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
                              "criteria_optimizers": {n: o.state_dict() for n, o in adversaries.items()},
                              "history": history, "iteration": iteration, "rng": _rng_state(),
                              "elapsed_s": elapsed_before + time.perf_counter() - t0, "config": asdict(config)}}
-        with atomic_path(ckpt_path) as tmp:
-            torch.save(payload, tmp)
+        save_checkpoint(payload, ckpt_path)
         atomic_write_json(out_dir / "losses.json", history)
         plot_losses(out_dir / "loss.png", history)
         if artifact:

@@ -125,10 +125,10 @@ def _remove_partial_clip(ws: Any, actor: str, clip: str) -> None:
           args=[Arg("--out", required=True, help="workspace folder to write (created when missing)"),
                 Arg("--actor", default="synthetic", help="actor name in the workspace (default synthetic)"),
                 Arg("--sentences", type=int, default=4, help="distinct random sentences (default 4)"),
-                Arg("--emotions", nargs="+", default=None,
+                Arg("--emotions", nargs="+", default=None, spec_types=(str, list),
                     help="emotions to act (default all eight MEAD emotions: neutral angry contempt "
                          "disgusted fear happy sad surprised)"),
-                Arg("--intensities", nargs="+", default=None,
+                Arg("--intensities", nargs="+", default=None, spec_types=(str, list),
                     help="MEAD levels 1 2 3 (= 0.33 0.66 1.0; default all three) or values in (0, 1)"),
                 Arg("--size", type=int, default=256, help="frame height = width in pixels (default 256)"),
                 Arg("--seed", type=int, default=0, help="corpus and identity seed (default 0)"),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,21 +236,23 @@ class Tracker:
     def _save(self, state: dict[str, Any]) -> None:
         if self.checkpoint_path is None:
             return
-        from core.workspace import atomic_path
+        from core.io.checkpoint import save_checkpoint
 
         payload = {k: v for k, v in state.items() if k != "variables"}
         payload["variables"] = {k: v.detach().cpu() for k, v in state["variables"].items()}
-        with atomic_path(self.checkpoint_path) as tmp:
-            torch.save(payload, tmp)
+        save_checkpoint(payload, self.checkpoint_path)
         self._last_checkpoint = time.monotonic()
 
     def _load(self) -> dict[str, Any] | None:
         path = self.checkpoint_path
         if path is None or not path.is_file():
             return None
+        from core.io.checkpoint import UnreadableCheckpoint, load_checkpoint
+
         try:
-            payload = torch.load(path, map_location=self.device, weights_only=False)
-        except (OSError, RuntimeError, EOFError, ValueError, KeyError, pickle.UnpicklingError) as exc:
+            # weights only: a crafted state.pt raises UnsafeCheckpoint (unsafe_file) and runs nothing
+            payload = load_checkpoint(path, map_location=self.device, what="tracking state")
+        except UnreadableCheckpoint as exc:
             # a damaged checkpoint is not fatal: start over
             self.reporter.log(f"ignoring unreadable tracking checkpoint {path} ({exc})", "warning")
             return None

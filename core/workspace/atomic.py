@@ -2,7 +2,7 @@
 
 Write to a temporary file in the same folder, flush and fsync it, then ``os.replace`` it over the
 target and fsync the folder. If the process dies before the rename, the target is untouched and
-only a ``.tmp-*`` file is left behind (cleaned by :func:`remove_stale_temporaries`).
+only a ``.tmp-*`` file is left behind (found and removed by :mod:`core.workspace.cleanup`).
 """
 
 from __future__ import annotations
@@ -85,13 +85,3 @@ def atomic_save_npz(target: str | os.PathLike[str], **arrays: Any) -> Path:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return atomic_write_bytes(target, buffer.getvalue())
-
-
-def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
-    """Delete ``.tmp-*`` leftovers of interrupted writes under ``folder``; returns how many."""
-    count = 0
-    for path in Path(folder).rglob(TMP_PREFIX + "*"):
-        with contextlib.suppress(OSError):
-            path.unlink()
-            count += 1
-    return count

@@ -8,6 +8,7 @@ Layout::
     W/shots/<shot>/                     shots to be dubbed (ingested + tracked)
     W/renders/<render>/                 dub outputs
     W/.locks/                           stage locks of running jobs
+    W/.staging/                         ingests in progress (see core.workspace.cleanup for leftovers)
 
 The manifest records what exists; files are the truth for the bulk data. All paths in it are
 relative to the workspace root, so a workspace can be moved.
@@ -26,7 +27,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_json, remove_stale_temporaries
+from . import cleanup as _cleanup
+from .atomic import atomic_write_json
 from .lock import stage_lock
 
 MANIFEST_NAME = "emodub.json"
@@ -37,11 +39,14 @@ _SECTIONS = ("actors", "shots", "renders")
 
 
 class WorkspaceError(Exception):
-    """A workspace that cannot be used; ``hint`` says what to do."""
+    """A workspace that cannot be used, or a record or name in it that is wrong; ``hint`` says what to
+    do, ``code`` is the job protocol's error code (``bad_workspace``, ``bad_params`` for an invalid
+    name, ``missing_input`` for an unknown clip/shot)."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", code: str = "bad_workspace") -> None:
         super().__init__(message)
         self.hint = hint
+        self.code = code
 
 
 def validate_name(name: str, what: str = "name") -> str:
@@ -49,7 +54,7 @@ def validate_name(name: str, what: str = "name") -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise WorkspaceError(
             f"invalid {what} {name!r}",
-            hint="use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+            hint="use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", code="bad_params")
     return name
 
 
@@ -223,9 +228,29 @@ class Workspace:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "__", stage)
         return stage_lock(self.root / ".locks" / f"{safe}.lock", what=stage)
 
-    def cleanup(self) -> int:
-        """Remove leftovers of interrupted atomic writes; returns how many were removed."""
-        return remove_stale_temporaries(self.root)
+    def locks(self) -> list[_cleanup.LockInfo]:
+        """Every stage lock in the workspace, live or stale."""
+        return _cleanup.locks(self.root)
+
+    def others_at_work(self) -> list[_cleanup.LockInfo]:
+        """Locks held by live processes other than this one (jobs running now)."""
+        return _cleanup.others_at_work(self.root)
+
+    def leftovers(self, min_age_s: float = _cleanup.TMP_GRACE_S) -> _cleanup.Leftovers:
+        """What interrupted jobs left behind (see :mod:`core.workspace.cleanup`)."""
+        renders = self.read_manifest().get("renders") or {}
+        return _cleanup.find_leftovers(self.root, set(renders), min_age_s)
+
+    def cleanup(self, min_age_s: float = _cleanup.TMP_GRACE_S) -> _cleanup.Leftovers:
+        """Remove the leftovers of interrupted jobs; returns what was removed.
+
+        Stale locks always go. Temporary files, staging folders and partial renders go only while no
+        other process holds a lock here: they might be a running job's work in progress.
+        """
+        found = self.leftovers(min_age_s)
+        if self.others_at_work():
+            found = _cleanup.Leftovers(stale_locks=found.stale_locks)
+        return _cleanup.remove(found)
 
     # -- records ---------------------------------------------------------------------------
     def actors(self) -> list[str]:
@@ -241,7 +266,7 @@ class Workspace:
             return self.read_manifest()["actors"][actor]["clips"][clip]
         except KeyError:
             raise WorkspaceError(f"no clip {clip!r} for actor {actor!r} in {self.root}",
-                                 hint="ingest it first with `emodub ingest`") from None
+                                 hint="ingest it first with `emodub ingest`", code="missing_input") from None
 
     def set_clip(self, actor: str, clip: str, record: dict[str, Any]) -> None:
         """Add or replace a clip record (``video``/``audio`` paths relative to the root, fps,
@@ -273,7 +298,8 @@ class Workspace:
             return self.read_manifest()["shots"][shot]
         except KeyError:
             raise WorkspaceError(f"no shot {shot!r} in {self.root}",
-                                 hint="ingest it first with `emodub ingest VIDEO --shot NAME`") from None
+                                 hint="prepare it first with `emodub shot prepare VIDEO --shot NAME`",
+                                 code="missing_input") from None
 
     def set_shot(self, shot: str, record: dict[str, Any]) -> None:
         validate_name(shot, "shot name")

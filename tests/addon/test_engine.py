@@ -119,6 +119,18 @@ def test_apply_event_builds_status_text_progress_and_outcome() -> None:
     assert state.report == "/w/report.json" and not state.outcome_known
     engine.apply_event(state, protocol.Error("j1", code="no_model", message="no renderer", hint="train"))
     assert (state.status, state.error_message, state.error_hint) == ("error", "no renderer", "train")
+    assert state.text == "failed: no renderer" and not state.is_bug
+
+
+@pytest.mark.parametrize("code", ["bad_input", "bad_params", "bad_spec", "busy", "read_only",
+                                  "incompatible_checkpoint", "unsafe_file", "missing_input"])
+def test_user_errors_are_not_shown_as_bugs(code: str) -> None:
+    state = engine.JobState("j1", "dub", label="Render dub")
+    engine.apply_event(state, protocol.Error("j1", code=code, message="the audio is empty", hint="export it"))
+    assert not state.is_bug and "bug" not in state.text and state.text == "failed: the audio is empty"
+    bug = engine.JobState("j2", "dub")
+    engine.apply_event(bug, protocol.Error("j2", code="internal", message="KeyError: 'x'", hint="report it"))
+    assert bug.is_bug and bug.text == "emodub bug: KeyError: 'x'"
     done = engine.JobState("j2", "dub")
     engine.apply_event(done, protocol.Done("j2", outputs={"video": "/v.mp4", "report": "/r.json"}))
     assert done.status == "done" and done.report == "/r.json" and done.outputs["video"] == "/v.mp4"

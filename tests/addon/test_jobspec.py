@@ -48,6 +48,21 @@ def test_params_follow_the_contract() -> None:
     json.dumps(spec.to_dict(), allow_nan=False)
 
 
+def test_the_engine_takes_the_add_ons_params_under_the_strict_protocol() -> None:
+    """From protocol version 2 the engine refuses params a job kind does not have; the add-on's must fit."""
+    from core.jobs.registry import get_kind
+
+    emotions = {"format": "emodub-emotion-curves", "version": 1, "fps": 25.0, "per_frame": {"happy": [0.0]}}
+    for kind, params in (
+            ("shot.prepare", jobspec.prepare_shot_params("/v/take1.mp4", "take1", "cpu", fps=23.976)),
+            ("train.actor", jobspec.train_actor_params("anna", "cuda")),
+            ("dub", jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav", 0.5, None),
+                                       emotions=emotions, out="/o/dub.mp4"))):
+        spec = jobspec.make_spec(kind, params, "/ws")
+        assert protocol.decode_spec(spec.to_json()).version == protocol.PROTOCOL_VERSION == 2
+        assert get_kind(kind).check_params(spec.params, strict=True) == []
+
+
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: jobspec.train_actor_params(""), "no actor is set"),
     (lambda: jobspec.train_actor_params("anna smith"), "invalid actor"),

@@ -71,6 +71,8 @@ def test_valid_imports_send_the_contract_params(window, shot_workspace) -> None:
     }
     from core.jobs.registry import get_kind
 
+    for job in (clip_job, shot_job):  # the engine takes them under the strict protocol
+        assert job.spec.version == P.PROTOCOL_VERSION and get_kind(job.kind).check_params(job.params) == []
     if get_kind("shot.prepare") is not None:
         assert shot_job.kind == "shot.prepare"
         assert shot_job.params == {"video": str(video.resolve()), "shot": "scene13"}
@@ -146,6 +148,9 @@ def test_render_dub_sends_curves_in_the_engine_form(qtbot, window, shot_workspac
     assert params["audio"] == str((shot_workspace.shot_dir("scene12") / "audio.wav").resolve())
     assert params["audio_offset_s"] == 0.0 and params["audio_duration_s"] is None
     assert "renderer" not in params  # the actor's best: the engine decides
+    from core.jobs.registry import get_kind
+
+    assert job.spec.version == P.PROTOCOL_VERSION and get_kind("dub").check_params(params) == []
     sent = EmotionCurves.from_json(params["emotions"])
     np.testing.assert_allclose(sent.sample(40), doc.sample_all(40))
     # Rendering saved the curves first, so the workspace copy matches what was sent.
@@ -169,6 +174,18 @@ def test_reopening_a_workspace_shows_interrupted_jobs(window, shot_workspace, tm
     row = window.jobs_panel.model.row_of(record.id)
     assert window.jobs_panel.model.index(row, 1).data() == INTERRUPTED
     assert json.loads(journal_path(shot_workspace.root).read_text())["jobs"][0]["state"] == INTERRUPTED
+
+
+@pytest.mark.parametrize("code, bug", [("bad_input", False), ("read_only", False), ("internal", True)])
+def test_jobs_panel_shows_user_errors_with_their_hint_and_bugs_as_bugs(window, code: str, bug: bool) -> None:
+    queue = window.jobs.queue
+    record = queue.submit(P.JobSpec(kind="selftest", params={"steps": 1}))
+    queue.mark_running(record.id)
+    queue.apply(record.id, P.Error(record.id, code=code, message="the dub audio is empty", hint="export it again"))
+    window.jobs_panel.select(record.id)
+    text = window.jobs_panel.error_label.text()
+    assert "the dub audio is empty" in text
+    assert ("bug in emodub" in text) is bug and ("What to do: export it again" in text) is not bug
 
 
 def test_training_view_draws_losses_and_samples_from_events(window, tmp_path) -> None:

@@ -59,6 +59,20 @@ def test_error_event_keeps_message_and_hint() -> None:
     record = queue.process_finished(job, P.EXIT_BAD_SPEC)
     assert record.state == ERROR and record.error_hint == "known kinds: selftest"
     assert "What to do" not in record.status_text() and record.status_text() == "unknown job kind 'x'"
+    assert not record.is_bug
+
+
+@pytest.mark.parametrize("code, bug", [("bad_input", False), ("busy", False), ("read_only", False),
+                                       ("unsafe_file", False), ("incompatible_checkpoint", False),
+                                       ("internal", True)])
+def test_only_internal_errors_are_shown_as_bugs(code: str, bug: bool) -> None:
+    queue = JobQueue()
+    job = _submit(queue)
+    queue.mark_running(job)
+    queue.apply(job, P.Error(job, code=code, message="the dub audio is empty", hint="export it again"))
+    record = queue.process_finished(job, P.EXIT_ERROR)
+    assert record.is_bug is bug
+    assert record.status_text() == ("emodub bug: " if bug else "") + "the dub audio is empty"
 
 
 def test_exit_without_terminal_event_is_explained() -> None:

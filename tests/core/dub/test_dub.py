@@ -37,21 +37,6 @@ def run(spec: P.JobSpec) -> P.Event:
     return events[-1]
 
 
-@pytest.fixture
-def trained_actor(tracked_workspace):
-    torch.set_num_threads(1)
-    ws = tracked_workspace(n_frames=24, size=64, clips=2)
-    root = str(ws.root)
-    run(P.JobSpec("train.a2e", {"actor": "a", "iterations": 6, "batch_size": 4, "seq_len": 8,
-                                "checkpoint_every": 3, "device": "cpu"}, root))
-    run(P.JobSpec("train.renderer", {"actor": "a", "iterations": 4, "options": {"unet_base": 8}, "device": "cpu"},
-                  root))
-    # The shot to dub: a copy of a tracked clip registered as a shot.
-    shutil.copytree(ws.clip_dir("a", "c1"), ws.shot_dir("s"))
-    ws.set_shot("s", {"video": "shots/s/video.mp4", "fps": 25, "frames": 24})
-    return ws
-
-
 def test_dub_job_end_to_end(trained_actor, tmp_path: Path) -> None:
     from core.io.audio import write_wav
     from core.io.video import iter_frames, probe

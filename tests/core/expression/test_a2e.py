@@ -15,6 +15,7 @@ from core.audio.io import AudioError, load_audio
 from core.expression.a2e import A2EConfig, A2EModel, chunked_forward, emotion_frames, predict
 from core.expression.a2e_train import train_a2e
 from core.expression.emotions import EmotionCurves, curves_from, ramp_in
+from core.io.checkpoint import load_checkpoint
 from core.jobs import protocol as P
 from core.jobs.context import JobCancelled
 from core.jobs.runner import run_job
@@ -94,13 +95,13 @@ def test_interrupted_training_resumes_with_an_unbroken_history(trained: tuple[Wo
     cut = Recorder(cancel_at=15)
     with pytest.raises(JobCancelled):
         train_a2e(ws, ACTOR, config, model_name="cut", reporter=cut)
-    state = torch.load(ws.model_dir(ACTOR, "cut") / "checkpoint.pt", weights_only=False)
+    state = load_checkpoint(ws.model_dir(ACTOR, "cut") / "checkpoint.pt")
     assert state["iteration"] == 15 and state["history"]["step"] == [5, 10, 15]
     resumed = Recorder()
     out = train_a2e(ws, ACTOR, config, model_name="cut", reporter=resumed)
     assert out["iteration"] == 30 and resumed.progress_done[0] == 15
-    full = torch.load(ws.model_dir(ACTOR, "full") / "checkpoint.pt", weights_only=False)["history"]
-    cont = torch.load(ws.model_dir(ACTOR, "cut") / "checkpoint.pt", weights_only=False)["history"]
+    full = load_checkpoint(ws.model_dir(ACTOR, "full") / "checkpoint.pt")["history"]
+    cont = load_checkpoint(ws.model_dir(ACTOR, "cut") / "checkpoint.pt")["history"]
     assert cont["step"] == full["step"]
     # Same batches, same optimiser states: the resumed run computes what the uninterrupted one did.
     for key in ("l1", "vel", "gan_g", "gan_d", "val_l1"):

@@ -184,3 +184,18 @@ def test_truncated_mp4_is_reported_as_incomplete(tmp_path: Path) -> None:
     with pytest.raises(MediaError) as err:
         probe(cut)
     assert err.value.code == "unreadable" and "incomplete" in err.value.message
+
+
+def test_ffmpeg_runs_in_its_own_process_group(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal signals the foreground process group: ffmpeg must not be in the engine's, or
+    it dies before the engine's cancel path runs (issue 19: "encoding ... failed: no message from ffmpeg")."""
+    import os
+
+    writer = VideoWriter(tmp_path / "g.mp4", 25)
+    writer.write(np.zeros((16, 16, 3), np.uint8))
+    try:
+        assert writer._proc is not None
+        assert os.getpgid(writer._proc.pid) == writer._proc.pid != os.getpgrp()
+    finally:
+        writer.abort()
+    assert not list(tmp_path.iterdir())

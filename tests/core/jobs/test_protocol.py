@@ -40,7 +40,7 @@ def test_spec_round_trip() -> None:
     ("{not json", "not JSON"),
     ("[1, 2]", "expected a JSON object"),
     ('{"v": 1, "event": "explode", "job_id": "a"}', "unknown event 'explode'"),
-    ('{"v": 2, "event": "done", "job_id": "a"}', "protocol version 2"),
+    ('{"v": 3, "event": "done", "job_id": "a"}', "protocol version 3"),
     ('{"event": "done", "job_id": "a"}', "protocol version None"),
     ('{"v": 1, "event": "done"}', "no 'job_id'"),
     ('{"v": 1, "job_id": "a"}', "no 'event'"),
@@ -80,3 +80,53 @@ def test_cancel_lines() -> None:
     assert P.is_cancel_line(P.encode_cancel())
     assert not P.is_cancel_line("cancelled")
     assert not P.is_cancel_line(json.dumps({"control": "pause"}))
+
+
+def test_specs_keep_their_version_and_newer_ones_are_refused() -> None:
+    old = P.decode_spec('{"v": 1, "kind": "selftest", "params": {"step": 3}}')
+    assert old.version == 1 and not old.strict
+    new = P.decode_spec(P.JobSpec(kind="selftest").to_json())
+    assert new.version == P.PROTOCOL_VERSION == 2 and new.strict
+    assert json.loads(old.to_json())["v"] == 1  # re-encoded as it came
+    with pytest.raises(P.ProtocolError, match="update emodub"):
+        P.decode_spec('{"v": 3, "kind": "selftest"}')
+    with pytest.raises(P.ProtocolError, match="protocol version True"):
+        P.decode_spec('{"v": true, "kind": "selftest"}')
+    # An engine answers a version-1 front-end in version 1, and front-ends read both.
+    line = P.encode_event(P.Done("j"), version=1)
+    assert json.loads(line)["v"] == 1 and P.decode_event(line) == P.Done("j", t=json.loads(line)["t"])
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("nested", ['{"v": 2, "kind": "x", "params": {"a": ' + "[" * 100_000 + "]" * 100_000 + "}}",
+                                    "[" * 100_000, '{"v": 2, "kind": "x", "p": ' + '{"a": ' * 5000 + "1" + "}" * 5001])
+def test_deeply_nested_json_is_a_protocol_error_not_a_recursion_error(nested: str) -> None:
+    with pytest.raises(P.ProtocolError, match="nested|expected a JSON object"):
+        P.decode_spec(nested)
+    with pytest.raises(P.ProtocolError):
+        P.decode_event(nested)
+    assert not P.is_cancel_line(nested)
+
+
+def test_spec_scanner_finds_the_end_of_a_spec_without_a_newline() -> None:
+    spec = P.JobSpec(kind="selftest", params={"note": 'a "}" brace\\ and {"x": [1]}'}).to_json()
+    scanner = P.SpecScanner()
+    pieces = [spec[:7], spec[7:30], spec[30:]]
+    ends = [scanner.feed(piece.encode()) for piece in pieces]
+    assert ends[:2] == [None, None] and ends[2] == len(spec.encode())
+    assert P.decode_spec(bytes(scanner.data[: ends[2]])) == P.decode_spec(spec)
+    # a newline ends a spec line; text that is not an object ends at once
+    assert P.SpecScanner().feed(b'{"v": 2,\ncancel\n') == 9
+    assert P.SpecScanner().feed(b"  \n\t") is None
+    assert P.SpecScanner().feed(b"hello") == 5
+    deep = P.SpecScanner()
+    assert deep.feed(b"{" + b"[" * 100) == P.MAX_JSON_DEPTH + 1
+
+
+def test_error_codes_tell_user_errors_from_bugs() -> None:
+    required = {"bad_input", "bad_params", "bad_spec", "busy", "read_only", "incompatible_checkpoint",
+                "unsafe_file", "cancelled", "internal"}
+    assert required <= set(P.ERROR_CODES)
+    assert not P.is_user_error(P.INTERNAL)
+    assert all(P.is_user_error(code) for code in required - {"internal"})
+    assert P.is_user_error("missing_input")  # a kind's own code is the user's to fix too

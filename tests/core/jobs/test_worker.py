@@ -127,3 +127,73 @@ def test_closing_the_stdin_pipe_cancels_an_orphaned_job(tmp_path: Path) -> None:
     proc.stdin.close()  # the front-end went away
     events = read_events_until(proc, lambda e: e.name in P.TERMINAL_EVENTS)
     assert proc.wait(timeout=60) == P.EXIT_CANCELLED and events[-1].name == "cancelled"
+
+
+def _worker(*args: str, **kwargs: object) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "core.worker", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+@pytest.mark.timeout(90)
+def test_a_spec_without_trailing_newline_on_an_open_stdin_runs() -> None:
+    proc = _worker(stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(P.JobSpec(kind="selftest", params={"steps": 2}).to_json())  # no newline, stdin stays open
+    proc.stdin.flush()
+    events = read_events_until(proc, lambda e: e.name in P.TERMINAL_EVENTS)
+    assert events[-1].name == "done"
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == P.EXIT_OK
+
+
+@pytest.mark.timeout(90)
+def test_a_deeply_nested_spec_is_a_bad_spec_event() -> None:
+    proc = _worker(stdin=subprocess.PIPE)
+    nested = '{"v": 2, "kind": "selftest", "params": {"x": ' + "[" * 200_000 + "]" * 200_000 + "}}\n"
+    out, err = proc.communicate(nested, timeout=60)
+    assert proc.returncode == P.EXIT_BAD_SPEC and "RecursionError" not in err
+    error = P.decode_event(out.strip().splitlines()[-1])
+    assert isinstance(error, P.Error) and error.code == "bad_spec" and "nested" in error.message
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("stdin", ["closed pipe", "no descriptor"])
+def test_job_file_with_stdin_closed_at_start_runs_to_the_end(tmp_path: Path, stdin: str) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(P.JobSpec(kind="selftest", params={"steps": 20, "step_delay": 0.01}).to_json())
+    if stdin == "closed pipe":
+        proc = _worker("--job", str(spec_file), stdin=subprocess.PIPE)
+        assert proc.stdin is not None
+        proc.stdin.close()  # the caller has nothing to say on stdin
+    else:
+        proc = _worker("--job", str(spec_file), stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(0))
+    events = read_events_until(proc, lambda e: e.name in P.TERMINAL_EVENTS)
+    assert proc.wait(timeout=60) == P.EXIT_OK and events[-1].name == "done"
+    assert [e.done for e in events if isinstance(e, P.Progress)][-1] == 20
+
+
+@pytest.mark.timeout(90)
+def test_a_misspelled_param_is_refused_from_version_2_and_warned_in_version_1() -> None:
+    proc = _worker(stdin=subprocess.PIPE)
+    out, _ = proc.communicate(json.dumps({"v": 2, "kind": "selftest", "params": {"step": 3}}) + "\n", timeout=60)
+    error = P.decode_event(out.strip().splitlines()[-1])
+    assert proc.returncode == P.EXIT_BAD_SPEC and error.code == "bad_spec"
+    assert "'step'" in error.message and "did you mean 'steps'" in error.message and "steps" in error.hint
+
+    proc = _worker(stdin=subprocess.PIPE)
+    out, _ = proc.communicate(json.dumps({"v": 1, "kind": "selftest", "params": {"step": 3, "steps": 2}}), timeout=60)
+    lines = out.strip().splitlines()
+    # answered in version 1, so that the old front-end can read it
+    assert proc.returncode == P.EXIT_OK and all(json.loads(line)["v"] == 1 for line in lines)
+    warnings = [e.message for e in map(P.decode_event, lines) if isinstance(e, P.Log) and e.level == "warning"]
+    assert any("did you mean 'steps'" in w and "ignored" in w for w in warnings)
+    assert any("update the front-end" in w for w in warnings)
+
+
+def test_a_param_of_the_wrong_type_is_bad_params() -> None:
+    proc = _worker(stdin=subprocess.PIPE)
+    out, _ = proc.communicate(P.JobSpec(kind="selftest", params={"steps": "3"}).to_json() + "\n", timeout=60)
+    error = P.decode_event(out.strip().splitlines()[-1])
+    assert proc.returncode == P.EXIT_ERROR and error.code == "bad_params" and error.traceback == ""
+    assert "'steps'" in error.message and "integer" in error.message

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.io.checkpoint import CheckpointError
 from core.renderers.base import RendererSetup
 from core.renderers.neural_texture.config import NeuralTextureConfig
 from core.renderers.neural_texture.model import NeuralTextureRenderer
-from core.renderers.registry import CheckpointError, build, header, load, read_checkpoint
+from core.renderers.registry import build, header, load, read_checkpoint
 
 TINY = {"temporal_window": 0, "audio_dim": 4, "audio_window": 8, "audio_code": 8, "siren_hidden": 16,
         "siren_layers": 1, "unet_base": 4, "unet_depth": 2}

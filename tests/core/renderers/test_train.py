@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core.io.checkpoint import CheckpointError
 from core.jobs.context import JobCancelled
 from core.renderers.base import RendererSetup
 from core.renderers.data import actor_sources
-from core.renderers.registry import CheckpointError, build, load
+from core.renderers.registry import build, load
 from core.renderers.train import TrainConfig, read_history, train
 
 TINY = {"temporal_window": 1, "audio_dim": 4, "audio_window": 8, "audio_code": 8, "siren_hidden": 16,

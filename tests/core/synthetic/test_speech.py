@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -207,9 +208,11 @@ def test_pitch_rises_with_intensity(sentence: list[tuple[str, float]]) -> None:
 
 
 def test_prosody_combination() -> None:
-    assert prosody_for_emotion(None) == Prosody()
+    # Field by field with a tolerance: exp(log(x)) is x only up to the CPU's vector math (0.98 came
+    # back as 0.9800000000000001 on some machines).
+    assert asdict(prosody_for_emotion(None)) == pytest.approx(asdict(Prosody()))
     full = prosody_for_emotion("sad")
-    assert full == EMOTION_PROSODY["sad"]
+    assert asdict(full) == pytest.approx(asdict(EMOTION_PROSODY["sad"]))
     half = prosody_for_emotion("sad:0.5")
     assert half.pitch_shift_st == pytest.approx(0.5 * full.pitch_shift_st)
     assert half.rate == pytest.approx(np.sqrt(full.rate))

@@ -113,3 +113,35 @@ def test_cancelled_track_job_resumes(workspace: Workspace) -> None:
     assert "rigid" not in stages and "landmarks" in stages  # continued where it stopped
     quality = json.loads((workspace.clip_dir("synth", "b") / "tracking" / "quality.json").read_text())
     assert quality["resumed"] is True
+
+
+def test_a_crafted_tracking_state_is_refused_by_emodub_track(tmp_path, small_model, crafted_pickle) -> None:
+    """Issue 19: a ``tracking/state.pt`` whose unpickling calls ``os.system`` ran during ``emodub track``."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ws = Workspace.create(tmp_path / "w")
+    add_synthetic_clip(ws, "synth", "evil", small_model, synthetic_params(12, seed=6), size=96, crop_size=96)
+    state = ws.clip_dir("synth", "evil") / "tracking" / "state.pt"
+    marker = crafted_pickle(state)
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-m", "core.cli", "track", "-w", str(ws.root), "--actor", "synth",
+                          "--clip", "evil", "--iterations", "0.15", "--model-resolution", "small", "--device", "cpu",
+                          "--json"], cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True,
+                         text=True, timeout=300)
+    error = P.decode_event(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == P.EXIT_ERROR and isinstance(error, P.Error) and error.code == "unsafe_file"
+    assert str(state) in error.message and error.hint and not error.traceback
+    assert not marker.exists(), "the crafted tracking state's code ran"
+    assert state.exists()  # refused, not silently replaced: the user decides what to do with it
+
+
+def test_a_damaged_tracking_state_is_ignored_and_tracking_starts_over(workspace: Workspace) -> None:
+    state = workspace.clip_dir("synth", "a") / "tracking" / "state.pt"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_bytes(b"PK\x03\x04 truncated")
+    code, events = _run(workspace, "track", {"actor": "synth", "clip": "a", **FAST, "overlay": False})
+    assert code == P.EXIT_OK, events[-1]
+    assert any(isinstance(e, P.Log) and "ignoring unreadable tracking checkpoint" in e.message for e in events)

@@ -84,7 +84,8 @@ def test_create_in_read_only_folder(tmp_path: Path) -> None:
 
 
 def test_interrupted_atomic_write_leaves_old_file(tmp_path: Path) -> None:
-    target = tmp_path / "artifact.json"
+    ws = Workspace.create(tmp_path / "w")
+    target = ws.root / "artifact.json"
     atomic_write_json(target, {"generation": 1})
     # A child process writes the temporary file, then dies (os._exit) before the rename.
     script = textwrap.dedent(f"""
@@ -98,11 +99,11 @@ def test_interrupted_atomic_write_leaves_old_file(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", script], env=env, timeout=60)
     assert proc.returncode == 9
     assert json.loads(target.read_text()) == {"generation": 1}
-    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+    leftovers = [p for p in ws.root.iterdir() if p.name.startswith(".tmp-")]
     assert leftovers, "the interrupted write should have left its temporary file"
-    from core.workspace.atomic import remove_stale_temporaries
-
-    assert remove_stale_temporaries(tmp_path) == len(leftovers)
+    assert ws.leftovers().temporaries == []  # too young: it could be a write in progress
+    assert ws.cleanup(min_age_s=0).temporaries == leftovers
+    assert not [p for p in ws.root.iterdir() if p.name.startswith(".tmp-")]
 
 
 def test_exception_during_write_keeps_old_file(tmp_path: Path) -> None:
@@ -149,3 +150,33 @@ def test_manifest_is_relative_and_movable(tmp_path: Path) -> None:
     moved = Workspace.open(tmp_path / "moved")
     assert moved.clip("a", "c")["video"] == "actors/a/clips/c/video.mp4"
     assert (moved.root / MANIFEST_NAME).exists()
+
+
+def test_leftovers_of_interrupted_jobs_are_found_and_removed(tmp_path: Path) -> None:
+    import time
+
+    ws = Workspace.create(tmp_path / "w")
+    ws.set_render("done", {"video": "renders/done/dubbed.mp4"})
+    (ws.render_dir("done")).mkdir(parents=True)
+    partial = ws.render_dir("half")
+    partial.mkdir(parents=True)
+    (partial / "audio.wav").write_bytes(b"\0" * 100)
+    staging = ws.root / ".staging" / "take1-abc"
+    staging.mkdir(parents=True)
+    (staging / ".tmp-video.mp4.x.mp4").write_bytes(b"x")  # goes with its staging folder
+    old_tmp = ws.root / "shots" / ".tmp-emotions.json.y.json"
+    old_tmp.write_text("{")
+    os.utime(old_tmp, (time.time() - 60, time.time() - 60))
+    young_tmp = ws.root / ".tmp-emodub.json.z.json"  # a write in progress (the app saving)
+    young_tmp.write_text("{")
+    unreadable = ws.root / ".locks" / "dub__s.lock"  # its writer died between create and write
+    unreadable.parent.mkdir(exist_ok=True)
+    unreadable.write_text("")
+    os.utime(unreadable, (time.time() - 60, time.time() - 60))
+    found = ws.leftovers()
+    assert found.partial_renders == [partial] and found.staging == [staging]
+    assert found.temporaries == [old_tmp] and found.stale_locks == [unreadable]
+    assert len(found.describe(ws.root)) == 4
+    removed = ws.cleanup()
+    assert removed.paths() == found.paths() and not ws.leftovers()
+    assert young_tmp.exists() and ws.render_dir("done").exists()
