@@ -103,6 +103,8 @@ def _renderer_params(preset: DemoPreset, variant: str, variant_preset: str | Non
                 Arg("--renderer", default=None, help="renderer variant to train and dub with (default neural_texture)"),
                 Arg("--compare", default=None, metavar="A,B",
                     help="train, evaluate and dub with each of these variants; one table and compare.mp4"),
+                Arg("--nerf-minutes", type=float, default=None, dest="nerf_minutes",
+                    help="train NeRF variants for this long instead of the preset's iterations"),
                 Arg("--seed", type=int, default=0),
                 Arg("--device", default="auto", choices=["auto", "cpu", "cuda"])])
 def run_demo(ctx: JobContext) -> dict[str, Any]:
@@ -174,9 +176,11 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
         trainings.append(("neural_texture", "neural_texture_static", "static"))
     for variant, name, variant_preset in trainings:
         start = time.perf_counter()
-        sub.run_kind("train.renderer", {"actor": "synthetic", **_renderer_params(preset, variant, variant_preset),
-                                        "name": name, "device": device, "holdout": preset.holdout,
-                                        "evaluate": False})
+        params = _renderer_params(preset, variant, variant_preset)
+        if variant != "neural_texture" and ctx.params.get("nerf_minutes"):
+            params = {**params, "iterations": None, "minutes": float(ctx.params["nerf_minutes"])}
+        sub.run_kind("train.renderer", {"actor": "synthetic", **params, "name": name, "device": device,
+                                        "holdout": preset.holdout, "evaluate": False})
         lap(f"train_{name}", start)
         start = time.perf_counter()
         renderers[name] = sub.run_kind("eval.renderer", {"actor": "synthetic", "name": name, "device": device})

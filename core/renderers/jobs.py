@@ -73,6 +73,7 @@ def _train_settings(variant: str, preset: str | None, p: dict[str, Any]) -> Any:
                 Arg("--renderer", default=DEFAULT_VARIANT, help=f"renderer variant (default {DEFAULT_VARIANT})"),
                 Arg("--preset", default=None, help="the variant's named option set (e.g. cpu, paper, static)"),
                 Arg("--set", action="append", default=None, dest="options", metavar="KEY=VALUE",
+                    spec_types=(list, dict),
                     help="a variant option (repeatable); `emodub renderers` lists them"),
                 Arg("--name", default=None, help="model name (default: the variant's name)"),
                 Arg("--iterations", type=int, default=None, help="training steps (default: the variant's)"),

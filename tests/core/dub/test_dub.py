@@ -135,7 +135,7 @@ def test_frames_without_a_face_keep_the_plate(trained_actor, tmp_path: Path) -> 
     np.savez(ws.shot_dir("s") / "landmarks.npz", flagged=flagged)
     write_wav(tmp_path / "a.wav", (0.3 * np.sin(np.arange(15360) / 5.0)).astype(np.float32), 16000)
     done = run(P.JobSpec("dub", {"actor": "a", "shot": "s", "audio": str(tmp_path / "a.wav"), "length": "shot",
-                                 "options": None, "device": "cpu", "name": "gone"}, str(ws.root)))
+                                 "device": "cpu", "name": "gone"}, str(ws.root)))
     assert done.outputs["faceless_frames"] == 6
     assert json.loads(Path(done.outputs["report"]).read_text())["faceless_frames"] == 6
     from core.tracking.result import TrackedClip
