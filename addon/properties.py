@@ -75,7 +75,7 @@ def engine_catalog(context: bpy.types.Context | None = None) -> renderer_catalog
 def _renderer_items(settings: bpy.types.PropertyGroup, context: bpy.types.Context | None) -> list[Any]:
     catalog = engine_catalog(context)
     root = workspace_path(context)
-    trained = renderer_catalog.trained_variants(root, settings.actor, catalog.default) if root else {}
+    trained = renderer_catalog.trained_variants(root, settings.actor, catalog.legacy) if root else {}
     key = (catalog.names, catalog.default, tuple((k, tuple(v)) for k, v in sorted(trained.items())))
     if key != _RENDERER_ITEMS["key"]:
         _RENDERER_ITEMS["key"] = key

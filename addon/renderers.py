@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +24,13 @@ BEST = "BEST"  # the enum identifier of "the actor's best trained renderer" (the
 
 @dataclass(frozen=True)
 class RendererCatalog:
-    """The engine's renderer variants: ``variants`` (name, description, presets...) and its ``default``."""
+    """The engine's renderer variants: ``variants`` (name, description, presets...), its ``default`` and the
+    variant of model records that name none (``legacy``)."""
 
     variants: tuple[dict[str, Any], ...] = ()
     default: str = ""
     error: str = ""
+    legacy: str = ""
 
     @property
     def names(self) -> list[str]:
@@ -42,7 +45,8 @@ def parse_catalog(stdout: str) -> RendererCatalog:
     try:
         data = json.loads(stdout)
         variants = tuple(v for v in data["variants"] if isinstance(v, dict) and isinstance(v.get("name"), str))
-        return RendererCatalog(variants, str(data.get("default") or ""))
+        default = str(data.get("default") or "")
+        return RendererCatalog(variants, default, legacy=str(data.get("legacy") or default))
     except (json.JSONDecodeError, KeyError, TypeError):
         return RendererCatalog(error="the engine did not list its renderers (update emodub)")
 
@@ -77,9 +81,9 @@ class CatalogCache:
         if key not in self._by_setting:
             try:
                 command, env = resolve(setting, env_text)
-            except EngineError as exc:
-                return engine_error(exc)
-            self._by_setting[key] = self.get(command, env)
+                self._by_setting[key] = self.get(command, env)
+            except EngineError as exc:  # remembered too: no probe process on every redraw (Check Engine retries)
+                self._by_setting[key] = engine_error(exc)
         return self._by_setting[key]
 
     def get(self, command: EngineCommand, env: Mapping[str, str] | None = None) -> RendererCatalog:
@@ -99,7 +103,8 @@ CACHE = CatalogCache()
 
 
 def trained_variants(root: str, actor: str, default: str) -> dict[str, list[str]]:
-    """Variant -> the actor's trained model names of that variant (from the workspace manifest)."""
+    """Variant -> the actor's trained model names of that variant (from the workspace manifest; a record without
+    a variant, written before variants existed, counts as ``default``, the engine's legacy variant)."""
     try:
         actors = workspace_info.read_manifest(root).get("actors", {})
     except workspace_info.WorkspaceProblem:
@@ -112,14 +117,21 @@ def trained_variants(root: str, actor: str, default: str) -> dict[str, list[str]
     return out
 
 
-def enum_items(catalog: RendererCatalog, trained: Mapping[str, list[str]]) -> list[tuple[str, str, str]]:
-    """Blender enum items: the actor's best first, then every variant, marked when the actor has trained it."""
-    items = [(BEST, "Actor's Best", "The actor's trained renderer with the best held-out face quality")]
+def enum_number(name: str) -> int:
+    """A stable enum number for a variant name. Blender stores a dynamic enum's choice by number: numbering by
+    position would silently change the editor's pick when the engine's list changes."""
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF or 1
+
+
+def enum_items(catalog: RendererCatalog, trained: Mapping[str, list[str]]) -> list[tuple[str, str, str, str, int]]:
+    """Blender enum items (identifier, label, tooltip, icon, number): the actor's best first, then every
+    variant, marked when the actor has trained it."""
+    items = [(BEST, "Actor's Best", "The actor's trained renderer with the best held-out face quality", "NONE", 0)]
     for name in catalog.names:
         models = trained.get(name, [])
         label = name.replace("_", " ").title() + (" (Trained)" if models else "")
         tip = catalog.describe(name) + (f". Trained: {', '.join(models)}" if models else ". Not trained yet")
-        items.append((name, label, tip))
+        items.append((name, label, tip, "NONE", enum_number(name)))
     return items
 
 

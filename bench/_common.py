@@ -41,3 +41,19 @@ def emodub(*args: str, log: Path) -> dict[str, Any]:
         raise RuntimeError(f"{' '.join(args[:2])} failed ({proc.returncode}): {json.dumps(last)[:2000]}")
     print(f"# {' '.join(args[:2])}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     return last["outputs"]
+
+
+def speech(seconds: float, seed: int = 0, sr: int = 16000) -> Any:
+    """``seconds`` of synthetic speech (random sentences of the synthetic actor's voice), float32."""
+    import numpy as np
+
+    from core.synthetic.phonemes import random_sentence
+    from core.synthetic.speech import synthesize
+
+    rng = np.random.default_rng(seed)
+    parts, total = [], 0
+    while total < seconds * sr:
+        wave, _ = synthesize(random_sentence(rng, 8), None, sr, rng)
+        parts.append(wave)
+        total += wave.size
+    return np.concatenate(parts)[: int(seconds * sr)].astype(np.float32)

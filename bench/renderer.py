@@ -44,33 +44,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from _common import ROOT, emit, load_average, speech
 
-ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("train", "forward", "dub", "memory")
-if str(ROOT) not in sys.path:  # `python bench/renderer.py` without PYTHONPATH
-    sys.path.insert(0, str(ROOT))
-
-
-def emit(name: str, value: float, unit: str, config: dict[str, Any]) -> None:
-    print(json.dumps({"name": name, "value": value, "unit": unit, "config": config}), flush=True)
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def speech(seconds: float, seed: int = 0, sr: int = 16000) -> np.ndarray:
-    """``seconds`` of synthetic speech (random sentences of the synthetic actor's voice), float32."""
-    from core.synthetic.phonemes import random_sentence
-    from core.synthetic.speech import synthesize
-
-    rng = np.random.default_rng(seed)
-    parts, total = [], 0
-    while total < seconds * sr:
-        wave, _ = synthesize(random_sentence(rng, 8), None, sr, rng)
-        parts.append(wave)
-        total += wave.size
-    return np.concatenate(parts)[: int(seconds * sr)].astype(np.float32)
 
 
 def build_actor(root: Path, size: int, frames: int, renderer_iterations: int) -> Any:

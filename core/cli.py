@@ -163,7 +163,7 @@ def renderers_command(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="emodub renderers")
     sub = parser.add_subparsers(dest="command")
     args = _add_renderers_parser(sub).parse_args(list(argv))
-    from core.renderers.catalog import DEFAULT_VARIANT, best_renderer, trained_renderers
+    from core.renderers.catalog import DEFAULT_VARIANT, LEGACY_VARIANT, best_renderer, trained_renderers
     from core.renderers.spec import describe_variants
 
     variants = describe_variants()
@@ -182,8 +182,8 @@ def renderers_command(argv: Sequence[str]) -> int:
     for entry in variants:
         entry["trained"] = sorted(n for n, r in trained.items() if r["variant"] == entry["name"])
     if args.json:
-        print(json.dumps({"default": DEFAULT_VARIANT, "variants": variants, "trained": trained, "best": best},
-                         indent=1, default=str))
+        print(json.dumps({"default": DEFAULT_VARIANT, "legacy": LEGACY_VARIANT, "variants": variants,
+                          "trained": trained, "best": best}, indent=1, default=str))
         return 0
     for entry in variants:
         marks = " (default)" if entry["name"] == DEFAULT_VARIANT else ""

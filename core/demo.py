@@ -27,6 +27,7 @@ import numpy as np
 
 from core.jobs.context import JobContext, JobFailed
 from core.jobs.registry import Arg, job_kind
+from core.renderers.catalog import DEFAULT_VARIANT
 
 
 @dataclass(frozen=True)
@@ -36,27 +37,21 @@ class DemoPreset:
     emotions: tuple[str, ...]
     intensities: tuple[float, ...]
     a2e_iterations: int
-    renderer_iterations: int  # the neural-texture renderer's
-    unet_base: int
     track_fast: bool
     words: tuple[int, int]
     holdout: float = 0.2  # last fraction of every corpus clip the renderer never trains on (its eval frames)
-    static_ablation: bool = False  # also train the static-texture renderer and compare mouth-region PSNR
-    nerf_iterations: int = 2000  # NeRF variants (cpu preset)
-    nerf_render_size: int = 128
+    ablations: bool = False  # also train each variant's DEMO_ABLATIONS (e.g. the static texture) and compare
+    # (how long each renderer trains at a preset is the variant's own DEMO setting, in its config.py)
 
 
 PRESETS = {
     "quick": DemoPreset(size=128, sentences=2, emotions=("neutral", "happy", "sad"), intensities=(1.0,),
-                        a2e_iterations=300, renderer_iterations=300, unet_base=16, track_fast=True,
-                        words=(3, 5)),
+                        a2e_iterations=300, track_fast=True, words=(3, 5)),
     # The end-to-end test's preset: every stage runs, nothing is trained long enough to look good.
     "smoke": DemoPreset(size=64, sentences=1, emotions=("neutral", "happy"), intensities=(1.0,),
-                        a2e_iterations=20, renderer_iterations=4, unet_base=8, track_fast=True, words=(2, 3),
-                        static_ablation=True, nerf_iterations=4, nerf_render_size=32),
+                        a2e_iterations=20, track_fast=True, words=(2, 3), ablations=True),
     "full": DemoPreset(size=192, sentences=3, emotions=("neutral", "happy", "sad", "surprised"),
-                       intensities=(0.66, 1.0), a2e_iterations=600, renderer_iterations=500, unet_base=16,
-                       track_fast=True, words=(4, 7), static_ablation=True),
+                       intensities=(0.66, 1.0), a2e_iterations=600, track_fast=True, words=(4, 7), ablations=True),
 }
 
 
@@ -85,22 +80,14 @@ def _side_by_side(left: Path, others: list[Path], out: Path, audio: Path, fps: f
 HELD_OUT_KEYS = ("face_psnr", "face_ssim", "mouth_psnr", "psnr", "ssim", "frames")
 
 
-def _renderer_params(preset: DemoPreset, variant: str, variant_preset: str | None) -> dict[str, Any]:
-    """``train.renderer`` params of a variant at this demo preset's scale."""
-    if variant == "neural_texture":
-        return {"renderer": variant, "iterations": preset.renderer_iterations, "lr": 5e-4,
-                "options": {"unet_base": preset.unet_base}, **({"preset": variant_preset} if variant_preset else {})}
-    return {"renderer": variant, "preset": variant_preset or "cpu", "iterations": preset.nerf_iterations,
-            "options": {"render_size": min(preset.nerf_render_size, preset.size)}}
-
-
 @job_kind("demo", help="the main job on the embedded synthetic actor (corpus, tracking, training, dub)",
           needs_workspace=False,
           args=[Arg("--out", default="demo-out", help="output folder (default demo-out)"),
                 Arg("--quick", action="store_true", help="the quick preset (smaller corpus, shorter training)"),
                 Arg("--preset", default=None, choices=sorted(PRESETS),
                     help="full (default), quick (= --quick) or smoke (the end-to-end test's)"),
-                Arg("--renderer", default=None, help="renderer variant to train and dub with (default neural_texture)"),
+                Arg("--renderer", default=None,
+                    help=f"renderer variant to train and dub with (default {DEFAULT_VARIANT}; `emodub renderers`)"),
                 Arg("--compare", default=None, metavar="A,B",
                     help="train, evaluate and dub with each of these variants; one table and compare.mp4"),
                 Arg("--nerf-minutes", type=float, default=None, dest="nerf_minutes",
@@ -160,7 +147,6 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
     start = time.perf_counter()
     sub.run_kind("train.a2e", {"actor": "synthetic", "iterations": preset.a2e_iterations, "device": device})
     lap("train_a2e", start)
-    from core.renderers.catalog import DEFAULT_VARIANT
     from core.renderers.spec import UnknownRenderer, get_variant
 
     variants = [v.strip() for v in (ctx.params.get("compare") or ctx.params.get("renderer") or DEFAULT_VARIANT)
@@ -172,13 +158,18 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
         raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the variants") from None
     renderers: dict[str, dict[str, Any]] = {}
     trainings = [(v, v, None) for v in variants]
-    if preset.static_ablation and "neural_texture" in variants:
-        trainings.append(("neural_texture", "neural_texture_static", "static"))
-    for variant, name, variant_preset in trainings:
+    if preset.ablations:
+        trainings += [(v, f"{v}_{a}", a) for v in variants for a in get_variant(v).demo_ablations]
+    for variant, name, ablation in trainings:
         start = time.perf_counter()
-        params = _renderer_params(preset, variant, variant_preset)
-        if variant != "neural_texture" and ctx.params.get("nerf_minutes"):
-            params = {**params, "iterations": None, "minutes": float(ctx.params["nerf_minutes"])}
+        params = {"renderer": variant, **get_variant(variant).demo_params(preset_name)}
+        if ablation:
+            params["preset"] = ablation
+        if "render_size" in get_variant(variant).config_class().__dataclass_fields__:  # a NeRF: <= the crop
+            params["options"] = {**params.get("options", {}),
+                                 "render_size": min(preset.size, params.get("options", {}).get("render_size", 128))}
+            if ctx.params.get("nerf_minutes"):
+                params = {**params, "iterations": None, "minutes": float(ctx.params["nerf_minutes"])}
         sub.run_kind("train.renderer", {"actor": "synthetic", **params, "name": name, "device": device,
                                         "holdout": preset.holdout, "evaluate": False})
         lap(f"train_{name}", start)

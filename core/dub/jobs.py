@@ -164,7 +164,7 @@ def run_prepare_shot(ctx: JobContext) -> dict[str, Any]:
 
 @job_kind("train.actor", help="train an actor's a2e model, then its renderer",
           args=[Arg("--actor", required=True),
-                Arg("--renderer", default=None, help="renderer variant to train (default neural_texture)"),
+                Arg("--renderer", default=None, help="renderer variant to train (default: `emodub renderers` says)"),
                 Arg("--preset", default=None, help="the renderer variant's preset"),
                 Arg("--a2e-iterations", type=int, default=None, dest="a2e_iterations"),
                 Arg("--renderer-iterations", type=int, default=None, dest="renderer_iterations"),

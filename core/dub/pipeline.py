@@ -6,8 +6,8 @@
    from its first frame (``end="loop"``, default) or its last frame is **held** (``end="hold"``).
 3. The actor's a2e model predicts expression and jaw from the audio and the emotion curves. The shot's
    own head pose, neck, eye gaze, identity and blinks (blink/squint coefficients) are kept.
-4. The renderer draws the face crops in chunks of frames (bounded memory for any length), each blended
-   over the shot's crop inside the expanded face mask (READ Eq. 2).
+4. The actor's renderer (any variant, :mod:`core.renderers`) draws the face crops in chunks of frames
+   (bounded memory for any length) over the shot's crops, at the crop size it was trained at.
 5. Each crop is pasted back into the full-resolution plate through the inverse crop transform with a
    feathered mask, after a per-frame colour match of the face to the plate (mean shift inside the face),
    and the frames are encoded with the new audio (H.264 + AAC). Outside the feathered mask the plate's
@@ -43,9 +43,7 @@ class DubConfig:
     Attributes:
         length: ``"audio"`` (output as long as the new audio) or ``"shot"``.
         end: when the audio outlasts the shot: ``"loop"`` its frames from the start, or ``"hold"`` the last.
-        chunk: frames whose UVs are rasterized and whose crops are gathered at once (memory bound).
-        render_batch: frames per renderer call; ``None`` = 1 on CPU (a 256 px frame's UNet activations
-            stay in cache: ~1.5x less CPU time per frame than 16 at once) and ``chunk`` on other devices.
+        chunk: frames handed to the renderer at once (memory bound).
         feather_px: width in crop pixels of the soft edge of the paste-back mask.
         colour_match: shift the rendered face's mean colour to the plate's, per frame.
         smooth: Savitzky-Golay smoothing of the predicted parameters (window 5, order 2).
@@ -54,17 +52,16 @@ class DubConfig:
             user names none).
         emotion_prior: emotions the actor has no labelled footage of come from the face model's generic
             FACS prior (:mod:`core.expression.emotion_prior`) instead of the network's untrained inputs.
-        paste_region: ``"face"``: only the face (the mesh without scalp, ears and neck, in the union of the
-            dubbed and the shot's own geometry, grown by ``paste_grow_px``) replaces the plate, so hair,
-            ears and neck keep the plate's sharp pixels; ``"head"``: everything the mesh covers. Models
-            without those region names use ``"head"``.
+        paste_region: ``"face"``: only the face (:func:`core.render.masks.face_faces`: the mesh without scalp,
+            ears and neck, or the model's face region, in the union of the dubbed and the shot's own geometry,
+            grown by ``paste_grow_px``) replaces the plate, so hair, ears and neck keep the plate's sharp
+            pixels; ``"head"``: everything the renderer draws.
         paste_grow_px: crop pixels by which the face region is grown before feathering.
     """
 
     length: str = "audio"
     end: str = "loop"
     chunk: int = 16
-    render_batch: int | None = None
     feather_px: int = 6
     colour_match: bool = True
     smooth: bool = True
@@ -193,6 +190,23 @@ def unique_render_name(ws: Workspace, shot: str) -> str:
     return name
 
 
+def check_face_model(renderer: Any, name: str, clip: Any, face_model: Any, shot: str) -> None:
+    """The renderer must have been trained on clips tracked with the shot's face model (the same file and
+    resolution, the same expression count): another mesh would put its UVs or its canonical space elsewhere."""
+    from core.jobs.context import JobFailed
+
+    trained_on = {k: v for k, v in renderer.setup.face_model.items() if v is not None}
+    if not trained_on:  # a version-1 checkpoint did not record it
+        return
+    shot_model = {k: v for k, v in clip.model_spec.items() if v is not None}
+    n_expr = renderer.setup.n_expression
+    if trained_on != shot_model or (n_expr and n_expr != face_model.n_expr):
+        raise JobFailed(f"the {renderer.variant} renderer {name!r} was trained on clips tracked with {trained_on}, "
+                        f"but shot {shot!r} was tracked with {shot_model}", code="bad_input",
+                        hint="track the shot with the face model the actor was tracked with (emodub track --model "
+                             "...), or train the renderer on clips tracked like the shot")
+
+
 def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: Path | None = None,
         audio_offset_s: float = 0.0, audio_duration_s: float | None = None,
         config: DubConfig | None = None, device: str = "cpu",
@@ -230,15 +244,7 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     face_model = clip.face_model(device)
     a2e = A2EModel.load(ws.model_dir(actor, config.a2e_name), device)
     renderer = load_renderer(ws.model_dir(actor, config.renderer_name), device)
-    trained_on = {k: v for k, v in renderer.setup.face_model.items() if v is not None}
-    shot_model = {k: v for k, v in clip.model_spec.items() if v is not None}
-    if trained_on.get("model") != shot_model.get("model") or \
-            trained_on.get("model_resolution", "default") != shot_model.get("model_resolution", "default"):
-        from core.jobs.context import JobFailed
-
-        raise JobFailed(f"the {renderer.variant} renderer {config.renderer_name!r} was trained on clips tracked with "
-                        f"{trained_on}, but shot {shot!r} was tracked with {shot_model}", code="bad_input",
-                        hint="track the shot with the face model the actor was tracked with")
+    check_face_model(renderer, config.renderer_name, clip, face_model, shot)
 
     native, native_sr = load_wav(audio)
     native = trim_audio(native, native_sr, audio_offset_s, audio_duration_s)
@@ -274,13 +280,15 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
 
     needs = renderer.needs
     audio_feats = (audio_features(wave16, sr16, needs.audio, fps, n_out) if needs.audio is not None else None)
-    crops = clip.crops()
+    # The renderer works at the crop size it was trained at (unknown for version-1 checkpoints: the shot's own).
+    size = renderer.setup.image_size or clip.size
+    crops = clip.crops(size)
     dub_wav = write_wav(render_dir / "audio.wav", native, native_sr)
     out = Path(out) if out else render_dir / "dubbed.mp4"
-    camera = clip.camera.to(device)
+    camera = (clip.camera if size == clip.size else clip.camera.scaled(size, size)).to(device)
     reader = ShotReader(shot_dir / "video.mp4")
-    paste_faces = face_faces(face_model) if config.paste_region == "face" else None
-    face_only = paste_faces is not None
+    face_only = config.paste_region == "face"
+    paste_faces = face_faces(face_model) if face_only else None
     shot_params = clip.params.to(device)
     emotion = np.asarray(prediction.emotion, np.float32)
     faceless = 0
@@ -314,6 +322,11 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
             present = torch.as_tensor(clip.face_present[src[idx]], device=region.device, dtype=region.dtype)
             faceless += int((present == 0).sum())
             mask = feather(region, config.feather_px) * present[:, None, None, None]
+            if size != clip.size:  # back to the shot's crop size for the paste
+                image = torch.nn.functional.interpolate(image, size=(clip.size, clip.size), mode="bilinear",
+                                                        align_corners=False)
+                mask = torch.nn.functional.interpolate(mask, size=(clip.size, clip.size), mode="bilinear",
+                                                       align_corners=False)
             image_np = (image.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
             mask_np = mask[:, 0].cpu().numpy()
             for k, i in enumerate(idx):

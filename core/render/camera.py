@@ -208,14 +208,24 @@ class PerspectiveCamera:
         H, W = cam.image_size
         u = torch.arange(W, device=self.device, dtype=self.dtype) + 0.5
         v = torch.arange(H, device=self.device, dtype=self.dtype) + 0.5
-        x = (u.view(1, 1, W) - cam.cx.view(-1, 1, 1)) / cam.fx.view(-1, 1, 1)
-        y = (v.view(1, H, 1) - cam.cy.view(-1, 1, 1)) / cam.fy.view(-1, 1, 1)
-        x, y = torch.broadcast_tensors(x, y)
-        d_cam = torch.stack([x, y, torch.ones_like(x)], dim=-1)  # (B, H, W, 3)
-        d_world = torch.einsum("bhwj,bjk->bhwk", d_cam, cam.R)  # R^T d for each pixel
+        xy = torch.stack(torch.meshgrid(u, v, indexing="xy"), -1).reshape(1, H * W, 2).expand(cam.batch_size, -1, -1)
+        origins, directions = cam.pixel_rays(xy)
+        return origins.view(-1, H, W, 3), directions.view(-1, H, W, 3)
+
+    def pixel_rays(self, xy: Tensor) -> tuple[Tensor, Tensor]:
+        """World-space rays through given pixel positions.
+
+        Args:
+            xy: (B, N, 2) pixel coordinates (x right, y down; pixel centres at integer + 0.5).
+
+        Returns:
+            origins (B, N, 3) camera centres and unit directions (B, N, 3).
+        """
+        x = (xy[..., 0] - self.cx[:, None]) / self.fx[:, None]
+        y = (xy[..., 1] - self.cy[:, None]) / self.fy[:, None]
+        d_world = torch.stack([x, y, torch.ones_like(x)], -1) @ self.R  # R^T d for each ray
         directions = d_world / d_world.norm(dim=-1, keepdim=True)
-        origins = cam.center.view(-1, 1, 1, 3).expand_as(directions)
-        return origins, directions
+        return self.center[:, None].expand_as(directions), directions
 
     # ---------------------------------------------------------------- derived cameras
     def scaled(self, height: int, width: int) -> PerspectiveCamera:

@@ -38,11 +38,11 @@ def region_faces(model: MorphableModel, include: tuple[str, ...] = (), exclude: 
     return inside[model.faces].all(1)
 
 
-def face_faces(model: MorphableModel) -> torch.Tensor | None:
-    """(F,) bool: the face (the mesh without scalp, ears and neck), or ``None`` when the model does not name
-    those regions (then the whole mesh is the face)."""
+def face_faces(model: MorphableModel) -> torch.Tensor:
+    """(F,) bool: the face: the mesh without scalp, ears and neck, or the model's ``face`` region when it does
+    not name those (every model has one)."""
     if not all(r in model.regions for r in NON_FACE_REGIONS):
-        return None
+        return region_faces(model, include=("face",))
     return region_faces(model, exclude=NON_FACE_REGIONS)
 
 
@@ -83,8 +83,10 @@ def region_mask(model: MorphableModel, params: FaceParams, camera: PerspectiveCa
 
 
 def face_mask(model: MorphableModel, params: FaceParams, camera: PerspectiveCamera) -> torch.Tensor:
-    """(B, 1, H, W) the face: the mesh without scalp, ears and neck (the whole mesh for models without them)."""
-    return region_mask(model, params, camera, exclude=NON_FACE_REGIONS)
+    """(B, 1, H, W) the face (:func:`face_faces`)."""
+    region = rasterize_uv_and_region(model, params, camera, face_faces(model))[2]
+    assert region is not None
+    return region
 
 
 def mouth_mask(model: MorphableModel, params: FaceParams, camera: PerspectiveCamera) -> torch.Tensor:

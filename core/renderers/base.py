@@ -120,10 +120,6 @@ class TrainStep:
     iteration: int
     total: int
 
-    @property
-    def fraction(self) -> float:
-        return self.iteration / max(self.total, 1)
-
 
 @dataclass(frozen=True)
 class AudioNeed:
@@ -157,6 +153,8 @@ class RendererSetup:
         train_frames: number of training frames (per-frame latent codes are indexed by ``frame_ids``).
         fps: frame rate of the training clips.
         n_expression: expression coefficients of the face model (a field conditioned on them needs the count).
+        frames_key: a fingerprint of the training frames (clips and ranges): a renderer with per-frame state
+            resumes only on the same frames.
     """
 
     image_size: int
@@ -164,6 +162,7 @@ class RendererSetup:
     train_frames: int = 0
     fps: float = 25.0
     n_expression: int = 0
+    frames_key: str = ""
 
 
 class Renderer(nn.Module):
@@ -176,11 +175,19 @@ class Renderer(nn.Module):
     """
 
     variant: ClassVar[str] = ""
+    frame_bound: ClassVar[bool] = False  # weights tied to the training frames (per-frame latent codes)
 
     def __init__(self, options: Any, setup: RendererSetup) -> None:
         super().__init__()
         self.options = options
         self.setup = setup
+        # Set by the trainer on CUDA: the networks run under bf16 autocast, never the geometry (skinning,
+        # projection, rays, rasterization stay float32, as at evaluation and dub time) nor the losses.
+        self.amp_dtype: torch.dtype | None = None
+
+    def network_autocast(self) -> Any:
+        """A context for a variant's network calls: bf16 autocast while the trainer asks for it on CUDA."""
+        return torch.autocast("cuda", dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None)
 
     # -- what the data layer must provide ----------------------------------------------------------
     @classmethod
@@ -222,7 +229,3 @@ class Renderer(nn.Module):
 
     def after_step(self, step: TrainStep, batch: RendererBatch) -> None:
         """Called after every optimiser step (e.g. to refresh an occupancy grid)."""
-
-    def sample_count(self, batch: RendererBatch) -> int:
-        """Frames of ``batch`` to render for a sample image (default 1)."""
-        return 1

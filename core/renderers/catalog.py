@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 DEFAULT_VARIANT = "neural_texture"  # what `emodub train renderer` trains without --renderer (fast on a CPU)
+LEGACY_VARIANT = "neural_texture"  # the variant of model records written before variants were recorded
 RANK_METRIC = "face_psnr"  # the held-out figure that decides an actor's best renderer
 
 
@@ -19,7 +20,7 @@ def trained_renderers(manifest: dict[str, Any], actor: str) -> dict[str, dict[st
     out = {}
     for name, record in models.items():
         if isinstance(record, dict) and record.get("kind") == "renderer":
-            out[name] = {**record, "variant": record.get("variant") or DEFAULT_VARIANT}
+            out[name] = {**record, "variant": record.get("variant") or LEGACY_VARIANT}
     return out
 
 

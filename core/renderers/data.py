@@ -6,8 +6,9 @@ follows the renderer's :class:`~core.renderers.base.RendererNeeds`: audio featur
 clip's audio or the dub's new audio) and temporal context frames.
 
 Split: the last ``holdout`` fraction of every clip is never trained on; the evaluation uses exactly those
-frames (``split.json`` in the model folder records the ranges). Frame ids: training frames are numbered
-in clip order (a renderer's per-frame latent codes use them); every other frame has id -1.
+frames (``split.json`` in the model folder records the ranges). Frames without a face (flagged by the
+landmark stage) are left out of both. Frame ids: training frames are numbered in clip order (a renderer's
+per-frame latent codes use them); every other frame has id -1.
 """
 
 from __future__ import annotations
@@ -121,10 +122,11 @@ class FrameSource:
     Args:
         clips: the clips and which of their frames to expose.
         needs: what the renderer needs besides frames and parameters.
-        size: crop side the frames are read at (default: the clips' crop size; all clips must agree).
+
+    All clips must share one face model and one crop size.
     """
 
-    def __init__(self, clips: Sequence[ClipFrames], needs: RendererNeeds, size: int | None = None) -> None:
+    def __init__(self, clips: Sequence[ClipFrames], needs: RendererNeeds) -> None:
         self.clips = [c for c in clips if len(c)]
         self.needs = needs
         specs = {repr(c.clip.model_spec) for c in self.clips}
@@ -132,9 +134,9 @@ class FrameSource:
             raise ValueError("the clips were tracked with different face models; track them all with one model "
                              f"({' / '.join(sorted(specs))})")
         sizes = {c.clip.size for c in self.clips}
-        if size is None and len(sizes) > 1:
+        if len(sizes) > 1:
             raise ValueError(f"the clips have different crop sizes {sorted(sizes)}; ingest them at one size")
-        self.size = size or (sizes.pop() if sizes else 0)
+        self.size = sizes.pop() if sizes else 0
         self.offsets = np.cumsum([0] + [len(c) for c in self.clips])
         self._crops: dict[int, np.ndarray] = {}
 
@@ -163,6 +165,10 @@ class FrameSource:
         if k not in self._crops:
             self._crops[k] = self.clips[k].clip.crops(self.size)
         return self._crops[k]
+
+    def params(self, indices: Sequence[int]) -> FaceParams:
+        """The tracked parameters of items ``indices`` (CPU), without reading frames or audio."""
+        return FaceParams.cat([self.clips[k].clip.params[f] for k, f, _ in (self.locate(int(i)) for i in indices)])
 
     def batch(self, indices: Sequence[int], device: torch.device | str = "cpu") -> RendererBatch:
         """The items ``indices`` as one batch."""
@@ -239,10 +245,12 @@ def actor_sources(ws: Any, actor: str, needs: RendererNeeds, holdout: float
                  if needs.audio is not None else None)
         emotion = clip_emotion(record, clip.n_frames)
         train_idx, held_idx = split_frames(clip.n_frames, holdout)
+        # Frames the landmark stage flagged (the face left the picture) are neither learned nor measured.
+        train_idx, held_idx = train_idx[clip.face_present[train_idx]], held_idx[clip.face_present[held_idx]]
         train.append(ClipFrames(name, clip, train_idx, audio, emotion, next_id))
         next_id += len(train_idx)
         held.append(ClipFrames(name, clip, held_idx, audio, emotion, None))
         split[name] = {"train": [int(train_idx[0]), int(train_idx[-1]) + 1] if len(train_idx) else [0, 0],
                        "held_out": [int(held_idx[0]), int(held_idx[-1]) + 1] if len(held_idx) else [0, 0],
-                       "size": clip.size}
+                       "size": clip.size, "train_frames": len(train_idx), "held_out_frames": len(held_idx)}
     return FrameSource(train, needs), FrameSource(held, needs), split

@@ -3,8 +3,9 @@
 Figures (means over the evaluated frames; every frame is rendered from its tracked parameters):
 
 * ``face_psnr`` / ``face_ssim`` — inside the tracked face mask (the mesh without scalp, ears and neck,
-  rasterized from the frame's tracked parameters). The figure renderers are compared on: the
-  neural-texture renderer copies the real background into the crop, so whole-crop figures flatter it.
+  rasterized from the frame's tracked parameters), over the frames where that mask has at least
+  ``MIN_MASK_PIXELS`` pixels (``face_frames``). The figure renderers are compared on: the neural-texture
+  renderer copies the real background into the crop, so whole-crop figures flatter it.
 * ``mouth_psnr`` — inside the lips and the mouth interior.
 * ``psnr`` / ``ssim`` — the whole crop (kept for continuity with earlier reports).
 * ``lpips`` — LPIPS (VGG) on the whole crop, when the user has its weights (:mod:`core.eval.pretrained`).
@@ -16,7 +17,6 @@ highest held-out ``face_psnr``; :func:`evaluate_model` records the figures in th
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from .base import Renderer
 from .data import FrameSource
 
 METRICS = ("face_psnr", "face_ssim", "mouth_psnr", "psnr", "ssim")
+MIN_MASK_PIXELS = 16
 
 
 @torch.no_grad()
@@ -57,14 +58,21 @@ def evaluate(renderer: Renderer, held: FrameSource, device: str = "cpu", max_fra
         mouth = mouth_mask(b.face_model, b.plate_params, b.camera)
         scores["psnr"] += psnr(pred, target).tolist()
         scores["ssim"] += ssim(pred, target).tolist()
-        scores["face_psnr"] += psnr(pred, target, face).tolist()
-        scores["face_ssim"] += ssim(pred, target, face).tolist()
-        scores["mouth_psnr"] += psnr(pred, target, mouth).tolist()
+        # A frame whose mask is (nearly) empty says nothing about the face: it is left out of the mean
+        # (its PSNR would be the 100 dB of a zero error).
+        has_face = (face.flatten(1).sum(1) >= MIN_MASK_PIXELS).tolist()
+        has_mouth = (mouth.flatten(1).sum(1) >= MIN_MASK_PIXELS).tolist()
+        scores["face_psnr"] += [v for v, ok in zip(psnr(pred, target, face).tolist(), has_face, strict=True) if ok]
+        scores["face_ssim"] += [v for v, ok in zip(ssim(pred, target, face).tolist(), has_face, strict=True) if ok]
+        scores["mouth_psnr"] += [v for v, ok in zip(psnr(pred, target, mouth).tolist(), has_mouth, strict=True)
+                                 if ok]
         if lpips is not None:
             scores["lpips"] += lpips(pred, target).tolist()
         if progress is not None:
             progress(min(start + batch, n), n)
-    result: dict[str, Any] = {k: float(np.mean(v)) for k, v in scores.items() if v}
+    result: dict[str, Any] = {k: float(np.mean(v)) if v else float("nan") for k, v in scores.items()
+                              if v or k != "lpips"}
+    result["face_frames"] = len(scores["face_psnr"])
     if lpips is None:
         result["lpips"] = lpips_unavailable()
     result.update({"frames": int(n), "variant": renderer.variant})
@@ -92,8 +100,3 @@ def evaluate_model(ws: Any, actor: str, name: str, device: str = "cpu", max_fram
         ws.set_model(actor, name, {**record, "held_out": {k: round(result[k], 4) for k in METRICS},
                                    "held_out_frames": result["frames"]})
     return result
-
-
-def read_eval(folder: Path) -> dict[str, Any] | None:
-    path = Path(folder) / "eval.json"
-    return json.loads(path.read_text()) if path.is_file() else None

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from core.jobs.context import JobContext, JobFailed
-from core.jobs.registry import Arg, job_kind
+from core.jobs.registry import POSITIVE, Arg, job_kind
 
 from .catalog import DEFAULT_VARIANT, best_renderer, trained_renderers
 
@@ -77,7 +77,7 @@ def _train_settings(variant: str, preset: str | None, p: dict[str, Any]) -> Any:
                     help="a variant option (repeatable); `emodub renderers` lists them"),
                 Arg("--name", default=None, help="model name (default: the variant's name)"),
                 Arg("--iterations", type=int, default=None, help="training steps (default: the variant's)"),
-                Arg("--minutes", type=float, default=None,
+                Arg("--minutes", type=float, default=None, bounds=POSITIVE,
                     help="train for this long (the learning rate decays over it); with --iterations, whichever "
                          "comes first"),
                 Arg("--batch-size", type=int, default=None, dest="batch_size"),
@@ -117,17 +117,28 @@ def run_train_renderer(ctx: JobContext) -> dict[str, Any]:
         except BadRendererOption as exc:
             raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the options") from None
         train_src, held, split = actor_sources(ws, p["actor"], needs, holdout)
+        import hashlib
+        import json
+
         from core.renderers.base import RendererSetup
 
+        frames_key = hashlib.sha256(json.dumps(split, sort_keys=True).encode()).hexdigest()[:16]
         setup = RendererSetup(image_size=train_src.size, face_model=train_src.face_model_spec,
                               train_frames=train_src.train_frames, fps=train_src.clips[0].clip.fps,
-                              n_expression=train_src.face_model().n_expr)
+                              n_expression=train_src.face_model().n_expr, frames_key=frames_key)
+        import torch
+
+        torch.manual_seed(config.seed)  # the initial weights follow --seed too, not only the training order
         try:
             renderer = build(variant, setup, p.get("preset"), options)
         except BadRendererOption as exc:
             raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the options") from None
-        if p.get("restart") and (out / CHECKPOINT).exists():
-            (out / CHECKPOINT).unlink()
+        if p.get("restart"):  # start over: nothing of the earlier run stays beside the new one
+            import shutil
+
+            for stale in (CHECKPOINT, "losses.json", "loss.png", "summary.json", "eval.json"):
+                (out / stale).unlink(missing_ok=True)
+            shutil.rmtree(out / "samples", ignore_errors=True)
         from core.workspace import atomic_write_json
 
         atomic_write_json(out / "split.json", {"holdout": holdout, "clips": split})
@@ -142,7 +153,7 @@ def run_train_renderer(ctx: JobContext) -> dict[str, Any]:
         result = {**summary, "model": name, "model_dir": str(out), "train_frames": len(train_src),
                   "held_out_frames": len(held)}
     if p.get("evaluate", True) and len(held):
-        result["held_out"] = evaluate_model(ws, p["actor"], name, ctx.device, max_frames=100,
+        result["held_out"] = evaluate_model(ws, p["actor"], name, ctx.device, max_frames=200,
                                             progress=lambda d, n: ctx.progress("eval renderer", d, n))
     return result
 

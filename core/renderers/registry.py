@@ -119,47 +119,36 @@ def _upgrade_v1(state: dict[str, Any]) -> dict[str, Any]:
              "rng": state.get("rng")}
     return {"format": FORMAT, "format_version": 1, "variant": "neural_texture",
             "options": dict(state["model_config"]),
-            "setup": {"image_size": 0, "face_model": {"model": "procedural", "model_path": None,
-                                                      "model_resolution": "default"}},
+            "setup": {"image_size": 0, "face_model": {}},  # not recorded then: unknown
             "model": state["model"], "train": train}
 
 
-def renderer_from_state(state: dict[str, Any], device: torch.device | str = "cpu") -> Renderer:
-    """Rebuild the renderer a checkpoint dict describes and load its weights."""
+def renderer_from_state(state: dict[str, Any], device: torch.device | str = "cpu",
+                        path: Path | str = CHECKPOINT) -> Renderer:
+    """Rebuild the renderer a checkpoint dict (read from ``path``) describes and load its weights."""
     name = str(state["variant"])
     setup_fields = {f.name for f in fields(RendererSetup)}
     setup = RendererSetup(**{k: v for k, v in dict(state.get("setup", {})).items() if k in setup_fields})
     try:
         renderer = renderer_class(name)(make_options(name, dict(state.get("options", {}))), setup)
     except (TypeError, BadRendererOption) as exc:
-        raise CheckpointError(f"cannot rebuild the {name} renderer from its checkpoint ({exc})",
-                              path=CHECKPOINT, hint=RETRAIN_HINT) from None
+        raise CheckpointError(f"cannot rebuild the {name} renderer from {path} ({exc})",
+                              path=path, hint=RETRAIN_HINT) from None
     try:
         renderer.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"the {name} checkpoint does not match this version's network "
-                              f"({str(exc).splitlines()[0]})", path=CHECKPOINT, hint=RETRAIN_HINT) from None
+        raise CheckpointError(f"the {name} checkpoint {path} does not match this version's network "
+                              f"({str(exc).splitlines()[0]})", path=path, hint=RETRAIN_HINT) from None
     return renderer.to(device)
 
 
 def load(folder: Path, device: torch.device | str = "cpu") -> Renderer:
     """The trained renderer in ``folder`` (eval mode), whatever its variant."""
-    state = read_checkpoint(Path(folder) / CHECKPOINT, device)
-    return renderer_from_state(state, device).eval()
+    path = Path(folder) / CHECKPOINT
+    return renderer_from_state(read_checkpoint(path, device), device, path).eval()
 
 
 def header(renderer: Renderer) -> dict[str, Any]:
     """The plain-data header of a renderer's checkpoint (also ``renderer.json``)."""
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "variant": renderer.variant,
             "options": asdict(renderer.options), "setup": asdict(renderer.setup)}
-
-
-def read_header(folder: Path) -> dict[str, Any] | None:
-    """``renderer.json`` of a model folder (``None`` when absent): variant, options, setup."""
-    import json
-
-    path = Path(folder) / HEADER
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):
-        return None

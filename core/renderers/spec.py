@@ -4,8 +4,9 @@ Each variant is a package ``core/renderers/<name>/`` with
 
 * ``variant.py`` — one :func:`declare_variant` call (standard library only);
 * ``config.py`` — its options: a dataclass whose fields and ``Attributes:`` docstring are the options the
-  CLI, the add-on and the app show, plus ``PRESETS`` (named option sets, e.g. ``paper`` and ``cpu``) and
-  ``TRAIN_DEFAULTS`` (the shared trainer's settings this variant prefers); standard library only;
+  CLI, the add-on and the app show, plus ``PRESETS`` (named option sets, e.g. ``paper`` and ``cpu``),
+  ``TRAIN_DEFAULTS`` (the shared trainer's settings this variant prefers) and ``DEMO`` (its training at the
+  demo's scales, with ``DEMO_ABLATIONS``); standard library only;
 * ``model.py`` — the :class:`core.renderers.base.Renderer` subclass, registered with
   :func:`core.renderers.registry.register_renderer` (imports torch; loaded only when a model is built).
 
@@ -71,6 +72,15 @@ class VariantSpec:
     @property
     def default_preset(self) -> str | None:
         return getattr(self.config_module(), "DEFAULT_PRESET", None)
+
+    def demo_params(self, scale: str) -> dict[str, Any]:
+        """``train.renderer`` params of this variant at a demo scale (``smoke``, ``quick``, ``full``)."""
+        return dict(getattr(self.config_module(), "DEMO", {}).get(scale, {}))
+
+    @property
+    def demo_ablations(self) -> tuple[str, ...]:
+        """Presets a demo with ablations also trains and evaluates beside the variant (e.g. ``static``)."""
+        return tuple(getattr(self.config_module(), "DEMO_ABLATIONS", ()))
 
 
 _VARIANTS: dict[str, VariantSpec] = {}

@@ -46,7 +46,8 @@ class TrainConfig:
         checkpoint_every: iterations between checkpoints.
         sample_every: iterations between sample images (0: never).
         seed: RNG seed.
-        autocast: bf16 autocast on CUDA (ignored on CPU).
+        autocast: bf16 autocast of the renderer's networks on CUDA (ignored on CPU; geometry and losses stay
+            float32).
         grad_clip: clip the gradient norm to this (``None``: no clipping).
         max_seconds: stop after this much training time (summed over resumed runs), whatever the iteration;
             the learning rate then decays over the time budget instead of the iterations.
@@ -73,6 +74,8 @@ class TrainConfig:
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
         if self.lr_final is not None and not self.lr_final > 0:
             raise ValueError(f"final learning rate must be > 0, got {self.lr_final}")
+        if self.max_seconds is not None and not (self.max_seconds > 0 and math.isfinite(self.max_seconds)):
+            raise ValueError(f"the time budget must be a positive number of seconds, got {self.max_seconds}")
         self.betas = (float(self.betas[0]), float(self.betas[1]))
 
     def lr_factor(self, iteration: int, elapsed_s: float = 0.0) -> float:
@@ -121,17 +124,23 @@ def save_sample_image(path: Path, pred: torch.Tensor, target: torch.Tensor) -> P
     return path
 
 
-def plot_losses(path: Path, history: dict[str, list[float]]) -> Path:
-    """The loss history as a PNG (log scale)."""
+def plot_losses(path: Path, history: dict[str, list[float]], max_points: int = 2000) -> Path:
+    """The loss history as a PNG (log scale; long histories are averaged down to ``max_points``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    steps = np.asarray(history["step"], float)
+    stride = max(1, int(np.ceil(len(steps) / max_points)))
     for name, values in history.items():
         if name != "step" and values and any(v > 0 for v in values):
-            ax.plot(history["step"][: len(values)], values, label=name, linewidth=1)
+            n = len(values) // stride * stride or len(values)
+            ys = np.asarray(values[:n], float).reshape(-1, min(stride, n)).mean(1)
+            xs = steps[:n].reshape(-1, min(stride, n)).mean(1)
+            ax.plot(xs, ys, label=name, linewidth=1)
     ax.set_xlabel("iteration")
     ax.set_yscale("log")
     ax.legend(loc="upper right", fontsize=8)
@@ -144,12 +153,20 @@ def plot_losses(path: Path, history: dict[str, list[float]]) -> Path:
 
 
 def _check_resumable(state: dict[str, Any], renderer: Renderer, path: Path) -> None:
-    """Refuse to resume a checkpoint of another variant or with other options (a clear error, not a crash)."""
+    """Refuse to resume a checkpoint of another variant, with other options or on other data (a clear error,
+    not a crash: a per-frame latent table, for one, only fits the frames it was trained on)."""
     mine = header(renderer)
     hint = "resume with the options of the first run, train under another --name, or pass --restart to start over"
     if state["variant"] != mine["variant"]:
         raise CheckpointError(f"{path} holds a {state['variant']} renderer, not {mine['variant']}", path=path,
                               hint=hint)
+    saved_setup = dict(state.get("setup") or {})
+    keys = ("image_size", "n_expression") + (("train_frames", "frames_key") if renderer.frame_bound else ())
+    for key in keys:
+        if saved_setup.get(key) and saved_setup[key] != mine["setup"][key]:
+            raise CheckpointError(f"the checkpoint in {path.parent} was trained on other data ({key} "
+                                  f"{saved_setup[key]} then, {mine['setup'][key]} now: clips or --holdout changed)",
+                                  path=path, hint=hint)
     theirs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(state.get("options", {})).items()}
     ours = json.loads(json.dumps(mine["options"]))
     differ = sorted(k for k in ours if k in theirs and theirs[k] != ours[k])
@@ -184,7 +201,12 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
     if ckpt_path.exists():
         state = read_checkpoint(ckpt_path, device)
         _check_resumable(state, renderer, ckpt_path)
-        renderer.load_state_dict(state["model"])
+        try:
+            renderer.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"the checkpoint in {out_dir} does not fit this {renderer.variant} renderer "
+                                  f"({str(exc).splitlines()[0]})", path=ckpt_path,
+                                  hint="pass --restart to start over, or train under another --name") from None
         train_state = state.get("train") or {}
         if train_state.get("criteria"):
             criteria.load_state_dict(train_state["criteria"], strict=False)
@@ -206,10 +228,13 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
     atomic_write_json(out_dir / "config.json", {"train": asdict(config), **header(renderer)})
     atomic_write_json(out_dir / HEADER, header(renderer))
 
+    # Only what the criteria learn is saved (a frozen perceptual network's weights would add ~40 MB per file).
+    learned = {name for name, p in criteria.named_parameters() if p.requires_grad}
+
     def save(iteration: int) -> None:
         payload = {**header(renderer), "model": renderer.state_dict(),
                    "train": {"optimizers": {"model": optimizer.state_dict()},
-                             "criteria": criteria.state_dict(),
+                             "criteria": {k: v for k, v in criteria.state_dict().items() if k in learned},
                              "criteria_optimizers": {n: o.state_dict() for n, o in adversaries.items()},
                              "history": history, "iteration": iteration, "rng": _rng_state(),
                              "elapsed_s": elapsed_before + time.perf_counter() - t0, "config": asdict(config)}}
@@ -224,6 +249,7 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
     if n == 0:
         raise ValueError("no training frames")
     use_autocast = config.autocast and torch.device(device).type == "cuda"
+    renderer.amp_dtype = torch.bfloat16 if use_autocast else None  # the networks only (Renderer.network_autocast)
     iteration = start
     t0 = time.perf_counter()
     stopped_by_time = False
@@ -239,19 +265,16 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * factor
             batch = source.batch([random.randrange(n) for _ in range(config.batch_size)], device)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_autocast):
-                out = renderer(batch)
+            out = renderer(batch)
             record: dict[str, float] = {}
             for name, (real, fake) in renderer.adversarial_pairs(batch, out, step).items():
                 adversaries[name].zero_grad()
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_autocast):
-                    d_loss = criteria[name].discriminator_loss(real, fake.detach())
+                d_loss = criteria[name].discriminator_loss(real, fake.detach())
                 d_loss.backward()
                 adversaries[name].step()
                 record[f"{name}_d"] = d_loss.item()
             optimizer.zero_grad()
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_autocast):
-                terms = renderer.losses(batch, out, criteria, step)
+            terms = renderer.losses(batch, out, criteria, step)
             loss = torch.stack([t.float() for t in terms.values()]).sum()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the {renderer.variant} loss became {loss.item()} at iteration "
@@ -286,6 +309,8 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
         if completed > start:  # keep what was learned; resume continues from here
             save(completed)
         raise
+    finally:
+        renderer.amp_dtype = None
     seconds = time.perf_counter() - t0
     summary = {"variant": renderer.variant, "iterations": iteration, "resumed_from": start,
                "stopped_by_time": stopped_by_time, "training_seconds": elapsed_before + seconds,

@@ -45,7 +45,8 @@ def render_known_frames(model: Any, params: Any, size: int) -> torch.Tensor:
 
 
 def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, with_audio: bool = True,
-                      fps: int = KNOWN_CLIP_FPS, expression: dict[str, np.ndarray] | None = None) -> None:
+                      fps: int = KNOWN_CLIP_FPS, expression: dict[str, np.ndarray] | None = None,
+                      jaw: float = 0.3, turn: float = 0.1) -> None:
     """Write a tracked clip of ``n_frames`` square ``size`` px frames into ``folder``.
 
     Args:
@@ -56,6 +57,8 @@ def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, wit
         with_audio: ``False`` removes ``audio.wav`` (a clip without sound).
         fps: frame rate written to the video and ``probe.json``.
         expression: optional per-frame values of named expression coefficients (e.g. ``{"smile_left": ...}``).
+        jaw: the largest jaw opening (radians) of the 2 Hz cycle.
+        turn: the amplitude (radians) of the slow head turn.
     """
     from core.io.audio import write_wav
     from core.io.video import VideoWriter
@@ -69,8 +72,8 @@ def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, wit
     params = model.zero_params(n_frames)
     t = np.arange(n_frames) / fps
     opening = (0.5 + 0.5 * np.sin(2 * np.pi * 2.0 * t + rng.uniform(0, 6))).astype(np.float32)
-    params.jaw_pose[:, 0] = torch.from_numpy(opening * 0.3)
-    params.rotation[:, 1] = torch.from_numpy(0.1 * np.sin(2 * np.pi * 0.5 * t).astype(np.float32))
+    params.jaw_pose[:, 0] = torch.from_numpy(opening * jaw)
+    params.rotation[:, 1] = torch.from_numpy((turn * np.sin(2 * np.pi * 0.5 * t)).astype(np.float32))
     for name, values in (expression or {}).items():
         params.expression[:, model.expr_names.index(name)] = torch.as_tensor(np.asarray(values, np.float32))
     camera = known_clip_camera(size)
@@ -91,9 +94,10 @@ def render_known_clip(folder: Path, n_frames: int, size: int, seed: int = 0, wit
 
 
 def known_clip_workspace(root: Path, n_frames: int = 20, size: int = 64, clips: int = 1, actor: str = "a",
-                         fps: int = KNOWN_CLIP_FPS, expression: dict[str, np.ndarray] | None = None) -> object:
+                         fps: int = KNOWN_CLIP_FPS, expression: dict[str, np.ndarray] | None = None,
+                         jaw: float = 0.3, turn: float = 0.1) -> object:
     """A new Workspace at ``root`` with ``actor`` and ``clips`` tracked clips ``c0``, ``c1``... (seeds 0, 1...;
-    ``expression`` as :func:`render_known_clip`).
+    ``expression``, ``jaw`` and ``turn`` as :func:`render_known_clip`).
 
     Returns the :class:`core.workspace.Workspace`.
     """
@@ -103,7 +107,7 @@ def known_clip_workspace(root: Path, n_frames: int = 20, size: int = 64, clips: 
     for k in range(clips):
         name = f"c{k}"
         folder = ws.clip_dir(actor, name)
-        render_known_clip(folder, n_frames, size, seed=k, fps=fps, expression=expression)
+        render_known_clip(folder, n_frames, size, seed=k, fps=fps, expression=expression, jaw=jaw, turn=turn)
         ws.set_clip(actor, name, {"video": ws.rel(folder / "video.mp4"), "audio": ws.rel(folder / "audio.wav"),
                                   "fps": fps, "frames": n_frames, "width": size, "height": size})
     return ws

@@ -59,3 +59,9 @@ DEFAULT_PRESET = "cpu"
 # The paper: Adam, 5e-4 decaying exponentially to 5e-5.
 TRAIN_DEFAULTS: dict[str, Any] = {"lr": 5e-4, "lr_final": 5e-5, "betas": (0.9, 0.999), "batch_size": 1,
                                   "iterations": 3000}
+# `emodub demo` at each of its scales (train.renderer params; `--nerf-minutes` trains for a time instead).
+DEMO: dict[str, dict[str, Any]] = {
+    "smoke": {"preset": "cpu", "iterations": 4, "options": {"render_size": 32, "rays_per_step": 256}},
+    "quick": {"preset": "cpu", "iterations": 600},
+    "full": {"preset": "cpu", "iterations": 2000},
+}

@@ -44,6 +44,7 @@ class LipNeRF(HeadNeRF):
     """The field, the per-frame latent codes and their conditions on the shared :class:`HeadNeRF`."""
 
     options: LipNeRFConfig
+    frame_bound = True  # one latent code per training frame
 
     def __init__(self, options: LipNeRFConfig, setup: RendererSetup) -> None:
         super().__init__(options, setup)
@@ -87,8 +88,7 @@ class LipNeRF(HeadNeRF):
         super().prepare(source)
         n = len(source)
         picks = torch.linspace(0, n - 1, min(n, 4000)).round().long().unique().tolist()
-        e = torch.cat([self.expression_vector(source.batch(picks[i:i + 256]).params)
-                       for i in range(0, len(picks), 256)])
+        e = self.expression_vector(source.params(picks)).to(self.e_mean.device)
         std = e.std(0) if len(e) > 1 else torch.zeros(e.shape[1])
         self.e_mean.copy_(e.mean(0))
         self.e_scale.copy_(torch.where(std > 1e-4, 1.0 / std.clamp_min(1e-4), torch.zeros_like(std)))

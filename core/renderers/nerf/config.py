@@ -21,10 +21,14 @@ class NeRFOptions:
         occupancy_dilate: voxels by which the meshes' occupied voxels are grown.
         box_margin: metres added around the training meshes' bounds.
         mask_margin_px: pixels (at render size) by which the head mask is grown for rays and the plate fill.
-        chunk_rays: rays rendered at once when rendering whole frames (bounds memory).
+        chunk_points: sample points evaluated at once when rendering whole frames (bounds memory whatever
+            the encoding and the samples per ray).
         mouth_ray_fraction: share of the training rays drawn around the mouth (lips and mouth interior grown
             by an eighth of the render size), the rest uniformly over the head: the mouth is a small part of the
             head but what lip sync and smiles are judged on.
+        lambda_opacity: weight of the opacity term, the mean of (1 - A)^2 over rays that hit the tracked mesh:
+            the head is opaque there. Without it the field may stay half transparent over a plate fill of the
+            same colour, which then shows through wherever a dub moves the face.
     """
 
     render_size: int = 128
@@ -37,5 +41,6 @@ class NeRFOptions:
     occupancy_dilate: int = 2
     box_margin: float = 0.02
     mask_margin_px: int = 2
-    chunk_rays: int = 16384
+    chunk_points: int = 2**19
     mouth_ray_fraction: float = 0.25
+    lambda_opacity: float = 0.01

@@ -16,10 +16,13 @@ What it does for every variant:
   is the real frame, so the field must explain every head pixel (the fill is not the answer).
 * **Training**: ``rays_per_step`` random rays inside the head masks of the batch's frames, at ``render_size``;
   the photometric loss is the mean squared error of the composited colour (LipNeRF Eq. 3).
-* **Whole frames** (evaluation, dub): every ray of the head region at ``render_size``, in chunks of
-  ``chunk_rays`` (bounded memory), resized to the crop and composited over the plate fill at crop
-  resolution (the background stays sharp). ``extras["gap_px"]`` measures the chin-neck gap per frame.
-* **Occupancy**: :meth:`prepare` fits the occupancy grid to the canonical meshes of the training frames.
+* **Whole frames** (evaluation, dub): every ray of the head region at ``render_size``, in chunks of at most
+  ``chunk_points`` sample points (bounded memory), resized to the crop and composited over the plate fill at
+  crop resolution (the background stays sharp). ``extras["gap_px"]`` measures the chin-neck gap per frame.
+* **Occupancy**: :meth:`prepare` fits the occupancy grid to the canonical meshes of the training frames;
+  samples outside occupied voxels get no density.
+* **Precision**: under the trainer's bf16 autocast (CUDA) only the field runs in bf16; rays, skinning and
+  compositing stay float32.
 """
 
 from __future__ import annotations
@@ -45,7 +48,13 @@ class HeadNeRF(Renderer):
     :class:`core.renderers.nerf.config.NeRFOptions`."""
 
     def __init__(self, options: Any, setup: RendererSetup) -> None:
+        from core.renderers.spec import BadRendererOption
+
         super().__init__(options, setup)
+        if options.hierarchical and options.fine_samples < 1:
+            raise BadRendererOption("hierarchical sampling needs fine_samples >= 1 (the fine pass's samples)")
+        if options.samples < 1 or options.rays_per_step < 1 or options.render_size < 8:
+            raise BadRendererOption("samples and rays_per_step must be >= 1 and render_size >= 8")
         self.occupancy = OccupancyGrid(options.occupancy_resolution)
         self.direction_encoding = FrequencyEncoding(3, 4)
 
@@ -77,8 +86,7 @@ class HeadNeRF(Renderer):
         model = source.face_model("cpu")
         chunks = []
         for start in range(0, len(picks), 64):
-            batch = source.batch(picks[start:start + 64], "cpu")
-            R, t, verts = head_frames(model, batch.params)
+            R, t, verts = head_frames(model, source.params(picks[start:start + 64]))
             chunks.append(to_canonical(verts, R, t).reshape(-1, 3)[::3])
         points = torch.cat(chunks).to(self.occupancy.grid.device)
         self.occupancy.fit_points(points, self.options.box_margin, self.options.occupancy_dilate)
@@ -86,15 +94,15 @@ class HeadNeRF(Renderer):
     def _normalise(self, points: torch.Tensor) -> torch.Tensor:
         return (points - self.occupancy.lo) / (self.occupancy.hi - self.occupancy.lo)
 
-    def head_region(self, batch: RendererBatch, size: int) -> tuple[torch.Tensor, Any]:
-        """(B, 1, size, size) where rays are cast: the mesh coverage of the rendered and of the plate's own face,
-        grown; and the camera at that size."""
+    def head_region(self, batch: RendererBatch, size: int) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        """(B, 1, size, size) where rays are cast (the mesh coverage of the rendered and of the plate's own face,
+        grown), the camera at that size, and the coverage of the rendered mesh alone."""
         camera = batch.camera if size == batch.frames.shape[-1] else batch.camera.scaled(size, size)
         with torch.no_grad():
             _, new, _ = rasterize_uv_and_region(batch.face_model, batch.params, camera)
             _, old, _ = rasterize_uv_and_region(batch.face_model, batch.plate_params, camera)
         margin = max(1, round(self.options.mask_margin_px * size / self.options.render_size))
-        return expand_mask(torch.maximum(new, old), margin), camera
+        return expand_mask(torch.maximum(new, old), margin), camera, new
 
     # -- rays ------------------------------------------------------------------------------------------
     def render_rays(self, origins: torch.Tensor, directions: torch.Tensor, condition: torch.Tensor,
@@ -117,23 +125,23 @@ class HeadNeRF(Renderer):
             t = torch.cat([t, fine], 1).sort(1).values
             result = self._march(origins, directions, encoded_dirs, condition, t, far, self.field)
         else:
-            t, far, hit = self.occupancy.sample(origins, directions, o.samples, o.sample_depth, jitter)
-            result = self._march(origins, directions, encoded_dirs, condition, t, far, self.field,
-                                 weight=hit.to(origins.dtype))
+            t, far, _ = self.occupancy.sample(origins, directions, o.samples, o.sample_depth, jitter)
+            result = self._march(origins, directions, encoded_dirs, condition, t, far, self.field, occupancy=True)
         out.update({k: result[k] for k in ("rgb", "acc", "depth")})
         return out
 
     def _march(self, origins: torch.Tensor, directions: torch.Tensor, encoded_dirs: torch.Tensor,
                condition: torch.Tensor, t: torch.Tensor, far: torch.Tensor, field: Any,
-               weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+               occupancy: bool = False) -> dict[str, torch.Tensor]:
         R, N = t.shape
         points = origins[:, None] + directions[:, None] * t[..., None]               # (R, N, 3)
-        sigma, rgb = field(self._normalise(points).reshape(-1, 3),
-                           condition[:, None].expand(R, N, condition.shape[-1]).reshape(R * N, -1),
-                           encoded_dirs[:, None].expand(R, N, encoded_dirs.shape[-1]).reshape(R * N, -1))
+        with self.network_autocast():
+            sigma, rgb = field(self._normalise(points).reshape(-1, 3),
+                               condition[:, None].expand(R, N, condition.shape[-1]).reshape(R * N, -1),
+                               encoded_dirs[:, None].expand(R, N, encoded_dirs.shape[-1]).reshape(R * N, -1))
         sigma = sigma.view(R, N).float()
-        if weight is not None:
-            sigma = sigma * weight[:, None]
+        if occupancy:  # no density where no head can be (outside the occupied voxels)
+            sigma = sigma * self.occupancy.occupied(points).to(sigma.dtype)
         return volume_render(sigma, rgb.view(R, N, 3).float(), t, intervals(t, far))
 
     def _rays_of_pixels(self, batch: RendererBatch, camera: Any, frame: torch.Tensor, rows: torch.Tensor,
@@ -150,20 +158,22 @@ class HeadNeRF(Renderer):
 
     def _train_forward(self, batch: RendererBatch) -> RenderOutput:
         S = self.options.render_size
-        region, camera = self.head_region(batch, S)
+        region, camera, coverage = self.head_region(batch, S)
         frames = batch.frames if S == batch.frames.shape[-1] else F.interpolate(batch.frames, size=(S, S),
                                                                                 mode="area")
         with torch.no_grad():
             plate = fill_holes(frames, 1.0 - region)
         pick = self._training_pixels(batch, region, camera)
         frame, rows, cols = pick // (S * S), (pick % (S * S)) // S, pick % S
-        R, t, _ = head_frames(batch.face_model, batch.params)
+        with torch.no_grad():
+            R, t, _ = head_frames(batch.face_model, batch.params)
         origins, directions, cond = self._rays_of_pixels(batch, camera, frame, rows, cols, self.conditions(batch),
                                                          R, t)
         out = self.render_rays(origins, directions, cond, jitter=True)
         background = plate[frame, :, rows, cols]
         extras = {"rgb": out["rgb"] + (1.0 - out["acc"][:, None]) * background,
-                  "target": frames[frame, :, rows, cols], "acc": out["acc"], "frame": frame}
+                  "target": frames[frame, :, rows, cols], "acc": out["acc"], "frame": frame,
+                  "on_mesh": coverage[frame, 0, rows, cols] > 0.5}
         if "coarse_rgb" in out:
             extras["coarse_rgb"] = out["coarse_rgb"] + (1.0 - out["coarse_acc"][:, None]) * background
         return RenderOutput(None, None, extras)
@@ -174,6 +184,8 @@ class HeadNeRF(Renderer):
         the rest anywhere in the head region."""
         S, n = region.shape[-1], self.options.rays_per_step
         head = region[:, 0].flatten().nonzero()[:, 0]
+        if not len(head):  # no face in any of the batch's frames: learn the (empty) whole picture instead
+            head = torch.arange(region.numel(), device=region.device)
         n_mouth = int(round(n * self.options.mouth_ray_fraction))
         mouth_faces = region_faces(batch.face_model, include=MOUTH_REGIONS)
         mouth = torch.zeros(0, dtype=torch.long, device=region.device)
@@ -191,15 +203,17 @@ class HeadNeRF(Renderer):
     @torch.no_grad()
     def _render_frames(self, batch: RendererBatch) -> RenderOutput:
         S, H = self.options.render_size, batch.frames.shape[-1]
-        region, camera = self.head_region(batch, S)
+        region, camera, _ = self.head_region(batch, S)
         R, t, _ = head_frames(batch.face_model, batch.params)
         conditions = self.conditions(batch)
         B = batch.size
         rgb = batch.frames.new_zeros(B, 3, S, S)
         acc = batch.frames.new_zeros(B, 1, S, S)
         pixels = region[:, 0].flatten().nonzero()[:, 0]
-        for start in range(0, len(pixels), self.options.chunk_rays):
-            pick = pixels[start:start + self.options.chunk_rays]
+        per_ray = self.options.samples + (self.options.fine_samples if self.options.hierarchical else 0)
+        chunk = max(1, self.options.chunk_points // per_ray)
+        for start in range(0, len(pixels), chunk):
+            pick = pixels[start:start + chunk]
             frame, rows, cols = pick // (S * S), (pick % (S * S)) // S, pick % S
             origins, directions, cond = self._rays_of_pixels(batch, camera, frame, rows, cols, conditions, R, t)
             out = self.render_rays(origins, directions, cond, jitter=False)
@@ -208,14 +222,14 @@ class HeadNeRF(Renderer):
         if S != H:
             rgb = F.interpolate(rgb, size=(H, H), mode="bilinear", align_corners=False)
             acc = F.interpolate(acc, size=(H, H), mode="bilinear", align_corners=False).clamp(0, 1)
-        region_crop, _ = self.head_region(batch, H) if S != H else (region, camera)
+        region_crop = self.head_region(batch, H)[0] if S != H else region
         plate = fill_holes(batch.frames, 1.0 - region_crop)
         image = (rgb + (1.0 - acc) * plate).clamp(0, 1)
         image = region_crop * image + (1.0 - region_crop) * batch.frames  # outside the head: the plate itself
-        faces = face_faces(batch.face_model)
-        _, _, old_face = rasterize_uv_and_region(batch.face_model, batch.plate_params, batch.camera, faces)
-        replaced = old_face if old_face is not None else region_crop
-        return RenderOutput(image, region_crop, {"acc": acc, "gap_px": chin_gap_px(acc, replaced)})
+        _, _, old_face = rasterize_uv_and_region(batch.face_model, batch.plate_params, batch.camera,
+                                                 face_faces(batch.face_model))
+        assert old_face is not None
+        return RenderOutput(image, region_crop, {"acc": acc, "gap_px": chin_gap_px(acc, old_face)})
 
     def losses(self, batch: RendererBatch, output: RenderOutput, criteria: nn.ModuleDict,
                step: TrainStep) -> dict[str, torch.Tensor]:
@@ -223,8 +237,7 @@ class HeadNeRF(Renderer):
         terms = {"photo": ((e["rgb"] - e["target"]) ** 2).mean()}
         if "coarse_rgb" in e:
             terms["photo_coarse"] = ((e["coarse_rgb"] - e["target"]) ** 2).mean()
+        if self.options.lambda_opacity and e["on_mesh"].any():
+            terms["opacity"] = self.options.lambda_opacity * ((1.0 - e["acc"][e["on_mesh"]]) ** 2).mean()
         terms.update(self.extra_losses(batch, output, step))
         return terms
-
-    def sample_count(self, batch: RendererBatch) -> int:
-        return 1

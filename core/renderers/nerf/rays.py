@@ -35,29 +35,10 @@ def to_canonical(points: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> torc
     return (points - t[:, None]) @ R
 
 
-def pixel_rays(camera: PerspectiveCamera, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """World rays through pixel positions.
-
-    Args:
-        camera: B cameras.
-        xy: (B, N, 2) pixel coordinates (x right, y down; pixel centres at integer + 0.5).
-
-    Returns:
-        origins (B, N, 3) camera centres and unit directions (B, N, 3), world space.
-    """
-    x = (xy[..., 0] - camera.cx[:, None]) / camera.fx[:, None]
-    y = (xy[..., 1] - camera.cy[:, None]) / camera.fy[:, None]
-    d_cam = torch.stack([x, y, torch.ones_like(x)], -1)
-    d_world = d_cam @ camera.R  # R^T d for each ray (R is world -> camera)
-    directions = d_world / d_world.norm(dim=-1, keepdim=True)
-    origins = camera.center[:, None].expand_as(directions)
-    return origins, directions
-
-
 def canonical_rays(camera: PerspectiveCamera, xy: torch.Tensor, R: torch.Tensor, t: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`pixel_rays` in canonical head space: (B, N, 3) origins and unit directions."""
-    origins, directions = pixel_rays(camera, xy)
+    """:meth:`PerspectiveCamera.pixel_rays` in canonical head space: (B, N, 3) origins and unit directions."""
+    origins, directions = camera.pixel_rays(xy)
     return to_canonical(origins, R, t), directions @ R
 
 

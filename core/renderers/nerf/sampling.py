@@ -2,9 +2,10 @@
 
 * :func:`stratified` — N samples in ``[near, far]``, one per equal bin (jittered while training).
 * :class:`OccupancyGrid` — a boolean voxel grid over the canonical head box. It starts from the tracked
-  meshes of the training frames (every voxel a vertex of any training frame falls in, dilated), so samples
-  go only where a head can be; :meth:`OccupancyGrid.sample` places the samples of each ray between its first
-  occupied voxel and at most ``depth`` behind it (the front of the head is what a camera sees).
+  meshes of the training frames (every voxel a vertex of any training frame falls in, dilated);
+  :meth:`OccupancyGrid.sample` places the samples of each ray between its first occupied voxel and at most
+  ``depth`` behind it (the front of the head is what a camera sees), and the renderer gives no density to
+  samples in unoccupied voxels.
 * :func:`sample_pdf` — NeRF's hierarchical sampling: more samples where a coarse pass found weight.
 """
 
@@ -136,6 +137,6 @@ class OccupancyGrid(nn.Module):
         first = torch.where(occupied, index, candidates).amin(1).clamp_max(candidates - 1)
         last = torch.where(occupied, index, -1).amax(1).clamp_min(0)
         t0 = (probe.gather(1, first[:, None])[:, 0] - step).clamp_min(near)
-        t1 = torch.minimum(probe.gather(1, last[:, None])[:, 0] + step, t0 + depth)
+        t1 = torch.minimum(torch.minimum(probe.gather(1, last[:, None])[:, 0] + step, t0 + depth), far)
         t1 = torch.where(any_hit, torch.maximum(t1, t0 + 1e-4), t0 + 1e-4)
         return stratified(t0, t1, n, jitter), t1, any_hit

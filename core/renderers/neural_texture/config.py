@@ -59,5 +59,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "static": {"description": "ablation: a static texture (no audio conditioning)", "options": {"audio_dim": 0}},
 }
 DEFAULT_PRESET = "default"
-# READ: Adam 1e-4 (betas 0.5, 0.999), batch 1.
-TRAIN_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "betas": (0.5, 0.999), "batch_size": 1, "iterations": 3000}
+# READ: Adam 1e-4 (betas 0.5, 0.999), batch 1. No bf16 autocast: the SIREN's sin(30 x) loses its detail in bf16.
+TRAIN_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "betas": (0.5, 0.999), "batch_size": 1, "iterations": 3000,
+                                  "autocast": False}
+# `emodub demo` at each of its scales (train.renderer params), and the ablation it runs beside (static texture).
+DEMO: dict[str, dict[str, Any]] = {
+    "smoke": {"iterations": 4, "lr": 5e-4, "options": {"unet_base": 8}},
+    "quick": {"iterations": 300, "lr": 5e-4, "options": {"unet_base": 16}},
+    "full": {"iterations": 500, "lr": 5e-4, "options": {"unet_base": 16}},
+}
+DEMO_ABLATIONS = ("static",)

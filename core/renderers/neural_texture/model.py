@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
 
 import torch
 from torch import nn
@@ -197,7 +196,7 @@ class NeuralTextureRenderer(Renderer):
             batch_of_pixel = torch.arange(B, device=uv.device)[:, None, None].expand(B, H, W)[covered]
             inputs.append(code[batch_of_pixel])
         features = self.texture(torch.cat(inputs, 1))                 # (P, C)
-        texture = uv.new_zeros(B, H, W, features.shape[1])
+        texture = features.new_zeros(B, H, W, features.shape[1])
         texture[covered] = features
         return texture.permute(0, 3, 1, 2)
 
@@ -249,7 +248,9 @@ class NeuralTextureRenderer(Renderer):
     def forward(self, batch: RendererBatch) -> RenderOutput:
         uv, alpha, window = self.rasterize(batch)
         if self.training or batch.device.type != "cpu":
-            out = self.render_uv(uv, alpha, batch.frames, window, batch.audio)
+            with self.network_autocast():
+                out = self.render_uv(uv, alpha, batch.frames, window, batch.audio)
+            out = {k: v.float() for k, v in out.items()}
         else:
             # On a CPU one frame at a time keeps a 256 px frame's UNet activations in cache: ~1.5x less time
             # per frame than 16 at once.
@@ -288,5 +289,3 @@ class NeuralTextureRenderer(Renderer):
             terms["gan_g"] = c.lambda_gan * criteria["gan"].generator_loss(pred)
         return terms
 
-    def describe(self) -> dict[str, Any]:
-        return {"audio_conditioned": self.options.audio_conditioned}

@@ -26,7 +26,7 @@ def test_batches_line_up_with_the_video_and_number_training_frames(tracked_works
     needs = RendererNeeds(audio=AudioNeed("mfcc", {"n_mfcc": 5, "window_video_frames": 2}), context_frames=2)
     train, held, split = actor_sources(ws, "a", needs, holdout=0.25)
     assert len(train) == 18 and len(held) == 6 and train.train_frames == 18 and held.train_frames == 0
-    assert split["c1"] == {"train": [0, 9], "held_out": [9, 12], "size": 64}
+    assert split["c1"] == {"train": [0, 9], "held_out": [9, 12], "size": 64, "train_frames": 9, "held_out_frames": 3}
     batch = train.batch([5, 9, 10])  # clip c0 frame 5, clip c1 frames 0 and 1
     assert batch.frames.shape == (3, 3, 64, 64) and batch.frame_ids.tolist() == [5, 9, 10]
     assert batch.audio is not None and batch.audio.shape == (3, 8, 5)

@@ -29,7 +29,8 @@ def test_train_and_eval_renderer_jobs(tracked_workspace) -> None:
     assert steps[-1] == 12
     model_dir = ws.model_dir("a", "neural_texture")
     split = json.loads((model_dir / "split.json").read_text())
-    assert split["clips"]["c0"] == {"train": [0, 15], "held_out": [15, 20], "size": 64}
+    assert split["clips"]["c0"] == {"train": [0, 15], "held_out": [15, 20], "size": 64, "train_frames": 15,
+                                    "held_out_frames": 5}
     record = ws.read_manifest()["actors"]["a"]["models"]["neural_texture"]
     assert record["kind"] == "renderer" and record["variant"] == "neural_texture"
     assert set(record["held_out"]) >= {"face_psnr", "face_ssim", "mouth_psnr", "psnr", "ssim"}  # measured at once

@@ -42,14 +42,22 @@ def test_version_1_neural_texture_checkpoint_still_loads(tmp_path: Path) -> None
     """The layout the renderer wrote before the registry (no format header, ``model_config``)."""
     import random
 
+    from core.renderers.losses import PatchDiscriminator
+
     options = NeuralTextureConfig(**TINY)
     old = NeuralTextureRenderer(options)
-    torch.save({"model": old.state_dict(), "disc": {}, "opt_g": {}, "opt_d": {}, "history": {"step": [1]},
-                "iteration": 1, "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+    disc = PatchDiscriminator()
+    torch.save({"model": old.state_dict(), "disc": disc.state_dict(), "opt_g": {}, "opt_d": {},
+                "history": {"step": [1]}, "iteration": 1,
+                "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
                 "model_config": {**asdict(options), "setting_from_a_newer_version": 1.0}},
                tmp_path / "checkpoint.pt")
     state = read_checkpoint(tmp_path / "checkpoint.pt")
     assert state["variant"] == "neural_texture" and state["format_version"] == 1
+    # the old discriminator lands where the trainer's adversarial criterion keeps it
+    criteria = NeuralTextureRenderer(options).criteria()
+    criteria.load_state_dict(state["train"]["criteria"], strict=False)
+    assert torch.equal(criteria["gan"].discriminator.net[0].weight, disc.net[0].weight)
     loaded = load(tmp_path)
     assert isinstance(loaded, NeuralTextureRenderer) and loaded.options == options
 
