@@ -28,6 +28,8 @@ from core.renderers.registry import register_renderer
 
 from .config import LipNeRFConfig
 
+E_CLAMP = 3.0  # standardised expression inputs are clamped to +-3 standard deviations of the training frames
+
 
 def make_encoding(options: LipNeRFConfig) -> nn.Module:
     if options.encoding == "frequency":
@@ -94,7 +96,10 @@ class LipNeRF(HeadNeRF):
         self.e_scale.copy_(torch.where(std > 1e-4, 1.0 / std.clamp_min(1e-4), torch.zeros_like(std)))
 
     def conditions(self, batch: RendererBatch) -> torch.Tensor:
-        parts = [(self.expression_vector(batch.params) - self.e_mean) * self.e_scale]
+        # Beyond 3 standard deviations of what the field saw, an expression saturates instead of feeding the MLP
+        # inputs it was never trained on (an a2e prediction out of the actor's range would otherwise take over).
+        z = ((self.expression_vector(batch.params) - self.e_mean) * self.e_scale).clamp(-E_CLAMP, E_CLAMP)
+        parts = [z]
         if self.latents is not None:
             parts.append(self.latent_codes(batch.frame_ids))
         return torch.cat(parts, 1)
