@@ -760,20 +760,26 @@ _LPIPS_HOW = (f"put torchvision's {VGG16_FILE} and the lpips package's weights/v
               f"{LPIPS_FILE}) in {WEIGHTS_DIR}, or set {VGG16_ENV} and {LPIPS_ENV}")
 
 
+def vgg_features(layout: tuple[int | str, ...]) -> nn.Sequential:
+    """VGG conv layers in torchvision's ``features`` layout (conv + ReLU per channel count, "M" = max-pool), so
+    torchvision's weight files load by name (``features.<i>.weight``)."""
+    layers: list[nn.Module] = []
+    channels = 3
+    for item in layout:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.ReLU(inplace=False)]
+            channels = int(item)
+    return nn.Sequential(*layers)
+
+
 class LPIPS(nn.Module):
     """LPIPS distance with the VGG-16 backbone: (B, 3, H, W) pairs in [0, 1] -> (B,) (lower = more alike)."""
 
     def __init__(self) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        channels = 3
-        for item in _VGG16_LAYOUT:
-            if item == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.ReLU(inplace=False)]
-                channels = int(item)
-        self.features = nn.Sequential(*layers)
+        self.features = vgg_features(_VGG16_LAYOUT)
         widths = (64, 128, 256, 512, 512)
         self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in widths)
         self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1))

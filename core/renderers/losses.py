@@ -37,16 +37,10 @@ class VGG19Features(nn.Module):
     """VGG-19 conv layers with torchvision's parameter names (``features.<i>.weight``)."""
 
     def __init__(self) -> None:
+        from core.eval.pretrained import vgg_features
+
         super().__init__()
-        layers: list[nn.Module] = []
-        channels = 3
-        for item in _VGG19_LAYOUT:
-            if item == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.ReLU(inplace=False)]
-                channels = int(item)
-        self.features = nn.Sequential(*layers)
+        self.features = vgg_features(_VGG19_LAYOUT)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 
