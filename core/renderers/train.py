@@ -51,6 +51,8 @@ class TrainConfig:
         grad_clip: clip the gradient norm to this (``None``: no clipping).
         max_seconds: stop after this much training time (summed over resumed runs), whatever the iteration;
             the learning rate then decays over the time budget instead of the iterations.
+        snapshot_every_s: also keep the model's weights every this many seconds of training in
+            ``snapshots/<iteration>.pt`` (with the training time), e.g. to measure quality against time.
     """
 
     iterations: int = 2000
@@ -64,6 +66,7 @@ class TrainConfig:
     autocast: bool = True
     grad_clip: float | None = None
     max_seconds: float | None = None
+    snapshot_every_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -245,9 +248,14 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
             artifact(ckpt_path, "checkpoint")
             artifact(out_dir / "losses.json", "losses")
 
+    def snapshot(iteration: int, elapsed: float) -> None:
+        save_checkpoint({**header(renderer), "model": renderer.state_dict(), "iteration": iteration,
+                         "elapsed_s": elapsed}, out_dir / "snapshots" / f"{iteration:07d}.pt")
+
     n = len(source)
     if n == 0:
         raise ValueError("no training frames")
+    next_snapshot = config.snapshot_every_s if config.snapshot_every_s else None
     use_autocast = config.autocast and torch.device(device).type == "cuda"
     renderer.amp_dtype = torch.bfloat16 if use_autocast else None  # the networks only (Renderer.network_autocast)
     iteration = start
@@ -259,6 +267,8 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
             if config.max_seconds and elapsed >= config.max_seconds:
                 stopped_by_time, iteration = True, iteration - 1
                 save(iteration)
+                if next_snapshot is not None:
+                    snapshot(iteration, elapsed)
                 break
             step = TrainStep(iteration, config.iterations)
             factor = config.lr_factor(iteration, elapsed)
@@ -293,6 +303,9 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
                 values.append(value)
             if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
                 save(iteration)
+            if next_snapshot is not None and elapsed_before + time.perf_counter() - t0 >= next_snapshot:
+                snapshot(iteration, elapsed_before + time.perf_counter() - t0)
+                next_snapshot += config.snapshot_every_s
             if config.sample_every and iteration % config.sample_every == 0:
                 sample = write_sample(renderer, batch, out_dir / "samples" / f"{iteration:06d}.png")
                 if artifact:

@@ -82,6 +82,14 @@ def test_a_time_budget_stops_training_and_spans_the_learning_rate_decay(tracked_
     assert all(total == 2 for _, total in seen)  # progress is in seconds of the budget
     assert config.lr_factor(1, 0.0) == 1.0 and config.lr_factor(1, 2.0) == pytest.approx(0.1)
     assert len(read_history(tmp_path)["step"]) == summary["iterations"]  # saved where it stopped
+    from core.io.checkpoint import load_checkpoint
+
+    snapshots = sorted((tmp_path / "snapshots").glob("*.pt"))
+    assert not snapshots  # none asked for
+    config = TrainConfig(iterations=10**6, max_seconds=1.5, snapshot_every_s=0.5)
+    train(build("neural_texture", _setup(source), options=TINY), source, tmp_path / "snap", config)
+    times = [load_checkpoint(p)["elapsed_s"] for p in sorted((tmp_path / "snap" / "snapshots").glob("*.pt"))]
+    assert len(times) >= 2 and times == sorted(times) and times[-1] >= 1.5
 
 
 def test_an_interrupted_run_resumes_exactly_where_it_stopped(tracked_workspace, tmp_path) -> None:
