@@ -64,6 +64,9 @@ class AttentionGatedField(nn.Module):
     gate per condition channel, ER-NeRF's region attention), density MLP on ``[f_x, a(x) * c]``, colour MLP on
     ``[its geometric feature, enc(d)]``.
 
+    The first layer of each MLP is two matrices (``W [u, v] = W_u u + W_v v``) rather than one on a
+    concatenation: the same function without copying every sample's inputs into a new tensor.
+
     Args:
         position_dim: size of the encoded position f_x.
         condition_dim: C, the per-frame condition (0: an unconditioned field).
@@ -82,18 +85,18 @@ class AttentionGatedField(nn.Module):
             raise ValueError("the density and colour MLPs need at least one hidden layer each")
         self.condition_dim = condition_dim
         self.attention = nn.Linear(position_dim, condition_dim) if condition_dim else None
+        self.position_in = nn.Linear(position_dim, width)
+        self.condition_in = nn.Linear(condition_dim, width, bias=False) if condition_dim else None
         density: list[nn.Module] = []
-        n_in = position_dim + condition_dim
-        for _ in range(depth):
-            density += [nn.Linear(n_in, width), nn.ReLU()]
-            n_in = width
+        for _ in range(depth - 1):
+            density += [nn.Linear(width, width), nn.ReLU()]
         density.append(nn.Linear(width, 1 + geo_dim))
         self.density = nn.Sequential(*density)
+        self.geo_in = nn.Linear(geo_dim, colour_width)
+        self.direction_in = nn.Linear(direction_dim, colour_width, bias=False)
         colour: list[nn.Module] = []
-        n_in = geo_dim + direction_dim
-        for _ in range(colour_depth):
-            colour += [nn.Linear(n_in, colour_width), nn.ReLU()]
-            n_in = colour_width
+        for _ in range(colour_depth - 1):
+            colour += [nn.Linear(colour_width, colour_width), nn.ReLU()]
         colour.append(nn.Linear(colour_width, 3))
         self.colour = nn.Sequential(*colour)
 
@@ -105,8 +108,10 @@ class AttentionGatedField(nn.Module):
     def forward(self, position: torch.Tensor, condition: torch.Tensor, direction: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """(P, *) inputs -> (P,) density >= 0 and (P, 3) colour in [0, 1]."""
-        inputs = position if self.attention is None else torch.cat([position, condition * self.gates(position)], -1)
-        h = self.density(inputs)
+        h = self.position_in(position)
+        if self.condition_in is not None:
+            h = h + self.condition_in(condition * self.gates(position))
+        h = self.density(F.relu(h))
         sigma = F.softplus(h[..., 0] - 1.0)  # shifted like ConditionedMLP: empty space starts nearly transparent
-        rgb = torch.sigmoid(self.colour(torch.cat([h[..., 1:], direction], -1)))
+        rgb = torch.sigmoid(self.colour(F.relu(self.geo_in(h[..., 1:]) + self.direction_in(direction))))
         return sigma, rgb
