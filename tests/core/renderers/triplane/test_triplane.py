@@ -1,16 +1,21 @@
 """The tri-plane NeRF through the shared trainer at toy size: a few-iteration smoke train with cancel and resume
 (the curve continues, the fine stage's perceptual term starts on schedule), what drives the field on frames it
-never trained on (the drive and blinks options), the emotion prior's augmentation of the landmark targets, and
-the mouth-patch sampler."""
+never trained on (the drive and blinks options), the emotion prior's augmentation of the landmark targets, the
+mouth-patch sampler, and a dub on the shared code path (the dub's audio window reaches the transformer, the
+plate's eyes or the eye predictor drive the lids)."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from core.jobs import protocol as P
 from core.jobs.context import JobCancelled
+from core.jobs.runner import run_job
 from core.renderers.base import RendererSetup, TrainStep
 from core.renderers.data import actor_sources
 from core.renderers.registry import build, load, make_options
@@ -185,3 +190,28 @@ def test_the_stage_follows_the_budget_fraction_and_bad_options_are_refused(track
                 {"audio_feature": "wav2vec2"}):
         with pytest.raises(BadRendererOption):
             _build(source, **bad)
+
+
+def _run(ws, kind: str, params: dict) -> dict:
+    events: list[P.Event] = []
+    assert run_job(P.JobSpec(kind, {**params, "device": "cpu"}, str(ws.root)), events.append) == P.EXIT_OK, events[-1]
+    return events[-1].outputs
+
+
+@pytest.mark.parametrize("drive", ["mesh", "transformer"])
+def test_a_dub_through_triplane(trained_actor, tmp_path: Path, drive: str) -> None:
+    from core.io.audio import write_wav
+
+    torch.set_num_threads(1)
+    ws = trained_actor
+    options = {**TINY, "drive": drive, "blinks": "shot" if drive == "mesh" else "predicted"}
+    trained = _run(ws, "train.renderer", {"actor": "a", "renderer": "triplane", "iterations": 3, "options": options,
+                                          "name": f"tri_{drive}"})
+    assert np.isfinite(trained["held_out"]["face_psnr"])
+    write_wav(tmp_path / "a.wav", (0.3 * np.sin(np.arange(8000) / 5.0)).astype(np.float32), 16000)
+    dub = _run(ws, "dub", {"actor": "a", "shot": "s", "audio": str(tmp_path / "a.wav"),
+                           "renderer_model": f"tri_{drive}", "name": f"tri_{drive}",
+                           "emotions": {"format": "emodub-emotion-curves", "version": 1, "fps": 25, "frame_start": 0,
+                                        "per_frame": {"happy": np.linspace(0, 1, 13).round(3).tolist()}}})
+    assert dub["renderer"]["variant"] == "triplane" and dub["frames"] == 13
+    assert Path(dub["video"]).is_file() and dub["chin_neck_gap_px"]["max"] <= 64
