@@ -81,6 +81,21 @@ def test_smoke_train_cancel_resume_coarse_to_fine_and_render(tracked_workspace, 
     assert out.extras["landmarks"].shape == (2, 68, 3) and out.extras["eye_openness"].shape == (2, 2)
 
 
+@pytest.mark.gpu
+def test_training_and_rendering_on_cuda_with_bf16_autocast(tracked_workspace, tmp_path) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    ws = tracked_workspace(n_frames=8, size=32)
+    source, held, _ = _sources(ws)
+    summary = train(_build(source, fine_start=0.5), source, tmp_path, TrainConfig(iterations=6, lr=1e-3),
+                    device="cuda")
+    history = read_history(tmp_path)
+    assert summary["iterations"] == 6 and all(torch.isfinite(torch.tensor(history[k])).all()
+                                              for k in ("photo", "landmark", "perceptual"))
+    out = load(tmp_path, "cuda")(held.batch([0], "cuda"))
+    assert out.image.shape == (1, 3, 32, 32) and torch.isfinite(out.image).all()
+
+
 def test_drive_and_blinks_choose_what_drives_unseen_frames(tracked_workspace) -> None:
     from core.renderers.nerf.rays import canonical_landmarks
 
