@@ -38,6 +38,8 @@ outline, so in strong profile the hidden-side jaw points lie on the mesh's outli
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 N_IBUG = 68
@@ -124,3 +126,35 @@ def ibug68_segments() -> list[tuple[int, int]]:
         if name in CLOSED_GROUPS:
             segments.append((stop - 1, start))
     return segments
+
+
+#: The six iBUG points of each eye in the eye-aspect-ratio order p1..p6 (outer/inner corner, two upper-lid
+#: points, the other corner, two lower-lid points; p2-p6 and p3-p5 face each other across the opening).
+IBUG68_EYES: tuple[tuple[int, ...], tuple[int, ...]] = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))
+
+
+def eye_aspect_ratio(points: Any) -> Any:
+    """Eye openness of the subject's right and left eye from iBUG-68 points (Soukupová & Čech 2016):
+    ``EAR = (|p2 - p6| + |p3 - p5|) / (2 |p1 - p4|)``, about 0.3 for an open eye and near 0 for a closed one,
+    the same whatever the face's size in the picture.
+
+    Works on numpy arrays and torch tensors alike (only indexing and arithmetic), 2D pixels or 3D points.
+
+    Args:
+        points: (..., 68, D) landmarks.
+
+    Returns:
+        (..., 2) the right eye's ratio, then the left's.
+    """
+    def norm(v: Any) -> Any:
+        return ((v * v).sum(-1) + 1e-12) ** 0.5
+
+    ratios = []
+    for eye in IBUG68_EYES:
+        p = [points[..., i, :] for i in eye]
+        ratios.append((norm(p[1] - p[5]) + norm(p[2] - p[4])) / (2.0 * norm(p[0] - p[3])))
+    if isinstance(points, np.ndarray):
+        return np.stack(ratios, -1)
+    import torch  # a tensor (this module stays importable without torch)
+
+    return torch.stack(ratios, -1)

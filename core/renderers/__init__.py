@@ -7,7 +7,7 @@
   and the checkpoint format;
 * :mod:`.data`, :mod:`.train`, :mod:`.evaluate`, :mod:`.losses`, :mod:`.jobs` — shared by every variant;
 * :mod:`.nerf` — the NeRF core (rays, sampling, encodings, volume rendering) the NeRF variants stand on;
-* one folder per variant: :mod:`.neural_texture`, :mod:`.lipnerf`.
+* one folder per variant: :mod:`.neural_texture`, :mod:`.lipnerf`, :mod:`.triplane`.
 
 Adding a renderer means adding one folder with ``variant.py``, ``config.py`` and ``model.py``.
 """

@@ -115,19 +115,30 @@ class RenderOutput:
 
 @dataclass(frozen=True)
 class TrainStep:
-    """Where a training step is: ``iteration`` (1-based) of ``total``."""
+    """Where a training step is: ``iteration`` (1-based) of ``total``, and ``progress``: the fraction of the
+    training budget spent (iterations, or wall time when the trainer has a time budget: then ``total`` is only
+    an upper bound). ``None``: ``iteration / total``."""
 
     iteration: int
     total: int
+    progress: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        """How far training is, in [0, 1] (what a schedule of stages should follow)."""
+        value = self.progress if self.progress is not None else self.iteration / max(self.total, 1)
+        return min(max(float(value), 0.0), 1.0)
 
 
 @dataclass(frozen=True)
 class AudioNeed:
-    """The audio features a renderer conditions on: extractor name and its settings
-    (:class:`core.audio.features.AudioFeatureConfig` fields)."""
+    """The audio features a renderer conditions on: extractor name, its settings
+    (:class:`core.audio.features.AudioFeatureConfig` fields) and, for ``wav2vec2``, the local checkpoint folder
+    (``model``; :func:`core.audio.features.make_extractor`'s ``phoneme_model``)."""
 
     extractor: str = "mfcc"
     settings: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +234,10 @@ class Renderer(nn.Module):
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
 
     # -- hooks of the shared trainer ---------------------------------------------------------------
+    def before_step(self, step: TrainStep) -> None:
+        """Called before every training forward (e.g. to switch a coarse-to-fine schedule's stage, which decides
+        what the forward samples)."""
+
     def prepare(self, source: Any) -> None:
         """Called once before training starts (not on resume) with the training frame source: a variant
         may initialise state from the data (e.g. an occupancy grid from the tracked meshes)."""

@@ -43,7 +43,7 @@ def audio_features(wave: np.ndarray, sr: int, need: AudioNeed, fps: float, n_fra
     """(N, T_a, D_a) float32 feature windows of ``wave`` centred on each of ``n_frames`` video frames."""
     from core.audio.features import AudioFeatureConfig, make_extractor
 
-    extractor = make_extractor(need.extractor, AudioFeatureConfig(**need.settings))
+    extractor = make_extractor(need.extractor, AudioFeatureConfig(**need.settings), need.model)
     return extractor.extract(wave, sr, fps, n_frames).astype(np.float32)
 
 
@@ -51,7 +51,7 @@ def audio_shape(need: AudioNeed) -> tuple[int, int]:
     """(T_a, D_a) of one window of ``need``'s features."""
     from core.audio.features import AudioFeatureConfig, make_extractor
 
-    extractor = make_extractor(need.extractor, AudioFeatureConfig(**need.settings))
+    extractor = make_extractor(need.extractor, AudioFeatureConfig(**need.settings), need.model)
     return extractor.window, extractor.dim
 
 
@@ -169,6 +169,16 @@ class FrameSource:
     def params(self, indices: Sequence[int]) -> FaceParams:
         """The tracked parameters of items ``indices`` (CPU), without reading frames or audio."""
         return FaceParams.cat([self.clips[k].clip.params[f] for k, f, _ in (self.locate(int(i)) for i in indices)])
+
+    def audio_windows(self, indices: Sequence[int]) -> np.ndarray | None:
+        """(n, T_a, D_a) the audio windows of items ``indices`` without reading frames (``None``: no audio)."""
+        if self.needs.audio is None:
+            return None
+        return np.stack([self.clips[k].audio[f] for k, f, _ in (self.locate(int(i)) for i in indices)])  # type: ignore[index]
+
+    def emotions(self, indices: Sequence[int]) -> np.ndarray:
+        """(n, 7) the emotion labels of items ``indices``."""
+        return np.stack([self.clips[k].emotion[f] for k, f, _ in (self.locate(int(i)) for i in indices)])
 
     def batch(self, indices: Sequence[int], device: torch.device | str = "cpu") -> RendererBatch:
         """The items ``indices`` as one batch."""

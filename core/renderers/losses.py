@@ -7,6 +7,10 @@ user has torchvision's ``vgg19-dcbb9e9d.pth`` (put it in ``~/.emodub/weights/`` 
 ``EMODUB_VGG19`` at it) the real style loss (Gram matrices of relu1_2..relu4_4, Johnson et al.) is used.
 Otherwise the documented substitute is a multi-scale SSIM loss plus an image-gradient L1 loss, both
 of which reward matching local structure and texture rather than mean colour.
+
+:class:`PatchPerceptual` is the perceptual term on small image patches (the tri-plane NeRF's mouth patches):
+LPIPS (VGG) when its weights are present (:func:`core.eval.pretrained.load_lpips`), otherwise 1 - SSIM (one
+scale, the window shrunk to fit the patch) plus the image-gradient L1.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.eval.image_metrics import ms_ssim_loss
+from core.eval.image_metrics import ms_ssim_loss, ssim_map
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 # torchvision's VGG-19 "features" layout: conv channel sizes, "M" = max-pool.
@@ -97,6 +101,42 @@ class StyleLoss(nn.Module):
                 loss = loss + F.l1_loss(gram(fp), gram(ft)) + F.l1_loss(fp, ft) * 0.1
             return loss
         return ms_ssim_loss(pred, target) + gradient_l1(pred, target)
+
+
+class PatchPerceptual(nn.Module):
+    """A perceptual distance between (N, 3, p, p) patches in [0, 1] -> scalar (mean over patches).
+
+    Args:
+        kind: ``auto`` (LPIPS when its weights are present and patches are at least 16 px, else the
+            substitute), ``lpips`` (refused without the weights) or ``ssim`` (the substitute: 1 - SSIM with a
+            Gaussian window of at most 11 px that fits the patch, plus the image-gradient L1).
+    """
+
+    MIN_LPIPS_SIDE = 16  # VGG's four poolings leave LPIPS's last tap 1 px wide at 16 px
+
+    def __init__(self, kind: str = "auto") -> None:
+        super().__init__()
+        from core.eval.pretrained import load_lpips, lpips_unavailable
+
+        if kind not in ("auto", "lpips", "ssim"):
+            raise ValueError(f"perceptual term must be auto, lpips or ssim, not {kind!r}")
+        self.lpips = load_lpips() if kind in ("auto", "lpips") else None
+        if kind == "lpips" and self.lpips is None:
+            why = lpips_unavailable()
+            raise FileNotFoundError(f"LPIPS weights missing ({why['reason']}): {why['how_to_enable']}; or use "
+                                    "perceptual=auto / ssim")
+
+    @property
+    def kind(self) -> str:
+        return "lpips" if self.lpips is not None else "ssim+gradient"
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        side = min(pred.shape[-2:])
+        if self.lpips is not None and side >= self.MIN_LPIPS_SIDE:
+            return self.lpips(pred, target).mean()
+        window = max(3, min(11, side - (1 - side % 2)))  # odd, inside the patch
+        structure = 1.0 - ssim_map(pred, target, window, sigma=1.5 * window / 11).mean()
+        return structure + gradient_l1(pred, target)
 
 
 def lsgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ Per iteration: a batch of frames drawn at random from the training :class:`~core
 :meth:`~core.renderers.base.Renderer.adversarial_pairs` -> the generator minimises the sum of
 :meth:`~core.renderers.base.Renderer.losses` with Adam (learning rate constant, or decaying exponentially
 to ``lr_final``; bf16 autocast on CUDA) -> :meth:`~core.renderers.base.Renderer.after_step`.
+:meth:`~core.renderers.base.Renderer.before_step` comes before the forward, with the step's
+:class:`~core.renderers.base.TrainStep` (its ``fraction`` follows the time budget when there is one).
 
 ``checkpoint.pt`` (tensors and plain data; :mod:`core.renderers.registry`) is written atomically every
 ``checkpoint_every`` iterations, at the end, and on cancel or error; a run started again in the same folder
@@ -270,11 +272,14 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
                 if next_snapshot is not None:
                     snapshot(iteration, elapsed)
                 break
-            step = TrainStep(iteration, config.iterations)
+            # with a time budget the iteration count is only a cap: progress is whichever is further along
+            done = max(iteration / config.iterations, elapsed / config.max_seconds if config.max_seconds else 0.0)
+            step = TrainStep(iteration, config.iterations, min(done, 1.0))
             factor = config.lr_factor(iteration, elapsed)
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * factor
             batch = source.batch([random.randrange(n) for _ in range(config.batch_size)], device)
+            renderer.before_step(step)
             out = renderer(batch)
             record: dict[str, float] = {}
             for name, (real, fake) in renderer.adversarial_pairs(batch, out, step).items():

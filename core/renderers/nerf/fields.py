@@ -3,6 +3,11 @@
 :class:`ConditionedMLP` is AD-NeRF's field (LipNeRF §III-E: 8 linear layers of width 128 with ReLU, the input
 concatenated again halfway, a density head, and a colour branch that also sees the encoded view direction),
 with the per-frame condition (expression, latent code...) concatenated to the encoded position.
+
+:class:`AttentionGatedField` is ER-NeRF's small field for grid encodings: a region attention computed from the
+encoded position gates each channel of the per-frame condition (audio, landmarks, eyes), so every part of the
+head learns which conditions move it (the mouth the landmarks and audio, the lids the eye condition, the scalp
+none); a shallow density MLP and a colour MLP on its geometric feature and the view direction.
 """
 
 from __future__ import annotations
@@ -51,4 +56,62 @@ class ConditionedMLP(nn.Module):
             h = F.relu(layer(h))
         sigma = F.softplus(self.density(h)[..., 0] - 1.0)  # shifted: empty space starts nearly transparent
         rgb = torch.sigmoid(self.colour(torch.cat([self.feature(h), direction], -1)))
+        return sigma, rgb
+
+
+class AttentionGatedField(nn.Module):
+    """F(f_x, c, enc(d)) -> (sigma, rgb) with the condition gated per point: ``a(x) = sigmoid(W f_x + b)`` (one
+    gate per condition channel, ER-NeRF's region attention), density MLP on ``[f_x, a(x) * c]``, colour MLP on
+    ``[its geometric feature, enc(d)]``.
+
+    The first layer of each MLP is two matrices (``W [u, v] = W_u u + W_v v``) rather than one on a
+    concatenation: the same function without copying every sample's inputs into a new tensor.
+
+    Args:
+        position_dim: size of the encoded position f_x.
+        condition_dim: C, the per-frame condition (0: an unconditioned field).
+        direction_dim: size of the encoded view direction.
+        width: hidden width of the density MLP.
+        depth: hidden layers of the density MLP (>= 1).
+        geo_dim: geometric feature passed from the density to the colour MLP.
+        colour_width: hidden width of the colour MLP.
+        colour_depth: hidden layers of the colour MLP (>= 1).
+    """
+
+    def __init__(self, position_dim: int, condition_dim: int, direction_dim: int, width: int = 64, depth: int = 2,
+                 geo_dim: int = 15, colour_width: int = 64, colour_depth: int = 1) -> None:
+        super().__init__()
+        if depth < 1 or colour_depth < 1:
+            raise ValueError("the density and colour MLPs need at least one hidden layer each")
+        self.condition_dim = condition_dim
+        self.attention = nn.Linear(position_dim, condition_dim) if condition_dim else None
+        self.position_in = nn.Linear(position_dim, width)
+        self.condition_in = nn.Linear(condition_dim, width, bias=False) if condition_dim else None
+        density: list[nn.Module] = []
+        for _ in range(depth - 1):
+            density += [nn.Linear(width, width), nn.ReLU()]
+        density.append(nn.Linear(width, 1 + geo_dim))
+        self.density = nn.Sequential(*density)
+        self.geo_in = nn.Linear(geo_dim, colour_width)
+        self.direction_in = nn.Linear(direction_dim, colour_width, bias=False)
+        colour: list[nn.Module] = []
+        for _ in range(colour_depth - 1):
+            colour += [nn.Linear(colour_width, colour_width), nn.ReLU()]
+        colour.append(nn.Linear(colour_width, 3))
+        self.colour = nn.Sequential(*colour)
+
+    def gates(self, position: torch.Tensor) -> torch.Tensor:
+        """(P, position_dim) -> (P, C) attention in (0, 1) of each condition channel at each point."""
+        assert self.attention is not None
+        return torch.sigmoid(self.attention(position))
+
+    def forward(self, position: torch.Tensor, condition: torch.Tensor, direction: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(P, *) inputs -> (P,) density >= 0 and (P, 3) colour in [0, 1]."""
+        h = self.position_in(position)
+        if self.condition_in is not None:
+            h = h + self.condition_in(condition * self.gates(position))
+        h = self.density(F.relu(h))
+        sigma = F.softplus(h[..., 0] - 1.0)  # shifted like ConditionedMLP: empty space starts nearly transparent
+        rgb = torch.sigmoid(self.colour(F.relu(self.geo_in(h[..., 1:]) + self.direction_in(direction))))
         return sigma, rgb

@@ -2,10 +2,13 @@
 
 A variant subclasses :class:`HeadNeRF` and provides
 
-* :meth:`HeadNeRF.conditions` — a (B, C) condition vector per frame (LipNeRF: expression, jaw, latent code);
+* :meth:`HeadNeRF.conditions` — a (B, C) condition vector per frame (LipNeRF: expression, jaw, latent code), or
+  :meth:`HeadNeRF.frame_conditions` when computing them yields more (tensors for the losses or for reports, which
+  land in ``RenderOutput.extras``);
 * :meth:`HeadNeRF.field` — densities and colours at canonical points in [0, 1]^3 under those conditions
   (and :meth:`HeadNeRF.coarse_field` for hierarchical sampling);
-* optionally more loss terms (:meth:`HeadNeRF.extra_losses`).
+* optionally more loss terms (:meth:`HeadNeRF.extra_losses`) and square ray patches per training step
+  (:meth:`HeadNeRF.ray_patches`, e.g. for a perceptual term on the mouth).
 
 What it does for every variant:
 
@@ -20,7 +23,10 @@ What it does for every variant:
   ``chunk_points`` sample points (bounded memory), resized to the crop and composited over the plate fill at
   crop resolution (the background stays sharp). ``extras["gap_px"]`` measures the chin-neck gap per frame.
 * **Occupancy**: :meth:`prepare` fits the occupancy grid to the canonical meshes of the training frames;
-  samples outside occupied voxels get no density.
+  samples outside occupied voxels get no density, and the field is evaluated only at the occupied ones.
+* **Patches**: when a variant asks for them, the first ``count * side^2`` training rays are square patches
+  (row-major, patch after patch) centred in the mouth and lying inside the head region; the rest are drawn as
+  above. ``extras["patches"]`` says how many and how large.
 * **Precision**: under the trainer's bf16 autocast (CUDA) only the field runs in bf16; rays, skinning and
   compositing stay float32.
 """
@@ -62,6 +68,14 @@ class HeadNeRF(Renderer):
     def conditions(self, batch: RendererBatch) -> torch.Tensor:  # pragma: no cover - abstract
         """(B, C) the condition vector of each frame."""
         raise NotImplementedError
+
+    def frame_conditions(self, batch: RendererBatch) -> tuple[torch.Tensor, dict[str, Any]]:
+        """(B, C) conditions and extras to return with the output (default: :meth:`conditions`, none)."""
+        return self.conditions(batch), {}
+
+    def ray_patches(self) -> tuple[int, int]:
+        """(count, side): square patches of rays this training step casts around the mouth (default none)."""
+        return 0, 0
 
     def field(self, points: torch.Tensor, condition: torch.Tensor, directions: torch.Tensor
               ) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover - abstract
@@ -135,14 +149,22 @@ class HeadNeRF(Renderer):
                occupancy: bool = False) -> dict[str, torch.Tensor]:
         R, N = t.shape
         points = origins[:, None] + directions[:, None] * t[..., None]               # (R, N, 3)
-        with self.network_autocast():
-            sigma, rgb = field(self._normalise(points).reshape(-1, 3),
-                               condition[:, None].expand(R, N, condition.shape[-1]).reshape(R * N, -1),
-                               encoded_dirs[:, None].expand(R, N, encoded_dirs.shape[-1]).reshape(R * N, -1))
-        sigma = sigma.view(R, N).float()
-        if occupancy:  # no density where no head can be (outside the occupied voxels)
-            sigma = sigma * self.occupancy.occupied(points).to(sigma.dtype)
-        return volume_render(sigma, rgb.view(R, N, 3).float(), t, intervals(t, far))
+        if occupancy:
+            # No density where no head can be (outside the occupied voxels): the field runs on the occupied
+            # samples only (a sample elsewhere has weight 0 whatever its colour) and is scattered back.
+            keep = self.occupancy.occupied(points).flatten().nonzero()[:, 0]
+            ray = keep // N
+            with self.network_autocast():
+                sigma_kept, rgb_kept = field(self._normalise(points.reshape(-1, 3)[keep]), condition[ray],
+                                             encoded_dirs[ray])
+            sigma = points.new_zeros(R * N).index_put((keep,), sigma_kept.float())
+            rgb = points.new_zeros(R * N, 3).index_put((keep,), rgb_kept.float())
+        else:
+            with self.network_autocast():
+                sigma, rgb = field(self._normalise(points).reshape(-1, 3),
+                                   condition[:, None].expand(R, N, condition.shape[-1]).reshape(R * N, -1),
+                                   encoded_dirs[:, None].expand(R, N, encoded_dirs.shape[-1]).reshape(R * N, -1))
+        return volume_render(sigma.view(R, N).float(), rgb.view(R, N, 3).float(), t, intervals(t, far))
 
     def _rays_of_pixels(self, batch: RendererBatch, camera: Any, frame: torch.Tensor, rows: torch.Tensor,
                         cols: torch.Tensor, conditions: torch.Tensor, frames_R: torch.Tensor,
@@ -163,49 +185,100 @@ class HeadNeRF(Renderer):
                                                                                 mode="area")
         with torch.no_grad():
             plate = fill_holes(frames, 1.0 - region)
-        pick = self._training_pixels(batch, region, camera)
+        count, side = self.ray_patches()
+        mouth = self.mouth_region(batch, camera)
+        pick = self._training_pixels(batch, region, mouth)
+        if count:  # patches first (row-major, patch after patch), then as many scattered rays as are left
+            patches = self.mouth_patch_pixels(region, mouth, count, side)
+            pick = torch.cat([patches, pick[:max(0, len(pick) - len(patches))]])
         frame, rows, cols = pick // (S * S), (pick % (S * S)) // S, pick % S
         with torch.no_grad():
             R, t, _ = head_frames(batch.face_model, batch.params)
-        origins, directions, cond = self._rays_of_pixels(batch, camera, frame, rows, cols, self.conditions(batch),
-                                                         R, t)
+        conditions, condition_extras = self.frame_conditions(batch)
+        origins, directions, cond = self._rays_of_pixels(batch, camera, frame, rows, cols, conditions, R, t)
         out = self.render_rays(origins, directions, cond, jitter=True)
         background = plate[frame, :, rows, cols]
-        extras = {"rgb": out["rgb"] + (1.0 - out["acc"][:, None]) * background,
+        extras = {**condition_extras, "rgb": out["rgb"] + (1.0 - out["acc"][:, None]) * background,
                   "target": frames[frame, :, rows, cols], "acc": out["acc"], "frame": frame,
-                  "on_mesh": coverage[frame, 0, rows, cols] > 0.5}
+                  "on_mesh": coverage[frame, 0, rows, cols] > 0.5, "patches": (count, side)}
         if "coarse_rgb" in out:
             extras["coarse_rgb"] = out["coarse_rgb"] + (1.0 - out["coarse_acc"][:, None]) * background
         return RenderOutput(None, None, extras)
 
     @torch.no_grad()
-    def _training_pixels(self, batch: RendererBatch, region: torch.Tensor, camera: Any) -> torch.Tensor:
-        """(rays_per_step,) flat pixel indices over (B, S, S): ``mouth_ray_fraction`` of them around the mouth,
-        the rest anywhere in the head region."""
+    def mouth_region(self, batch: RendererBatch, camera: Any) -> torch.Tensor:
+        """(B, 1, S, S) the lips and mouth interior of the parameters being rendered, at the camera's size
+        (empty for a face model without those regions)."""
+        S = int(camera.height)
+        mouth_faces = region_faces(batch.face_model, include=MOUTH_REGIONS)
+        if not mouth_faces.any():
+            return batch.frames.new_zeros(batch.size, 1, S, S)
+        _, _, lips = rasterize_uv_and_region(batch.face_model, batch.params, camera, mouth_faces)
+        assert lips is not None
+        return lips
+
+    @torch.no_grad()
+    def _training_pixels(self, batch: RendererBatch, region: torch.Tensor, mouth: torch.Tensor) -> torch.Tensor:
+        """(rays_per_step,) flat pixel indices over (B, S, S): ``mouth_ray_fraction`` of them around the mouth
+        (``mouth`` grown by an eighth of the render size), the rest anywhere in the head region."""
         S, n = region.shape[-1], self.options.rays_per_step
         head = region[:, 0].flatten().nonzero()[:, 0]
         if not len(head):  # no face in any of the batch's frames: learn the (empty) whole picture instead
             head = torch.arange(region.numel(), device=region.device)
         n_mouth = int(round(n * self.options.mouth_ray_fraction))
-        mouth_faces = region_faces(batch.face_model, include=MOUTH_REGIONS)
-        mouth = torch.zeros(0, dtype=torch.long, device=region.device)
-        if n_mouth and mouth_faces.any():
-            _, _, lips = rasterize_uv_and_region(batch.face_model, batch.params, camera, mouth_faces)
-            assert lips is not None
-            mouth = (expand_mask(lips, max(1, S // 8)) * region)[:, 0].flatten().nonzero()[:, 0]
-        if not len(mouth):
+        around = torch.zeros(0, dtype=torch.long, device=region.device)
+        if n_mouth:
+            around = (expand_mask(mouth, max(1, S // 8)) * region)[:, 0].flatten().nonzero()[:, 0]
+        if not len(around):
             n_mouth = 0
         picks = [head[torch.randint(len(head), (n - n_mouth,), device=head.device)]]
         if n_mouth:
-            picks.append(mouth[torch.randint(len(mouth), (n_mouth,), device=mouth.device)])
+            picks.append(around[torch.randint(len(around), (n_mouth,), device=around.device)])
         return torch.cat(picks)
+
+    @torch.no_grad()
+    def mouth_patch_pixels(self, region: torch.Tensor, mouth: torch.Tensor, count: int, side: int) -> torch.Tensor:
+        """(count * side^2,) flat pixel indices over (B, S, S) of ``count`` square patches, row-major, patch after
+        patch.
+
+        A patch lies wholly inside the head ``region`` (rays are only cast there at render time, so a patch
+        reaching outside would learn pixels that are never rendered) and its centre pixel (row and column
+        ``top + side // 2``) is in ``mouth``; the frame of each patch is random. Where no such patch exists the
+        centre may leave the mouth; where no patch fits in the region at all, patches are centred on mouth
+        pixels (or the region) and clamped to the picture.
+
+        Args:
+            region: (B, 1, S, S) where rays may be cast.
+            mouth: (B, 1, S, S) lips and mouth interior.
+        """
+        B, S = region.shape[0], region.shape[-1]
+        side = max(1, min(side, S))
+        # top-left corners whose patch has no pixel outside the region
+        fits = F.max_pool2d(1.0 - (region > 0.5).float(), side, stride=1)[:, 0] < 0.5  # (B, S-side+1, S-side+1)
+        half, n_tl = side // 2, fits.shape[1]
+        centred = (mouth[:, 0, half:half + n_tl, half:half + n_tl] > 0.5) & fits
+        choices = next((c.flatten().nonzero()[:, 0] for c in (centred, fits) if c.any()), None)
+        if choices is not None:
+            corner = choices[torch.randint(len(choices), (count,), device=region.device)]
+            frame, top, left = corner // (n_tl * n_tl), (corner % (n_tl * n_tl)) // n_tl, corner % n_tl
+        else:  # nothing fits: centre on the mouth (or the region, or anything), clamped to the picture
+            pool = next((m[:, 0].flatten().nonzero()[:, 0] for m in (mouth > 0.5, region > 0.5) if m.any()),
+                        torch.arange(B * S * S, device=region.device))
+            centre = pool[torch.randint(len(pool), (count,), device=region.device)]
+            frame = centre // (S * S)
+            top = ((centre % (S * S)) // S - half).clamp(0, S - side)
+            left = (centre % S - half).clamp(0, S - side)
+        offsets = torch.arange(side, device=region.device)
+        rows = top[:, None, None] + offsets[None, :, None]                  # (count, side, 1)
+        cols = left[:, None, None] + offsets[None, None, :]                 # (count, 1, side)
+        return (frame[:, None, None] * S * S + rows * S + cols).reshape(-1)
 
     @torch.no_grad()
     def _render_frames(self, batch: RendererBatch) -> RenderOutput:
         S, H = self.options.render_size, batch.frames.shape[-1]
         region, camera, _ = self.head_region(batch, S)
         R, t, _ = head_frames(batch.face_model, batch.params)
-        conditions = self.conditions(batch)
+        conditions, condition_extras = self.frame_conditions(batch)
         B = batch.size
         rgb = batch.frames.new_zeros(B, 3, S, S)
         acc = batch.frames.new_zeros(B, 1, S, S)
@@ -229,7 +302,8 @@ class HeadNeRF(Renderer):
         _, _, old_face = rasterize_uv_and_region(batch.face_model, batch.plate_params, batch.camera,
                                                  face_faces(batch.face_model))
         assert old_face is not None
-        return RenderOutput(image, region_crop, {"acc": acc, "gap_px": chin_gap_px(acc, old_face)})
+        return RenderOutput(image, region_crop, {**condition_extras, "acc": acc,
+                                                 "gap_px": chin_gap_px(acc, old_face)})
 
     def losses(self, batch: RendererBatch, output: RenderOutput, criteria: nn.ModuleDict,
                step: TrainStep) -> dict[str, torch.Tensor]:

@@ -35,6 +35,19 @@ def to_canonical(points: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> torc
     return (points - t[:, None]) @ R
 
 
+def from_canonical(points: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(B, N, 3) canonical head coordinates -> world points ``R h + t`` (the inverse of :func:`to_canonical`)."""
+    return points @ R.transpose(1, 2) + t[:, None]
+
+
+def canonical_landmarks(model: torch.nn.Module, params: FaceParams) -> torch.Tensor:
+    """(B, 68, 3) the iBUG-68 landmarks of ``params`` in canonical head space: what the expression, jaw and eyes
+    do to them, whatever the head pose."""
+    out = model(params)
+    frame = out.transforms[:, NECK_JOINT]
+    return to_canonical(out.landmarks, frame[:, :3, :3], frame[:, :3, 3])
+
+
 def canonical_rays(camera: PerspectiveCamera, xy: torch.Tensor, R: torch.Tensor, t: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """:meth:`PerspectiveCamera.pixel_rays` in canonical head space: (B, N, 3) origins and unit directions."""

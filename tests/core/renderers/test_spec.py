@@ -21,7 +21,7 @@ from core.renderers.spec import (
 
 def test_variants_are_described_with_their_options_and_presets() -> None:
     described = {v["name"]: v for v in describe_variants()}
-    assert {"neural_texture", "lipnerf"} <= set(described)
+    assert {"neural_texture", "lipnerf", "triplane"} <= set(described)
     nt = described["neural_texture"]
     options = {o["name"]: o for o in nt["options"]}
     assert options["unet_base"]["type"] == "int" and options["unet_base"]["default"] == 16
@@ -57,7 +57,7 @@ def test_renderers_command_answers_without_torch(tmp_path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["rc"] == 0 and not answer["torch"]
-    assert {"neural_texture", "lipnerf"} <= set(answer["names"]) and answer["default"] == "neural_texture"
+    assert {"neural_texture", "lipnerf", "triplane"} <= set(answer["names"]) and answer["default"] == "neural_texture"
 
 
 def test_best_renderer_is_the_highest_held_out_face_psnr() -> None:

@@ -1,0 +1,66 @@
+"""The eye and blink module (§III-C) on our tracking.
+
+**Eye state.** The paper reads blinks from OpenFace's AU45 intensity, which needs OpenFace (not available
+offline). We measure each eye's openness from the six landmarks of its lids in our tracked face instead: the eye
+aspect ratio (:func:`core.landmarks.mapping.eye_aspect_ratio`) of the canonical 3D landmarks (the head pose taken
+out), divided by the actor's open-eye ratio (the 95th percentile over the training frames), so 1 is the actor's
+eye wide open and 0 closed. The same measure on MediaPipe's landmarks of a rendered frame checks the renders
+(``bench/blink_corr.py``).
+
+**Mapping network.** The paper maps the six landmarks of each eye through convolutional and fully connected
+layers to "the current size of the eyes" and then to an eye condition. The openness above *is* the size of the
+eye from those six landmarks (in closed form), so the mapping network here is the fully connected part:
+:class:`EyeMapping` takes both eyes' openness to the eye condition the field is gated by.
+
+**Eye movement prediction.** :class:`EyePredictor` predicts the openness from the frame's smoothed audio feature
+and its emotion (the paper combines the audio segment's temporal features with per-frame features and predicts
+the next frame's eye state). We predict the frame's own state, not the next one from the previous: renderers
+render frames independently and in any chunking, and an autoregressive roll-out would make a frame depend on
+where a chunk started. What it can learn is the eyes' average behaviour under speech and emotion (sad lids
+droop, surprised eyes widen); spontaneous blinks are not predictable from audio, which is why a dub keeps the
+shot's blinks by default (``blinks = "shot"``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.landmarks.mapping import eye_aspect_ratio
+
+OPEN_PERCENTILE = 0.95  # the actor's "wide open" eye aspect ratio (a blink or a squint is below it)
+MAX_OPENNESS = 1.5  # a predicted openness is in (0, 1.5): widened eyes exceed the actor's usual open eye
+
+
+def eye_openness(landmarks: torch.Tensor, open_ratio: torch.Tensor) -> torch.Tensor:
+    """(B, 68, 3) canonical landmarks -> (B, 2) openness of the right and left eye (1 = the actor's open eye).
+
+    Args:
+        open_ratio: (2,) the actor's open-eye aspect ratio per eye.
+    """
+    return eye_aspect_ratio(landmarks) / open_ratio.clamp_min(1e-6)
+
+
+class EyeMapping(nn.Module):
+    """The mapping network: (B, 2) openness -> (B, eye_dim) eye condition."""
+
+    def __init__(self, eye_dim: int = 8, hidden: int = 16) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, eye_dim))
+
+    def forward(self, openness: torch.Tensor) -> torch.Tensor:
+        return self.net(openness)
+
+
+class EyePredictor(nn.Module):
+    """Eye movement prediction: smoothed audio feature (B, W) and emotion (B, 7) -> (B, 2) openness."""
+
+    def __init__(self, audio_width: int, emotions: int = 7, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(audio_width + emotions, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+        nn.init.zeros_(self.net[-1].weight)
+        # starts at openness 1 (sigmoid(b) * MAX_OPENNESS = 1): the open eye, the usual state
+        nn.init.constant_(self.net[-1].bias, float(torch.logit(torch.tensor(1.0 / MAX_OPENNESS))))
+
+    def forward(self, audio: torch.Tensor, emotion: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(torch.cat([audio, emotion], -1))) * MAX_OPENNESS
