@@ -46,7 +46,7 @@ def bench_one(variant: str, preset: str | None, size: int, device: str, iteratio
     from core.renderers.train import TrainConfig, train
     from core.synthetic.known_clip import known_clip_workspace
 
-    ws = known_clip_workspace(root / f"ws{size}", n_frames=24, size=size)
+    ws = known_clip_workspace(root / f"{variant}_ws{size}", n_frames=24, size=size)
     options = {"render_size": size} if "render_size" in resolve_options(variant, preset) else {}
     needs = renderer_class(variant).needs_for(make_options(variant, resolve_options(variant, preset, options)))
     source, held, _ = actor_sources(ws, "a", needs, holdout=0.25)
