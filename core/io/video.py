@@ -164,7 +164,7 @@ def pix_fmt_depth(pix_fmt: str) -> int:
         return 32
     if "f16" in name:
         return 16
-    match = re.search(r"p(\d{2})(?:le|be)?$", name) or re.search(r"^p(\d{2})\d", name)
+    match = re.search(r"p(\d{2})(?:le|be)?$", name) or re.search(r"^p\d(\d{2})", name)  # p010le, p210le
     return int(match.group(1)) if match else 8
 
 

@@ -230,3 +230,17 @@ def media_dir(folder: Path) -> Path:
     if not (folder / "video.mp4").exists() and folder.parent.name == FACES_DIR:
         return folder.parent.parent
     return folder
+
+
+def face_at_working(doc: dict[str, Any], record: dict[str, Any], frame: int, u: float, v: float) -> int | None:
+    """The face id under a click on the shot's *working copy* (``video.mp4``, what the app shows), at ``(u, v)``
+    normalised to that picture (0..1, origin top-left), on ``frame``: the point is mapped to the source picture
+    (``source_region``/``source_scale`` of the shot ``record``: a 4K plate's working copy is a face region or a
+    downscale) and hit-tested with :func:`core.jobs.protocol.face_at`. Qt- and bpy-free."""
+    from core.ingest.ingest import working_to_source
+    from core.jobs.protocol import face_at
+
+    width, height = float(record.get("width") or 1), float(record.get("height") or 1)
+    source = working_to_source(np.array([u * width - 0.5, v * height - 0.5]), record)
+    sw, sh = (float(x) for x in (record.get("source_size") or (width, height)))
+    return face_at(doc, frame, float((source[0] + 0.5) / sw), float((source[1] + 0.5) / sh))
