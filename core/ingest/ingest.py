@@ -243,7 +243,10 @@ def plan_geometry(info: VideoInfo, config: IngestConfig, reporter: Reporter,
     if config.large not in ("crop", "downscale"):
         raise JobFailed(f"unknown large-footage policy {config.large!r}", hint="use 'crop' or 'downscale'",
                         code="bad_params")
-    if config.large == "crop":
+    if config.large == "crop" and config.max_faces > 1:  # the face-finding pass follows one face: keep them all
+        reporter.log(f"{width}x{height} footage with up to {config.max_faces} faces: the whole frame is downscaled "
+                     "(a region around one face could cut the others off)")
+    elif config.large == "crop":
         region = _find_face_region(info, config, region_detector, reporter)
         if region is not None:
             size = _fit(region[2], region[3], config.max_side)
