@@ -121,6 +121,10 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
     from .pipeline import DubConfig, dub
 
     p = ctx.params
+    if p["actor"] not in ctx.workspace.read_manifest().get("actors", {}):
+        raise JobFailed(f"no actor {p['actor']!r} in {ctx.workspace.root}", code="missing_input",
+                        hint="check the name (`emodub workspace check` lists the actors), or ingest and train the "
+                             "actor first")
     # Consent first: no model of a person dubs without a record of their consent.
     try:
         consent = require_consent(ctx.workspace, p["actor"])
