@@ -12,7 +12,6 @@ strip's trims (see :mod:`.placement`).
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -22,6 +21,20 @@ from . import protocol
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+# The engine's delivery formats and mattes (``emodub dub --format/--matte``; core.delivery.formats).
+FORMATS: tuple[tuple[str, str, str], ...] = (
+    ("h264", "H.264 review", "MP4, yuv420p, AAC audio: the file every player reads (the default)"),
+    ("prores422hq", "ProRes 422 HQ", "MOV, 10-bit 4:2:2, PCM audio at the dub audio's rate and depth"),
+    ("prores4444", "ProRes 4444", "MOV, 10-bit 4:4:4 (matte as alpha possible), PCM audio"),
+    ("png16", "PNG 16-bit sequence", "lossless image sequence: every plate pixel outside the matte exact"),
+    ("exr", "OpenEXR sequence", "32-bit float image sequence, lossless"),
+)
+ALPHA_FORMATS = ("prores4444", "png16", "exr")
+MATTES: tuple[tuple[str, str, str], ...] = (
+    ("none", "No matte", "write no matte"),
+    ("sequence", "Matte sequence", "the paste matte (feathered face region) as a 16-bit PNG sequence"),
+    ("alpha", "Matte as alpha", "the paste matte as the output's alpha channel (ProRes 4444, PNG, EXR)"),
+)
 
 
 class JobInputError(ValueError):
@@ -70,19 +83,22 @@ def check_device(device: str) -> str:
 # Job params (the shared contract)
 # --------------------------------------------------------------------------------------------------
 
-def prepare_shot_params(video: str, shot: str, device: str = "auto",
-                        fps: float | None = None) -> dict[str, Any]:
+def prepare_shot_params(video: str, shot: str, device: str = "auto", *, max_faces: int = 1,
+                        face: int | None = None) -> dict[str, Any]:
     """``shot.prepare``: ingest + landmarks + tracking of the movie file behind the source strip.
 
-    ``fps`` is the movie strip's own frame rate: sent so the engine keeps the shot's frame timing
-    (a resampled shot would not line up frame for frame with the strip it replaces).
+    No frame rate is sent: the engine keeps the shot's own rate and every one of its frames (a resampled shot
+    would not line up frame for frame with the strip it replaces, least of all at 23.976 or 29.97).
+    ``max_faces`` > 1 looks for several faces; ``face`` is the one to track (after Pick Face).
     """
     if not video:
         raise JobInputError("the source strip has no movie file", hint="pick a movie strip as the source")
     params: dict[str, Any] = {"video": video, "shot": check_name(shot, "shot"),
                               "device": check_device(device)}
-    if fps is not None and math.isfinite(fps) and fps > 0:
-        params["fps"] = round(float(fps), 6)
+    if max_faces > 1:
+        params["max_faces"] = int(max_faces)
+    if face is not None and face >= 0:
+        params["face"] = int(face)
     return params
 
 
@@ -103,12 +119,14 @@ class AudioSpan:
 
 def dub_params(*, actor: str, shot: str, audio: AudioSpan, emotions: dict[str, Any],
                renderer: str | None = None, renderers: list[str] | None = None, device: str = "auto",
-               length: str = "shot", out: str | None = None) -> dict[str, Any]:
+               length: str = "shot", out: str | None = None, format: str = "h264", matte: str = "none",
+               face: int | None = None) -> dict[str, Any]:
     """``dub``: re-render ``shot`` with ``audio`` and the per-frame ``emotions`` payload.
 
     ``renderer`` is a variant the engine offers (``renderers``, from ``emodub renderers --json``), or ``None``
     for the actor's best trained one (the engine decides). ``length`` is ``"shot"`` from the sequencer: the new
-    strip must cover the source strip exactly.
+    strip must cover the source strip exactly. ``format``/``matte`` choose the delivery (sent only when not the
+    defaults, so an older engine still takes the spec); ``face`` the face of a shot with several.
     """
     if renderer and renderers is not None and renderer not in renderers:
         raise JobInputError(f"the engine has no renderer {renderer!r}",
@@ -125,6 +143,20 @@ def dub_params(*, actor: str, shot: str, audio: AudioSpan, emotions: dict[str, A
         params["renderer"] = renderer
     if out:
         params["out"] = out
+    if format not in [f[0] for f in FORMATS]:
+        raise JobInputError(f"unknown delivery format {format!r}",
+                            hint=f"choose one of {', '.join(f[0] for f in FORMATS)}")
+    if matte not in [m[0] for m in MATTES]:
+        raise JobInputError(f"unknown matte {matte!r}", hint="choose none, sequence or alpha")
+    if matte == "alpha" and format not in ALPHA_FORMATS:
+        raise JobInputError(f"{format} has no alpha channel for the matte",
+                            hint=f"choose the matte sequence, or one of {', '.join(ALPHA_FORMATS)}")
+    if format != "h264":
+        params["format"] = format
+    if matte != "none":
+        params["matte"] = matte
+    if face is not None and face >= 0:
+        params["face"] = int(face)
     return params
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import bpy
 from bpy.props import EnumProperty, FloatProperty, StringProperty
 
-from . import compat, engine, jobspec, mixdown, placement, protocol
+from . import compat, engine, faces, jobspec, mixdown, placement, protocol
 from . import renderers as renderer_catalog
 from . import workspace as workspace_info
 from .emotions import EMOTIONS, emotion_curves_payload, preset_keyframes, sample_emotions
@@ -397,7 +397,8 @@ class EMODUB_OT_prepare_shot(bpy.types.Operator):
             workspace_info.read_manifest(workspace)
             strip, path = resolve_source_strip(context, settings)
             shot = settings.shot or jobspec.shot_name_for(path)
-            params = jobspec.prepare_shot_params(path, shot, device, fps=getattr(strip, "fps", None))
+            params = jobspec.prepare_shot_params(path, shot, device, max_faces=settings.max_faces,
+                                                 face=settings.face_id if settings.face_id >= 0 else None)
             start_job(context, kind="shot.prepare", params=params, workspace=workspace,
                       keys=jobspec.job_keys(shot=shot), label=f"Prepare shot {shot}",
                       meta={"shot": shot, "source_strip": strip.name}, command=command, env=env)
@@ -464,7 +465,8 @@ class EMODUB_OT_render_dub(bpy.types.Operator):
             chosen = settings.renderer if settings.renderer != renderer_catalog.BEST else None
             params = jobspec.dub_params(actor=actor, shot=shot, audio=audio, emotions=emotions, renderer=chosen,
                                         renderers=catalog.names if not catalog.error else None, device=device,
-                                        length="shot")
+                                        length="shot", format=settings.delivery_format, matte=settings.matte,
+                                        face=settings.face_id if settings.face_id >= 0 else None)
             start_job(context, kind="dub", params=params, workspace=workspace, keys=keys,
                       label=f"Render dub of {source.name}", job_id=job_id, command=command, env=env,
                       meta={"source_strip": source.name, "output_channel": settings.output_channel,
@@ -473,6 +475,72 @@ class EMODUB_OT_render_dub(bpy.types.Operator):
             return fail(self, settings, exc)
         except ValueError as exc:  # bad curve values, an empty strip...
             return fail(self, settings, str(exc))
+        return {"FINISHED"}
+
+
+class EMODUB_OT_pick_face(bpy.types.Operator):
+    """Click a face in the sequencer preview to choose the face to dub in a shot with several faces"""
+
+    bl_idname = "emodub.pick_face"
+    bl_label = "Pick Face"
+    bl_options = {"REGISTER", "UNDO"}
+
+    x: FloatProperty(name="X", description="Point in the source picture, 0 (left) to 1 (right); -1: click it",
+                     default=-1.0)  # type: ignore[valid-type]
+    y: FloatProperty(name="Y", description="Point in the source picture, 0 (top) to 1 (bottom); -1: click it",
+                     default=-1.0)  # type: ignore[valid-type]
+
+    def invoke(self, context: bpy.types.Context, event: Any) -> set[str]:
+        if self.x >= 0 and self.y >= 0:
+            return self.execute(context)
+        context.window_manager.modal_handler_add(self)
+        context.workspace.status_text_set("Pick Face: click a face in the sequencer preview (Esc cancels)")
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: Any) -> set[str]:
+        if event.type in {"ESC", "RIGHTMOUSE"}:
+            context.workspace.status_text_set(None)
+            return {"CANCELLED"}
+        if event.type != "LEFTMOUSE" or event.value != "PRESS":
+            return {"PASS_THROUGH"}
+        context.workspace.status_text_set(None)
+        region = next((r for area in context.screen.areas if area.type == "SEQUENCE_EDITOR"
+                       for r in area.regions if r.type == "PREVIEW"
+                       and r.x <= event.mouse_x < r.x + r.width and r.y <= event.mouse_y < r.y + r.height), None)
+        if region is None:
+            return fail(self, settings_of(context), "click inside the sequencer preview",
+                        hint="show the preview (View > Sequencer & Preview) and click a face in it")
+        view_x, view_y = region.view2d.region_to_view(event.mouse_x - region.x, event.mouse_y - region.y)
+        try:
+            source, _path = resolve_source_strip(context, settings_of(context))
+        except USER_ERRORS as exc:
+            return fail(self, settings_of(context), exc)
+        render = context.scene.render
+        scene_size = (render.resolution_x * render.resolution_percentage // 100,
+                      render.resolution_y * render.resolution_percentage // 100)
+        element = source.elements[0] if len(source.elements) else None
+        image_size = (element.orig_width, element.orig_height) if element and element.orig_width else scene_size
+        transform = source.transform  # Blender keeps the strip's fit in its transform's scale
+        self.x, self.y = faces.preview_to_image(
+            view_x, view_y, scene_size, image_size, "ORIGINAL", (transform.scale_x, transform.scale_y),
+            (transform.offset_x, transform.offset_y))
+        return self.execute(context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = settings_of(context)
+        try:
+            workspace = workspace_path(context)
+            manifest = workspace_info.read_manifest(workspace)
+            source, path = resolve_source_strip(context, settings)
+            shot = settings.shot or jobspec.shot_name_for(path)
+            doc = faces.read_faces(workspace, shot, manifest)
+            face = faces.pick_face(doc, compat.strip_span(source), context.scene.frame_current, self.x, self.y)
+        except (*USER_ERRORS, faces.FacePickError) as exc:
+            return fail(self, settings, exc)
+        settings.face_id = face
+        settings.last_error = settings.last_hint = ""
+        settings.status_text = f"face {face} of shot {shot!r} will be dubbed"
+        self.report({"INFO"}, settings.status_text)
         return {"FINISHED"}
 
 
@@ -583,6 +651,7 @@ class EMODUB_OT_open_report(bpy.types.Operator):
 
 
 classes = (EMODUB_OT_check_engine, EMODUB_OT_prepare_shot, EMODUB_OT_train_actor, EMODUB_OT_render_dub,
+           EMODUB_OT_pick_face,
            EMODUB_OT_cancel_job, EMODUB_OT_emotion_preset, EMODUB_OT_pick_active_strip, EMODUB_OT_open_report)
 
 

@@ -40,6 +40,13 @@ class EMODUB_PT_dubbing(_DubbingPanel, bpy.types.Panel):
         layout.prop(settings, "audio_file")
         layout.prop(settings, "output_channel")
         col = layout.column(align=True)
+        col.prop(settings, "delivery_format")
+        col.prop(settings, "matte")
+        row = layout.row(align=True)
+        row.prop(settings, "max_faces")
+        row.prop(settings, "face_id")
+        row.operator("emodub.pick_face", text="", icon="EYEDROPPER")
+        col = layout.column(align=True)
         col.use_property_split = False
         row = col.row(align=True)
         row.operator("emodub.prepare_shot", icon="TRACKING")

@@ -13,7 +13,7 @@ from typing import Any
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from . import compat
+from . import compat, jobspec
 from . import renderers as renderer_catalog
 from . import workspace as workspace_info
 from .emotions import EMOTIONS
@@ -169,6 +169,18 @@ class EMODUB_SceneSettings(bpy.types.PropertyGroup):
         name="Output channel",
         description="Channel of the rendered strip (0: the first free one above the source)",
         default=0, min=0, max=128, options=set())
+    delivery_format: EnumProperty(  # type: ignore[valid-type]
+        name="Delivery", items=jobspec.FORMATS, default="h264", options=set(),
+        description="What the engine writes besides the H.264 review file that is added to the sequencer")
+    matte: EnumProperty(  # type: ignore[valid-type]
+        name="Matte", items=jobspec.MATTES, default="none", options=set(),
+        description="Write the paste matte (the feathered face region per frame) for compositing")
+    max_faces: IntProperty(  # type: ignore[valid-type]
+        name="Faces", description="Faces Prepare Shot looks for (2 or more: each gets an id; pick one to dub)",
+        default=1, min=1, max=8, options=set())
+    face_id: IntProperty(  # type: ignore[valid-type]
+        name="Face", description="The face to dub in a shot with several (-1: the only face); Pick Face sets it",
+        default=-1, min=-1, max=63, options=set())
 
     angry: _emotion_slider("angry")  # type: ignore[valid-type]
     contempt: _emotion_slider("contempt")  # type: ignore[valid-type]

@@ -112,10 +112,25 @@ def main() -> None:
                         help="synthetic sentences mixed into the a2e training (0: the clip alone)")
     parser.add_argument("--ramp-seconds", type=float, default=2.0)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    # A dub needs the actor's consent record (core.consent). The default clip is a public research example
+    # (../shared/data/SOURCES.md): what is recorded for it is its licence, for this benchmark only, not a person's
+    # consent. Your own footage needs the person's real consent: --consent-by/--consent-scope/--consent-document.
+    parser.add_argument("--consent-by", default=None, help="who consented to the dub of the clip's person")
+    parser.add_argument("--consent-scope", default=None, help="what they consented to")
+    parser.add_argument("--consent-document", default=None, help="reference of the signed document")
     args = parser.parse_args()
     for path in (args.clip, args.audio):
         if not path.exists():
             sys.exit(f"{path} does not exist: pass --clip/--audio, or put the shared data beside the project")
+    default_clip = args.clip.resolve() == (SHARED / "clips" / "interview_woman_25fps.mp4").resolve()
+    consent = [args.consent_by, args.consent_scope, args.consent_document]
+    if not all(consent):
+        if not default_clip:
+            sys.exit("dubbing your own clip needs its person's consent record: pass --consent-by, --consent-scope "
+                     "and --consent-document")
+        consent = ["not the person: a public research example clip (Apache-2.0, ../shared/data/SOURCES.md)",
+                   "benchmark of emodub on the project's test clip only; the output is not for distribution",
+                   "../shared/data/SOURCES.md (OpenTalker/SadTalker examples/ref_video/WDA_KatieHill_000.mp4)"]
     from core.io.video import probe
 
     out = args.out.resolve()
@@ -147,6 +162,9 @@ def main() -> None:
     if not clip_known:
         emodub("ingest", "-w", str(ws), str(args.clip), "--actor", "actor", "--clip", "interview",
                "--emotion", "neutral", log=log)
+    if not (ws / "actors" / "actor" / "consent.json").exists():
+        emodub("actor", "consent", "-w", str(ws), "--actor", "actor", "--by", consent[0], "--scope", consent[1],
+               "--document", consent[2], log=log)
     clip_dir = ws / "actors" / "actor" / "clips" / "interview"
     track = (json.loads((clip_dir / "tracking" / "quality.json").read_text())
              if (clip_dir / "tracking" / "params.npz").exists() else

@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(undo)
         edit_menu.addAction(redo)
         jobs_menu = bar.addMenu("&Jobs")
+        self.consent_action = action(jobs_menu, "Record actor consent…", self.ask_consent)
         self.train_action = action(jobs_menu, "Train…", self.ask_train)
         self.render_action = action(jobs_menu, "Render dub…", self.ask_render)
         action(jobs_menu, "Run engine self-test", lambda: self.run_selftest())
@@ -203,6 +204,7 @@ class MainWindow(QMainWindow):
         writable = self.workspace is not None and not self.read_only
         self.import_action.setEnabled(writable)
         self.train_action.setEnabled(writable)
+        self.consent_action.setEnabled(writable)
         self.render_action.setEnabled(writable)
         self.save_action.setEnabled(writable)
 
@@ -309,6 +311,7 @@ class MainWindow(QMainWindow):
         shot: str = "",
         emotion: dict[str, float] | str | None = None,
         fps: int = 25,
+        max_faces: int = 1,
     ) -> JobRecord | None:
         """Check the inputs, then queue ``ingest`` (a clip) or ``shot.prepare`` (a shot to dub)."""
         from core.workspace import WorkspaceError, validate_name
@@ -346,7 +349,10 @@ class MainWindow(QMainWindow):
             title = f"Import {actor}/{clip}"
             kind = "ingest"
         else:
+            # a shot keeps its own frame rate and frames (no fps is sent)
             params = {"video": str(Path(video).resolve()), "shot": shot}
+            if max_faces > 1:
+                params["max_faces"] = int(max_faces)
             title = f"Prepare shot {shot}"
             kind = "shot.prepare"
             if not engine_has_kind(kind):  # until shot.prepare lands: ingest (with landmarks) as a shot
@@ -449,10 +455,11 @@ class MainWindow(QMainWindow):
 
     def dub_params(
         self, actor: str, audio: str | None = None, audio_offset_s: float | None = None, length: str = "audio",
-        renderer: str | None = None,
+        renderer: str | None = None, format: str = "h264", matte: str = "none", face: int | None = None,
     ) -> dict[str, Any]:
         """The ``dub`` job's params from the open shot and its curves (the shared contract). ``renderer``: a
-        variant from the engine's list, or ``None`` for the actor's best (the engine decides)."""
+        variant from the engine's list, or ``None`` for the actor's best (the engine decides). ``format``,
+        ``matte`` and ``face`` are sent only when not the defaults."""
         if self.timeline.doc is None or self.timeline.shot is None:
             raise ValueError("open a shot in the timeline first")
         audio_path = audio or (str(self.timeline.audio_path) if self.timeline.audio_path else "")
@@ -469,16 +476,19 @@ class MainWindow(QMainWindow):
             "emotions": self.timeline.doc.to_json(),
             "length": length,
             **({"renderer": renderer} if renderer else {}),
+            **({"format": format} if format and format != "h264" else {}),
+            **({"matte": matte} if matte and matte != "none" else {}),
+            **({"face": int(face)} if face is not None else {}),
         }
 
     def render_dub(
         self, actor: str, audio: str | None = None, audio_offset_s: float | None = None, length: str = "audio",
-        renderer: str | None = None,
+        renderer: str | None = None, format: str = "h264", matte: str = "none", face: int | None = None,
     ) -> JobRecord | None:
         if not self._require_writable("render"):
             return None
         try:
-            params = self.dub_params(actor, audio, audio_offset_s, length, renderer)
+            params = self.dub_params(actor, audio, audio_offset_s, length, renderer, format, matte, face)
         except ValueError as exc:
             self.notifier.warning("Cannot render yet", str(exc), "")
             return None
@@ -563,17 +573,72 @@ class MainWindow(QMainWindow):
                 self.notifier.warning("Cannot render yet", "no shot is open", "double-click a shot first")
             return
         audio = str(self.timeline.audio_path) if self.timeline.audio_path else ""
+        from core.landmarks.faces import face_ids, read_faces
+
+        shot = self.timeline.shot
+        faces = face_ids(read_faces(self.workspace.shot_dir(shot))) if shot else []
         dialog = DubDialog(self.workspace.actors(), audio, self.timeline.audio_offset_s, self,
                            catalog=renderer_catalog(self.settings),
-                           trained=lambda actor: trained_variants(self.workspace, actor))
+                           trained=lambda actor: trained_variants(self.workspace, actor), faces=faces,
+                           pick_face=lambda: self.ask_pick_face(shot))
         if dialog.exec() == QDialog.DialogCode.Accepted:
             values = dialog.values()
             if values["audio"] and Path(values["audio"]) != self.timeline.audio_path:
                 self.timeline.set_audio(Path(values["audio"]), values["audio_offset_s"])
             self.render_dub(
                 values["actor"], values["audio"] or None, values["audio_offset_s"], values["length"],
-                values["renderer"],
+                values["renderer"], values["format"], values["matte"], values["face"],
             )
+
+    def face_picker(self, shot: str) -> Any:
+        """The :class:`~ui.dialogs.FacePickerDialog` of a shot with several faces (``None`` without a face list)."""
+        from core.jobs.protocol import describe_faces
+        from core.landmarks.faces import face_at_working, read_faces
+
+        from .dialogs import FacePickerDialog
+        from .media import read_frame
+
+        doc = read_faces(self.workspace.shot_dir(shot))
+        if doc is None:
+            return None
+        record = self.workspace.shot(shot)
+        video = self.workspace.root / record["video"]
+        return FacePickerDialog(int(record.get("frames") or doc.get("frames") or 1),
+                                lambda k: read_frame(video, k),
+                                lambda k, u, v: face_at_working(doc, record, k, u, v), describe_faces(doc), self)
+
+    def ask_pick_face(self, shot: str) -> int | None:
+        dialog = self.face_picker(shot)
+        if dialog is None:
+            self.notifier.warning("No faces to pick", f"shot {shot} was prepared for one face", "")
+            return None
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            return dialog.face
+        return None
+
+    def record_consent(self, actor: str, consented_by: str, scope: str, document: str,
+                       date: str | None = None, replace: bool = False) -> JobRecord | None:
+        """Queue ``actor.consent``: the record every actor needs before a dub (who consented, to what, when, the
+        signed document)."""
+        if not self._require_writable("record consent"):
+            return None
+        params: dict[str, Any] = {"actor": actor, "consented_by": consented_by, "scope": scope,
+                                  "document": document}
+        if date:
+            params["date"] = date
+        if replace:
+            params["replace"] = True
+        return self.jobs.submit("actor.consent", params, str(self.workspace.root),
+                                title=f"Record consent of {actor}")
+
+    def ask_consent(self) -> None:
+        from .dialogs import ConsentDialog
+
+        if not self._require_writable("record consent"):
+            return
+        dialog = ConsentDialog(self.workspace.actors(), self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.record_consent(**dialog.values())
 
     def ask_settings(self) -> None:
         from .dialogs import SettingsDialog

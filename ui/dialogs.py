@@ -131,6 +131,12 @@ class IngestDialog(QDialog):
         self.fps = QSpinBox()
         self.fps.setRange(1, 120)
         self.fps.setValue(25)
+        self.fps.setToolTip("Frame rate of a training clip (a shot to dub keeps its own rate and frames)")
+        self.max_faces = QSpinBox()
+        self.max_faces.setRange(1, 8)
+        self.max_faces.setValue(1)
+        self.max_faces.setToolTip("Faces to look for in the shot: 2 or more gives each face an id; the dub then "
+                                  "needs the face you pick")
         self.emotion = EmotionSliders()
         form = QFormLayout()
         form.addRow("Video", self.video)
@@ -140,7 +146,8 @@ class IngestDialog(QDialog):
         form.addRow("Emotion label", self.emotion)
         form.addRow(self.as_shot)
         form.addRow("Shot name", self.shot)
-        form.addRow("Frame rate", self.fps)
+        form.addRow("Faces to look for", self.max_faces)
+        form.addRow("Clip frame rate", self.fps)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(_buttons(self, "Import"))
@@ -150,9 +157,10 @@ class IngestDialog(QDialog):
 
     def _sync(self) -> None:
         clip = self.as_clip.isChecked()
-        for w in (self.actor, self.clip, self.emotion):
+        for w in (self.actor, self.clip, self.emotion, self.fps):
             w.setEnabled(clip)
         self.shot.setEnabled(not clip)
+        self.max_faces.setEnabled(not clip)
 
     def _suggest_names(self, text: str) -> None:
         stem = "".join(c if c.isalnum() or c in "_.-" else "_" for c in Path(text).stem)[:64]
@@ -172,6 +180,7 @@ class IngestDialog(QDialog):
             "shot": shot,
             "emotion": self.emotion.values(),
             "fps": self.fps.value(),
+            "max_faces": self.max_faces.value(),
         }
 
 
@@ -252,9 +261,30 @@ class DubDialog(QDialog):
     BEST = "The actor's best (highest held-out face quality)"
 
     def __init__(self, actors: list[str], audio: str, offset_s: float, parent: QWidget | None = None,
-                 catalog: Any = None, trained: Any = None) -> None:
+                 catalog: Any = None, trained: Any = None, faces: list[int] | None = None,
+                 pick_face: Any = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Render dub")
+        from core.delivery.formats import FORMATS, MATTES
+
+        self.format = QComboBox()
+        for fmt in FORMATS.values():
+            self.format.addItem(fmt.description, fmt.name)
+        self.matte = QComboBox()
+        for matte, text in zip(MATTES, ("no matte", "matte as a 16-bit PNG sequence",
+                                         "matte as the output's alpha (ProRes 4444, PNG, EXR)"), strict=True):
+            self.matte.addItem(text, matte)
+        self.face = QComboBox()
+        if faces and len(faces) > 1:
+            for face in faces:
+                self.face.addItem(f"face {face}", face)
+        else:
+            self.face.addItem("the shot's only face", None)
+            self.face.setEnabled(False)
+        self.pick = QPushButton("Pick on a frame…")
+        self.pick.setEnabled(bool(faces and len(faces) > 1 and pick_face is not None))
+        self._pick_face = pick_face
+        self.pick.clicked.connect(self._on_pick)
         self.catalog = catalog
         self.trained = trained or (lambda actor: {})
         self.actor = QComboBox()
@@ -278,9 +308,16 @@ class DubDialog(QDialog):
         form.addRow("Dub audio", self.audio)
         form.addRow("Audio starts at", self.offset)
         form.addRow("Length", self.length)
+        form.addRow("Delivery", self.format)
+        form.addRow("Matte", self.matte)
+        face_row = QHBoxLayout()
+        face_row.addWidget(self.face, 1)
+        face_row.addWidget(self.pick)
+        form.addRow("Face to dub", face_row)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(QLabel("The emotion curves of the timeline are sent with the job."))
+        layout.addWidget(QLabel("The emotion curves of the timeline are sent with the job; the H.264 review file "
+                                "is always written."))
         layout.addWidget(_buttons(self, "Render"))
 
     def values(self) -> dict[str, Any]:
@@ -290,7 +327,21 @@ class DubDialog(QDialog):
             "audio_offset_s": self.offset.value(),
             "length": self.length.currentData(),
             "renderer": self.renderer.currentData(),
+            "format": self.format.currentData(),
+            "matte": self.matte.currentData(),
+            "face": self.face.currentData(),
         }
+
+    def set_face(self, face: int | None) -> None:
+        index = self.face.findData(face)
+        if index >= 0:
+            self.face.setCurrentIndex(index)
+
+    def _on_pick(self) -> None:
+        if self._pick_face is not None:
+            face = self._pick_face()
+            if face is not None:
+                self.set_face(face)
 
     def _fill_renderers(self) -> None:
         chosen = self.renderer.currentData()
@@ -304,6 +355,117 @@ class DubDialog(QDialog):
                                       Qt.ItemDataRole.ToolTipRole)
         if chosen is not None and self.renderer.findData(chosen) >= 0:
             self.renderer.setCurrentIndex(self.renderer.findData(chosen))
+
+
+class ConsentDialog(QDialog):
+    """An actor's consent record (``emodub actor consent``): required before any dub of the actor."""
+
+    def __init__(self, actors: list[str], parent: QWidget | None = None) -> None:
+        import datetime
+
+        super().__init__(parent)
+        self.setWindowTitle("Record actor consent")
+        self.actor = QComboBox()
+        self.actor.setEditable(True)
+        self.actor.addItems(actors)
+        self.by = QLineEdit()
+        self.by.setPlaceholderText("the person who consented (or their legal representative)")
+        self.scope = QLineEdit()
+        self.scope.setPlaceholderText("what they agreed to: productions, languages, uses")
+        self.document = QLineEdit()
+        self.document.setPlaceholderText("reference of the signed document (file, archive or e-signature id)")
+        self.date = QLineEdit(datetime.date.today().isoformat())
+        self.replace = QRadioButton("Replace an existing record (it is kept in the history)")
+        form = QFormLayout()
+        form.addRow("Actor", self.actor)
+        form.addRow("Consented by", self.by)
+        form.addRow("Scope", self.scope)
+        form.addRow("Signed document", self.document)
+        form.addRow("Date (YYYY-MM-DD)", self.date)
+        form.addRow(self.replace)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(_buttons(self, "Record"))
+
+    def values(self) -> dict[str, Any]:
+        return {"actor": self.actor.currentText().strip(), "consented_by": self.by.text().strip(),
+                "scope": self.scope.text().strip(), "document": self.document.text().strip(),
+                "date": self.date.text().strip() or None, "replace": self.replace.isChecked()}
+
+
+class ClickableImage(QLabel):
+    """A picture that reports clicks as points normalised to the picture (0..1, origin top-left)."""
+
+    def __init__(self, on_click: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.on_click = on_click
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(160, 120)
+
+    def show_frame(self, frame: Any, max_side: int = 480) -> None:
+        import numpy as np
+        from PySide6.QtGui import QImage, QPixmap
+
+        arr = np.ascontiguousarray(frame)
+        height, width = arr.shape[:2]
+        image = QImage(arr.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+        scale = min(1.0, max_side / max(width, height)) if max(width, height) > max_side else max(
+            1.0, 240 / max(width, height))
+        self.setPixmap(QPixmap.fromImage(image).scaled(int(width * scale), int(height * scale)))
+
+    def mousePressEvent(self, event: Any) -> None:
+        pixmap = self.pixmap()
+        if pixmap is None or pixmap.isNull():
+            return
+        left = (self.width() - pixmap.width()) / 2
+        top = (self.height() - pixmap.height()) / 2
+        pos = event.position()
+        u, v = (pos.x() - left) / pixmap.width(), (pos.y() - top) / pixmap.height()
+        if 0 <= u <= 1 and 0 <= v <= 1:
+            self.on_click(u, v)
+
+
+class FacePickerDialog(QDialog):
+    """Choose the face to dub by clicking it on a frame of the shot (a shot with several faces).
+
+    ``frame_at(index)`` gives the shot's working-copy frame ``index``; ``face_at(frame, u, v)`` the face id under a
+    normalised click (:func:`core.landmarks.faces.face_at_working`), or ``None``."""
+
+    def __init__(self, frames: int, frame_at: Any, face_at: Any, describe: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Pick the face to dub")
+        self.frame_at, self.face_at = frame_at, face_at
+        self.face: int | None = None
+        self.frame = QSpinBox()
+        self.frame.setRange(0, max(0, frames - 1))
+        self.view = ClickableImage(self.pick)
+        self.status = QLabel(describe or "Click a face.")
+        self.status.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Frame"))
+        row.addWidget(self.frame)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.status)
+        layout.addWidget(_buttons(self, "Use this face"))
+        self.frame.valueChanged.connect(self._show)
+        self._show()
+
+    def _show(self, *_: Any) -> None:
+        self.view.show_frame(self.frame_at(self.frame.value()))
+
+    def pick(self, u: float, v: float) -> int | None:
+        """The face under the normalised point ``(u, v)`` of the frame shown (kept as :attr:`face`)."""
+        found = self.face_at(self.frame.value(), u, v)
+        if found is None:
+            self.status.setText(f"No face there (frame {self.frame.value()}); click inside a face.")
+        else:
+            self.face = found
+            self.status.setText(f"Face {found} will be dubbed.")
+        return found
 
 
 class SettingsDialog(QDialog):

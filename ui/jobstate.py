@@ -48,6 +48,7 @@ KIND_TITLES: dict[str, str] = {
     "train.renderer": "Train renderer",
     "train.actor": "Train actor",
     "dub": "Render dub",
+    "actor.consent": "Record actor consent",
 }
 
 

@@ -11,9 +11,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from core.delivery.formats import FORMATS, MATTES
 from core.jobs import protocol as P
 from core.jobs.context import JobContext, JobFailed
-from core.jobs.registry import FRAME_RATE, NON_NEGATIVE, POSITIVE, Arg, job_kind
+from core.jobs.registry import FRAME_RATE, NON_NEGATIVE, POSITIVE, Arg, Bounds, job_kind
 
 _CURVES_HINT = "see the JSON form in core/expression/emotions.py, or give a spec such as happy:0.5,sad:0.2"
 _AUDIO_HINT = "give a WAV, FLAC or OGG file with sound (convert with: ffmpeg -i INPUT -ar 48000 out.wav)"
@@ -80,7 +81,18 @@ def _audio_seconds(path: str, offset_s: float, duration_s: float | None) -> floa
                 Arg("--audio", required=True, help="the new audio (wav/flac/ogg, any rate)"),
                 Arg("--emotions", default=None, spec_types=(str, dict, list),
                     help="emotion curves JSON file, or a constant spec such as happy:0.6 (default neutral)"),
-                Arg("--out", default=None, help="output mp4 (default: renders/<name>/dubbed.mp4)"),
+                Arg("--out", default=None,
+                    help="the output: an .mp4 (h264), a .mov (ProRes) or a folder (image sequences); default "
+                         "renders/<name>/dubbed.mp4, dubbed.mov or delivery/"),
+                Arg("--format", default="h264", choices=list(FORMATS), dest="format",
+                    help="h264: the review file (default); prores422hq / prores4444: ProRes MOV with PCM audio; "
+                         "png16 / exr: 16-bit PNG or OpenEXR image sequence, every plate pixel outside the matte "
+                         "bit-exact. The H.264 review file is always written too"),
+                Arg("--matte", default="none", choices=list(MATTES),
+                    help="write the paste matte (the feathered face region per frame): as a 16-bit PNG sequence "
+                         "(sequence), or as the alpha channel of a prores4444 / png16 / exr output (alpha)"),
+                Arg("--face", type=int, default=None, bounds=NON_NEGATIVE,
+                    help="a shot with several faces: the id of the face to dub (the error without it lists them)"),
                 Arg("--audio-offset", type=float, default=0.0, dest="audio_offset_s", bounds=NON_NEGATIVE,
                     help="seconds of the audio file skipped before the dub starts"),
                 Arg("--audio-duration", type=float, default=None, dest="audio_duration_s", bounds=POSITIVE,
@@ -98,7 +110,10 @@ def _audio_seconds(path: str, offset_s: float, duration_s: float | None) -> floa
                     help="replace only the face (default; hair, ears, neck stay the plate's) or the whole head"),
                 Arg("--device", default="auto", choices=["auto", "cpu", "cuda"])])
 def run_dub(ctx: JobContext) -> dict[str, Any]:
+    from core.consent import ConsentError, require_consent
+    from core.delivery.formats import check_matte, get_format
     from core.expression.emotions import EmotionCurves
+    from core.landmarks.faces import FaceChoiceError, face_folder
     from core.renderers.jobs import choose_model
     from core.renderers.spec import UnknownRenderer, get_variant
     from core.workspace import validate_name
@@ -106,6 +121,26 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
     from .pipeline import DubConfig, dub
 
     p = ctx.params
+    if p["actor"] not in ctx.workspace.read_manifest().get("actors", {}):
+        raise JobFailed(f"no actor {p['actor']!r} in {ctx.workspace.root}", code="missing_input",
+                        hint="check the name (`emodub workspace check` lists the actors), or ingest and train the "
+                             "actor first")
+    # Consent first: no model of a person dubs without a record of their consent.
+    try:
+        consent = require_consent(ctx.workspace, p["actor"])
+    except ConsentError as exc:
+        raise JobFailed(exc.message, code=exc.code, hint=exc.hint) from None
+    ctx.log(f"actor {p['actor']!r}: consent {consent['id']} ({consent['consented_by']}, {consent['date']}, "
+            f"scope: {consent['scope']})")
+    fmt = get_format(p.get("format") or "h264")
+    try:
+        check_matte(fmt, p.get("matte") or "none")
+    except ValueError as exc:
+        raise JobFailed(str(exc), code=P.BAD_PARAMS) from None
+    if p.get("out") and not fmt.sequence and Path(p["out"]).suffix.lower() not in (
+            (".mp4", ".mov", ".mkv", ".m4v") if fmt.name == "h264" else (".mov",)):
+        raise JobFailed(f"--out {p['out']} does not suit --format {fmt.name}", code=P.BAD_PARAMS,
+                        hint="give an .mp4 for h264, a .mov for ProRes, a folder for an image sequence")
     if p.get("renderer"):
         try:
             get_variant(str(p["renderer"]))
@@ -120,10 +155,16 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
         ctx.log(f"emotion curves start at frame {emotions.frame_start}: sampled from there")
     ws = ctx.workspace
     shot = ws.shot(p["shot"])
+    try:
+        face_folder(ws.shot_dir(p["shot"]), p.get("face"))
+    except FaceChoiceError as exc:
+        raise JobFailed(exc.message, code=exc.code, hint=exc.hint) from None
     audio_offset_s = float(p.get("audio_offset_s") or 0.0)
     audio_s = _audio_seconds(p["audio"], audio_offset_s, p.get("audio_duration_s"))
     if isinstance(emotions, EmotionCurves) and shot.get("frames") and shot.get("fps"):
-        fps = float(shot["fps"])
+        from core.io.ffmpeg import fps_of
+
+        fps = float(fps_of(shot))
         n_out = int(shot["frames"]) if p.get("length") == "shot" else max(1, math.ceil(audio_s * fps - 1e-6))
         warning = emotions.outside_warning(n_out, fps)
         if warning:
@@ -131,7 +172,8 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
     try:
         config = DubConfig(length=p.get("length", "audio"), end=p.get("end", "loop"),
                            renderer_name=renderer_model, a2e_name=p.get("a2e_model") or "a2e",
-                           paste_region=p.get("paste_region") or "face")
+                           paste_region=p.get("paste_region") or "face", format=fmt.name,
+                           matte=p.get("matte") or "none")
     except ValueError as exc:
         raise JobFailed(str(exc), code="bad_params") from None
     with ws.lock(f"dub/{p['shot']}"):
@@ -140,25 +182,53 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
                          audio_offset_s=audio_offset_s,
                          audio_duration_s=p.get("audio_duration_s"), config=config, device=ctx.device,
                          progress=lambda stage, done, total, msg: ctx.progress(stage, done, total, msg),
-                         render_name=p.get("name"))
+                         render_name=p.get("name"), face=p.get("face"))
+        except ConsentError as exc:
+            raise JobFailed(exc.message, code=exc.code, hint=exc.hint) from None
+        except FaceChoiceError as exc:
+            raise JobFailed(exc.message, code=exc.code, hint=exc.hint) from None
         except FileNotFoundError as exc:
-            raise JobFailed(str(exc), code="missing_input",
-                            hint="prepare the shot (`emodub shot prepare`) and train the actor "
-                                 "(`emodub train actor`) first") from None
+            hint = ("prepare the shot (`emodub shot prepare`) and train the actor (`emodub train actor`) first"
+                    if p.get("face") is None else
+                    f"track that face first: emodub track -w {ws.root} --shot {p['shot']} --face {p['face']}")
+            raise JobFailed(str(exc), code="missing_input", hint=hint) from None
     ctx.artifact(result["video"], "video")
+    if result["delivery"] != result["video"]:
+        ctx.artifact(result["delivery"], "sequence" if fmt.sequence else "video")
+    if result.get("matte"):
+        ctx.artifact(result["matte"], "sequence")
     ctx.artifact(result["report"], "report")
     return result
 
 
 @job_kind("shot.prepare", help="ingest and track a shot to be dubbed",
           args=[Arg("video", help="the shot's video file"), Arg("--shot", required=True),
-                Arg("--fps", type=float, default=25.0, bounds=FRAME_RATE, help="frame rate of the working copy"),
+                Arg("--fps", type=float, default=None, bounds=FRAME_RATE,
+                    help="resample the working copy to this rate (default: the shot keeps its own rate and frames, "
+                         "so the dub lines up frame for frame with the edit)"),
+                Arg("--max-faces", type=int, default=1, dest="max_faces", bounds=Bounds(1, 8),
+                    help="faces to look for (default 1); above 1 each face gets an id, --face picks the one to track"),
+                Arg("--face", type=int, default=None, bounds=NON_NEGATIVE,
+                    help="the face to track in a shot with several (a shot already ingested is not ingested again)"),
                 Arg("--device", default="auto", choices=["auto", "cpu", "cuda"], help="tracking device")])
 def run_prepare_shot(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
-    fps = p["fps"] if p.get("fps") is not None else 25.0
-    ingest = ctx.run_kind("ingest", {"video": p["video"], "shot": p["shot"], "fps": fps})
-    track = ctx.run_kind("track", {"shot": p["shot"], "device": p.get("device") or "auto"})
+    existing = ctx.workspace.read_manifest().get("shots", {}).get(p["shot"])
+    same_source = existing is not None and existing.get("source") == str(Path(p["video"]).expanduser().resolve())
+    if p.get("face") is not None and same_source:  # choosing the face of a shot already ingested
+        ctx.log(f"shot {p['shot']!r} is already ingested from {p['video']}; tracking face {p['face']}")
+        ingest: dict[str, Any] = {"shot": p["shot"], "skipped": True}
+    else:
+        ingest_params: dict[str, Any] = {"video": p["video"], "shot": p["shot"]}
+        if p.get("fps") is not None:
+            ingest_params["fps"] = p["fps"]
+        if (p.get("max_faces") or 1) > 1:
+            ingest_params["max_faces"] = int(p["max_faces"])
+        ingest = ctx.run_kind("ingest", ingest_params)
+    track_params: dict[str, Any] = {"shot": p["shot"], "device": p.get("device") or "auto"}
+    if p.get("face") is not None:
+        track_params["face"] = int(p["face"])
+    track = ctx.run_kind("track", track_params)
     return {"ingest": ingest, "track": track}
 
 

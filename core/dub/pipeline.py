@@ -10,14 +10,22 @@
    (bounded memory for any length) over the shot's crops, at the crop size it was trained at.
 5. Each crop is pasted back into the full-resolution plate through the inverse crop transform with a
    feathered mask, after a per-frame colour match of the face to the plate (mean shift inside the face),
-   and the frames are encoded with the new audio (H.264 + AAC). Outside the feathered mask the plate's
-   pixels are untouched.
+   and the frames are encoded with the new audio (H.264 + AAC), at the shot's exact frame rate and with the
+   source's timecode. With a delivery format (``config.format``: ProRes, 16-bit PNG or EXR sequences) or a
+   matte (``config.matte``), the face is composited over the *source* plate at its own precision and
+   resolution with the exact paste of :mod:`core.delivery` (every pixel outside the matte is the decoded
+   plate's), written in that format, and the H.264 review file is made from the same frames.
 6. ``report.json``/``report.md`` and ``emotions.png`` (emotion curves against predicted parameters), and
-   ``params.npz``: the face parameters rendered on every output frame.
+   ``params.npz``: the face parameters rendered on every output frame. The report and the outputs' metadata
+   carry the provenance (:mod:`core.delivery.provenance`): engine version, actor, consent record, model hashes.
+
+Nothing is dubbed without the actor's consent record (:mod:`core.consent`). A shot with several faces is dubbed
+on the face the user chose (``face``; see :mod:`core.landmarks.faces`), the others keep the plate.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import resource
@@ -25,6 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +66,9 @@ class DubConfig:
             grown by ``paste_grow_px``) replaces the plate, so hair, ears and neck keep the plate's sharp
             pixels; ``"head"``: everything the renderer draws.
         paste_grow_px: crop pixels by which the face region is grown before feathering.
+        format: the delivery format (:data:`core.delivery.formats.FORMATS`; default ``h264``, the review file).
+        matte: ``none``, ``sequence`` (the paste matte as a 16-bit PNG sequence) or ``alpha`` (the alpha channel
+            of a ``prores4444``/``png16``/``exr`` output).
     """
 
     length: str = "audio"
@@ -70,8 +82,13 @@ class DubConfig:
     emotion_prior: bool = True
     paste_region: str = "face"
     paste_grow_px: int = 4
+    format: str = "h264"
+    matte: str = "none"
 
     def __post_init__(self) -> None:
+        from core.delivery.formats import check_matte, get_format
+
+        check_matte(get_format(self.format), self.matte)
         if self.length not in ("audio", "shot"):
             raise ValueError(f"length must be 'audio' or 'shot', got {self.length!r}")
         if self.paste_region not in ("face", "head"):
@@ -84,6 +101,39 @@ def source_indices(n_out: int, n_shot: int, end: str) -> np.ndarray:
     """Which shot frame each output frame shows (loop from the start, or hold the last)."""
     i = np.arange(n_out)
     return i % n_shot if end == "loop" else np.minimum(i, n_shot - 1)
+
+
+def audio_frames(samples: int, sample_rate: int, rate: Fraction) -> int:
+    """Video frames at ``rate`` that ``samples`` of audio cover (the last one partly), at least 1: exact rational
+    arithmetic, so a 24000/1001 shot never gains or loses a frame to rounding."""
+    return max(1, math.ceil(Fraction(samples) * rate / sample_rate))
+
+
+def to_uint8(frame: np.ndarray) -> np.ndarray:
+    """A uint16 frame rounded to uint8 (``v / 257``); uint8 frames as they are."""
+    if frame.dtype == np.uint8:
+        return frame
+    return ((frame.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _delivery_audio(audio: Path, offset_s: float, duration_s: float | None, samples: int, length: str,
+                    render_dir: Path) -> tuple[Path, str]:
+    """The dub audio for a delivery: its own rate, channels and sample depth, trimmed (and, for ``length="shot"``,
+    cut or padded) like the review's. Returns ``(wav, ffmpeg PCM codec)``."""
+    import soundfile as sf
+
+    from core.io.audio import load_wav, write_wav
+    from core.io.video import PCM_CODECS
+
+    subtype = sf.info(str(audio)).subtype
+    if subtype not in ("PCM_16", "PCM_24", "PCM_32", "FLOAT"):
+        subtype = "PCM_24"  # a compressed source (Vorbis...): decoded, kept at 24 bits
+    wave, sr = load_wav(audio, mono=False)
+    wave = trim_audio(wave, sr, offset_s, duration_s)
+    if length == "shot":
+        wave = np.pad(wave[:samples], ((0, max(0, samples - wave.shape[0])), (0, 0)))
+    path = write_wav(render_dir / "audio_delivery.wav", wave, sr, subtype=subtype)
+    return path, PCM_CODECS[subtype]
 
 
 def trim_audio(wave: np.ndarray, sr: int, offset_s: float, duration_s: float | None) -> np.ndarray:
@@ -211,10 +261,24 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
         audio_offset_s: float = 0.0, audio_duration_s: float | None = None,
         config: DubConfig | None = None, device: str = "cpu",
         progress: Callable[[str, int, int, str], None] | None = None,
-        render_name: str | None = None) -> dict[str, Any]:
+        render_name: str | None = None, face: int | None = None) -> dict[str, Any]:
     """Dub ``shot`` with ``audio`` and ``emotions`` (any form core.expression.a2e accepts), rendering with the
-    actor's renderer model ``config.renderer_name`` (any variant: :mod:`core.renderers`)."""
+    actor's renderer model ``config.renderer_name`` (any variant: :mod:`core.renderers`).
+
+    ``out`` is the output of ``config.format`` (a movie file, or a sequence's folder); ``face`` the face id to dub
+    in a shot with several faces.
+
+    Raises:
+        core.consent.ConsentError: the actor has no valid consent record (nothing is loaded or written).
+        core.landmarks.faces.FaceChoiceError: the shot has several faces and ``face`` does not name a tracked one.
+    """
     from core.audio.features import AudioFeatureConfig
+    from core.consent import require_consent
+    from core.delivery.composite import composite
+    from core.delivery.formats import get_format
+    from core.delivery.plate import PlateReader, resolve_plate
+    from core.delivery.provenance import metadata_tags, model_entry, provenance
+    from core.delivery.writer import DeliveryWriter
     from core.expression.a2e import A2EModel
     from core.expression.emotion_prior import (
         EmotionPrior,
@@ -226,6 +290,7 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     from core.io.audio import load_wav, write_wav
     from core.io.video import VideoWriter
     from core.landmarks.crop import CropTransform
+    from core.landmarks.faces import face_folder
     from core.render.masks import expand_mask, face_faces, feather, rasterize_uv_and_region
     from core.renderers.data import assemble_batch, audio_features
     from core.renderers.registry import load as load_renderer
@@ -234,13 +299,16 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     config = config or DubConfig()
     report = progress or (lambda *a: None)
     t_start = time.perf_counter()
+    consent = require_consent(ws, actor)  # before anything is loaded or written
     shot_dir = ws.shot_dir(shot)
-    ws.shot(shot)  # clear error if the shot is unknown
+    shot_record = ws.shot(shot)  # clear error if the shot is unknown
     if render_name:
         check_render_name(ws, render_name, shot)
-    clip = TrackedClip.load(shot_dir)
-    fps = clip.fps
-    crop = CropTransform.load(shot_dir / "crop.json")
+    folder = face_folder(shot_dir, face)  # the shot itself, or the chosen face of a shot with several
+    clip = TrackedClip.load(folder)
+    rate = clip.rate  # the shot's exact frame rate (24000/1001...): the output keeps it
+    fps = float(rate)
+    crop = CropTransform.load(folder / "crop.json")
     face_model = clip.face_model(device)
     a2e = A2EModel.load(ws.model_dir(actor, config.a2e_name), device)
     renderer = load_renderer(ws.model_dir(actor, config.renderer_name), device)
@@ -251,9 +319,9 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     if native.size == 0:
         raise ValueError(f"the dub audio {audio} is empty after offset {audio_offset_s}s; check the offset")
     n_shot = clip.n_frames
-    n_out = (max(1, math.ceil(native.size / native_sr * fps - 1e-6)) if config.length == "audio" else n_shot)
+    n_out = (audio_frames(native.size, native_sr, rate) if config.length == "audio" else n_shot)
+    want = round(Fraction(n_out * native_sr) / rate)  # samples of n_out frames, exactly
     if config.length == "shot":  # cut or pad the audio to the shot
-        want = int(round(n_out / fps * native_sr))
         native = np.pad(native[:want], (0, max(0, want - native.size)))
     sr16 = AudioFeatureConfig().sample_rate
     wave16, _ = load_wav(audio, sr16)
@@ -284,9 +352,29 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     size = renderer.setup.image_size or clip.size
     crops = clip.crops(size)
     dub_wav = write_wav(render_dir / "audio.wav", native, native_sr)
-    out = Path(out) if out else render_dir / "dubbed.mp4"
+    models = {"a2e": model_entry(ws.model_dir(actor, config.a2e_name), config.a2e_name),
+              "renderer": model_entry(ws.model_dir(actor, config.renderer_name), config.renderer_name,
+                                      variant=renderer.variant)}
+    record = provenance(actor, consent, models, renderer.variant)
+    tags = metadata_tags(record)
+    legacy = config.format == "h264" and config.matte == "none"  # the review file alone, as it always was
+    fmt = get_format(config.format)
+    if out:
+        out = Path(out)
+    elif legacy or fmt.name == "h264":
+        out = render_dir / "dubbed.mp4"
+    else:
+        out = render_dir / ("dubbed" if fmt.sequence else f"dubbed{fmt.ext}")
+    review = out if fmt.name == "h264" else render_dir / "dubbed.mp4"
     camera = (clip.camera if size == clip.size else clip.camera.scaled(size, size)).to(device)
-    reader = ShotReader(shot_dir / "video.mp4")
+    if legacy:
+        plate = None
+        reader: Any = ShotReader(shot_dir / "video.mp4")
+    else:
+        plate = resolve_plate(shot_dir, shot_record, crop, n_shot)
+        reader = PlateReader(plate)
+        if plate.note:
+            report("render", 0, n_out, plate.note)
     face_only = config.paste_region == "face"
     paste_faces = face_faces(face_model) if face_only else None
     shot_params = clip.params.to(device)
@@ -294,7 +382,21 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     faceless = 0
     gaps: list[float] = []
     t_render = time.perf_counter()
-    with torch.no_grad(), VideoWriter(out, fps, audio=dub_wav) as writer:
+    delivered: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.no_grad())
+        writer = stack.enter_context(VideoWriter(review, rate, audio=dub_wav, timecode=clip.timecode,
+                                                 metadata=tags)) if review != out or legacy else None
+        delivery = None
+        if not legacy:
+            if fmt.name == "h264":  # the review file is the delivery (with a matte sequence beside it)
+                delivery_wav, audio_codec = dub_wav, None
+            else:  # the dub audio at its own rate, channels and depth (PCM in MOV, a WAV beside a sequence)
+                delivery_wav, audio_codec = _delivery_audio(audio, audio_offset_s, audio_duration_s, want,
+                                                            config.length, render_dir)
+            delivery = stack.enter_context(DeliveryWriter(
+                fmt, out, rate, audio=delivery_wav, audio_codec=audio_codec, timecode=clip.timecode, metadata=tags,
+                sidecar={"provenance": record}, matte=config.matte))
         for start in range(0, n_out, config.chunk):
             idx = np.arange(start, min(n_out, start + config.chunk))
             rows = torch.as_tensor(idx)
@@ -327,15 +429,37 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
                                                         align_corners=False)
                 mask = torch.nn.functional.interpolate(mask, size=(clip.size, clip.size), mode="bilinear",
                                                        align_corners=False)
-            image_np = (image.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
             mask_np = mask[:, 0].cpu().numpy()
-            for k, i in enumerate(idx):
-                plate = reader.get(int(src[i]))
-                writer.write(crop.paste(image_np[k], plate, mask_np[k]) if mask_np[k].any() else plate)
+            if legacy:
+                image_np = (image.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+                for k, i in enumerate(idx):
+                    frame = reader.get(int(src[i]))
+                    writer.write(crop.paste(image_np[k], frame, mask_np[k]) if mask_np[k].any() else frame)
+            else:
+                assert delivery is not None and plate is not None
+                face_np = image.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
+                for k, i in enumerate(idx):
+                    frame = reader.get(int(src[i]))
+                    if mask_np[k].any():
+                        frame, matte = composite(plate.crop, face_np[k], mask_np[k], frame)
+                    else:  # no face on this frame: the plate as it is, an empty matte
+                        matte = np.zeros(frame.shape[:2], np.uint16)
+                    delivery.write(frame, matte)
+                    if writer is not None:
+                        writer.write(to_uint8(frame))
             report("render", int(idx[-1]) + 1, n_out, f"frame {int(idx[-1]) + 1}/{n_out}")
+        if delivery is not None:
+            delivered = delivery.close()
+    if hasattr(reader, "close"):
+        reader.close()
     render_s = time.perf_counter() - t_render
     model_record = ws.read_manifest()["actors"].get(actor, {}).get("models", {}).get(config.renderer_name, {})
-    result = {"video": str(out), "frames": int(n_out), "fps": fps, "duration_s": n_out / fps,
+    result = {"video": str(review), "frames": int(n_out), "fps": fps, "fps_num": rate.numerator,
+              "fps_den": rate.denominator, "timecode": clip.timecode, "duration_s": float(n_out / rate),
+              "format": fmt.name, "delivery": delivered.get("delivery", str(out)), "matte": delivered.get("matte"),
+              "plate": plate.to_json() if plate is not None else {"path": str(shot_dir / "video.mp4"),
+                                                                  "kind": "working", "depth": 8},
+              "face": face, "provenance": record,
               "shot_frames": n_shot, "length": config.length, "end": config.end,
               "audio": str(audio), "audio_offset_s": audio_offset_s, "render": render_name,
               "renderer": {"model": config.renderer_name, "variant": renderer.variant,
@@ -347,9 +471,16 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     if gaps:
         result["chin_neck_gap_px"] = {"max": max(gaps), "mean": float(np.mean(gaps))}
     result["report"] = str(write_report(render_dir, result, prediction, wave16, sr16, fps))
-    ws.set_render(render_name, {"video": ws.rel(out) if out.resolve().is_relative_to(ws.root) else str(out),
+    delivery_path = Path(result["delivery"])
+
+    def stored(path: Path) -> str:
+        return ws.rel(path) if path.resolve().is_relative_to(ws.root) else str(path)
+
+    ws.set_render(render_name, {"video": stored(review), "delivery": stored(delivery_path), "format": fmt.name,
                                 "shot": shot, "actor": actor, "frames": int(n_out), "fps": fps,
-                                "renderer": config.renderer_name, "variant": renderer.variant,
+                                "fps_num": rate.numerator, "fps_den": rate.denominator, "face": face,
+                                "consent": consent.get("id"), "renderer": config.renderer_name,
+                                "variant": renderer.variant,
                                 "report": ws.rel(result["report"])})
     return result
 
@@ -380,6 +511,7 @@ def write_report(render_dir: Path, result: dict[str, Any], prediction: Any, wave
              f"- video: `{result['video']}` ({result['frames']} frames at {fps:g} fps, "
              f"{result['duration_s']:.2f} s; shot has {result['shot_frames']} frames, end = {result['end']})",
              f"- audio: `{result['audio']}` (offset {result['audio_offset_s']} s)",
+             *_delivery_lines(result),
              f"- rendering: {result['render_fps']:.1f} frames/s, peak memory {result['peak_rss_mb']:.0f} MB",
              f"- lip-sync proxy (jaw opening vs audio envelope): peak correlation "
              f"{sync['peak_corr']:.2f} at offset {sync['offset_frames']} frames", "",
@@ -391,6 +523,28 @@ def write_report(render_dir: Path, result: dict[str, Any], prediction: Any, wave
     lines += ["", "![emotion curves and parameters](emotions.png)", ""]
     atomic_write_text(render_dir / "report.md", "\n".join(lines))
     return path
+
+
+def _delivery_lines(result: dict[str, Any]) -> list[str]:
+    """Report lines on the delivery, its plate and the provenance."""
+    lines = []
+    rate = f"{result.get('fps_num')}/{result.get('fps_den')}" if result.get("fps_num") else f"{result['fps']:g}"
+    lines.append(f"- delivery: `{result.get('delivery', result['video'])}` ({result.get('format', 'h264')}, "
+                 f"{rate} fps, timecode {result.get('timecode') or 'none'})"
+                 + (f", matte `{result['matte']}`" if result.get("matte") else ""))
+    plate = result.get("plate") or {}
+    if plate:
+        lines.append(f"- plate: {plate.get('kind')} `{plate.get('path')}` at {plate.get('depth')} bits"
+                     + (f" ({plate['note']})" if plate.get("note") else ""))
+    prov = result.get("provenance")
+    if prov:
+        consent = prov.get("consent") or {}
+        lines.append(f"- provenance: emodub {prov.get('engine_version')}, actor `{prov.get('actor')}`, consent "
+                     f"`{consent.get('id')}` ({consent.get('consented_by')}, {consent.get('date')}; scope: "
+                     f"{consent.get('scope')}; document: {consent.get('document')})")
+        for role, entry in (prov.get("models") or {}).items():
+            lines.append(f"  - {role} model `{entry.get('name')}`: sha256 `{entry.get('sha256')}`")
+    return lines
 
 
 def _lipsync(opening: np.ndarray, envelope: np.ndarray, max_offset: int = 10) -> dict[str, Any]:

@@ -8,10 +8,14 @@ What ingest does, in order:
    fewer than ``min_frames`` frames (a still image or a 1-frame video), no audio stream (an error for
    actor footage, which needs its sound to learn audio-to-expression; a warning for a shot, which
    gets new audio anyway);
-3. decodes the video once, streaming, normalised to a constant frame rate (25 fps, or the source's
-   rate with ``keep_fps``; variable-rate video is resampled onto the constant grid), and for each
-   frame both encodes it into ``video.mp4`` (H.264) and, unless ``landmarks=False``, detects its
-   landmarks; then extracts the sound to ``audio.wav`` (16 kHz mono PCM16);
+3. decodes the video once, streaming, and for each frame both encodes it into ``video.mp4`` (H.264)
+   and, unless ``landmarks=False``, detects its landmarks; then extracts the sound to ``audio.wav``
+   (16 kHz mono PCM16). **Timing**: a shot keeps its own frame rate and its own frames (every frame
+   of the source, none dropped or repeated) unless ``fps`` asks for another rate; actor footage is
+   normalised to 25 fps (the audio-to-expression features assume it) unless ``keep_fps``. Rates are
+   exact rationals (``30000/1001``), stored as ``fps_num``/``fps_den`` beside the float ``fps`` in the
+   record and ``probe.json``; the source's timecode is recorded as ``timecode``. Variable-rate video
+   is resampled onto a constant grid (its nominal rate for a shot);
 4. finishes the landmarks (gap filling, stable crop: ``landmarks.npz``, ``crop.json``), writes
    ``probe.json``, and only then moves the complete folder into place and records it in the manifest.
 
@@ -45,6 +49,7 @@ import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +57,7 @@ import numpy as np
 
 from core.jobs.context import JobFailed
 from core.landmarks.crop import CropConfig, CropTransform, padded_boxes
+from core.landmarks.faces import FACES_DIR, FACES_FILE, MultiTrackBuilder, faces_document
 from core.landmarks.stage import NullReporter, Reporter, ThrottledProgress, save_stage, track_warnings
 from core.landmarks.track import LandmarkConfig, LandmarkTrack, NoFaceError, TrackBuilder
 from core.workspace.cleanup import STAGING_DIR
@@ -62,6 +68,7 @@ if TYPE_CHECKING:
     from core.workspace import Workspace
 
 PROBE_FILE = "probe.json"
+CLIP_FPS = 25  # actor footage's working rate (the audio-to-expression features assume it)
 VIDEO_FILE = "video.mp4"
 AUDIO_FILE = "audio.wav"
 
@@ -71,8 +78,9 @@ class IngestConfig:
     """Settings of :func:`ingest`.
 
     Attributes:
-        fps: frame rate of the working copy (READ and the audio features assume 25).
-        keep_fps: keep the source's frame rate instead (its average rate when it is variable).
+        fps: frame rate of the working copy; ``None`` (default): a shot keeps the source's own rate and
+            frames, actor footage is normalised to 25 fps (READ and the audio features assume 25).
+        keep_fps: keep the source's frame rate for actor footage too (its average rate when it is variable).
         sample_rate: sample rate of ``audio.wav``.
         min_frames: fewer frames than this (after fps normalisation) is refused: tracking's temporal
             terms and the audio window need a few frames; a still image is not footage.
@@ -84,11 +92,13 @@ class IngestConfig:
         analysis_side: longest side of the frames of that pass.
         crf, preset: x264 quality and speed of ``video.mp4``.
         replace: replace an existing clip/shot of the same name (otherwise that is an error).
+        max_faces: faces looked for per frame; above 1, every face gets its own track and id
+            (:mod:`core.landmarks.faces`: ``faces.json``, ``faces/<id>/``).
         landmark: gap/confidence settings of the landmark track.
         crop: the stable square crop (READ §3.4) settings.
     """
 
-    fps: float = 25.0
+    fps: float | None = None
     keep_fps: bool = False
     sample_rate: int = 16000
     min_frames: int = 5
@@ -101,6 +111,7 @@ class IngestConfig:
     crf: int = 17
     preset: str = "veryfast"
     replace: bool = False
+    max_faces: int = 1
     landmark: LandmarkConfig = field(default_factory=LandmarkConfig)
     crop: CropConfig = field(default_factory=CropConfig)
 
@@ -232,7 +243,10 @@ def plan_geometry(info: VideoInfo, config: IngestConfig, reporter: Reporter,
     if config.large not in ("crop", "downscale"):
         raise JobFailed(f"unknown large-footage policy {config.large!r}", hint="use 'crop' or 'downscale'",
                         code="bad_params")
-    if config.large == "crop":
+    if config.large == "crop" and config.max_faces > 1:  # the face-finding pass follows one face: keep them all
+        reporter.log(f"{width}x{height} footage with up to {config.max_faces} faces: the whole frame is downscaled "
+                     "(a region around one face could cut the others off)")
+    elif config.large == "crop":
         region = _find_face_region(info, config, region_detector, reporter)
         if region is not None:
             size = _fit(region[2], region[3], config.max_side)
@@ -310,7 +324,7 @@ def ingest(ws: Workspace, video: str | Path, *, actor: str | None = None, clip: 
     except WorkspaceError as exc:
         raise JobFailed(str(exc), hint=exc.hint, code="bad_params") from None
     emotion_label = parse_emotion(emotion) if actor is not None else {}
-    if config.fps <= 0 or not math.isfinite(config.fps):
+    if config.fps is not None and (config.fps <= 0 or not math.isfinite(config.fps)):
         raise JobFailed(f"fps must be a positive number, got {config.fps}", hint="e.g. --fps 25",
                         code="bad_params")
 
@@ -338,11 +352,18 @@ def ingest(ws: Workspace, video: str | Path, *, actor: str | None = None, clip: 
                             code="no_audio_stream")
         warnings.append(f"{src.name} has no audio stream; the shot is ingested without sound (dubbing brings "
                         "the new audio)")
-    if config.keep_fps:
-        out_fps = info.average_fps if info.variable_fps else info.fps
+    native = config.fps is None and (shot is not None or config.keep_fps)
+    if native and info.variable_fps:  # a constant grid: the average rate (keep_fps), else a shot's base rate (tbr)
+        out_rate = fps_fraction(info.average_fps if config.keep_fps or not info.tbr else info.tbr)
+    elif native:
+        out_rate = info.rate
     else:
-        out_fps = config.fps
-    out_fps = float(fps_fraction(out_fps))
+        out_rate = fps_fraction(config.fps if config.fps is not None else CLIP_FPS)
+    if out_rate <= 0:
+        raise JobFailed(f"{src} does not say its frame rate", hint="give the rate with --fps", code="bad_input")
+    # Frames pass through untouched (no fps filter): the working copy's frame k is the source's frame k.
+    passthrough = native and not info.variable_fps
+    out_fps = float(out_rate)
     if info.variable_fps:
         lo, hi = info.fps_range or (0.0, 0.0)
         reporter.log(f"{src.name} has a variable frame rate ({lo:g}-{hi:g} fps); it is resampled to a "
@@ -370,13 +391,14 @@ def ingest(ws: Workspace, video: str | Path, *, actor: str | None = None, clip: 
         staging = ws.root / STAGING_DIR / f"{final.name}-{uuid.uuid4().hex[:10]}"
         staging.mkdir(parents=True)
         stack.callback(shutil.rmtree, staging, ignore_errors=True)  # whatever happens, no staging is left
-        result = _build(info, geometry, out_fps, staging, config, detector, reporter, label, warnings)
-        record = _record(ws, info, geometry, out_fps, final, result, emotion_label, synthetic, warnings,
-                         actor is not None)
+        result = _build(info, geometry, out_rate, passthrough, staging, config, detector, reporter, label,
+                        warnings)
+        record = _record(ws, info, geometry, out_rate, passthrough, final, result, emotion_label, synthetic,
+                         warnings, actor is not None)
         atomic_write_json(staging / PROBE_FILE, {
             "source": info.to_json(), "working": {k: record[k] for k in (
-                "fps", "frames", "width", "height", "duration_s", "source_region", "source_scale",
-                "source_size", "geometry")},
+                "fps", "fps_num", "fps_den", "frames", "width", "height", "duration_s", "source_region",
+                "source_scale", "source_size", "geometry", "timecode", "source_frames")},
             "ingest": {k: v for k, v in asdict(config).items() if k not in ("landmark", "crop")},
             "warnings": warnings})
         _publish(ws, staging, final, actor, clip, shot, record, reporter)
@@ -384,35 +406,39 @@ def ingest(ws: Workspace, video: str | Path, *, actor: str | None = None, clip: 
                         crop=result.get("crop"))
 
 
-def _build(info: VideoInfo, geometry: Geometry, out_fps: float, staging: Path,
+def _build(info: VideoInfo, geometry: Geometry, out_rate: Fraction, passthrough: bool, staging: Path,
            config: IngestConfig, detector: LandmarkDetector | None, reporter: Reporter, label: str,
            warnings: list[str]) -> dict[str, Any]:
     """Decode once into ``staging``: video.mp4 (+ landmarks), audio.wav, landmarks.npz, crop.json."""
     from core.io.audio import extract_audio
     from core.io.ffmpeg import MediaError
     from core.io.video import VideoWriter, frame_count_for, iter_frames
+    from core.workspace import atomic_write_json
 
-    builder: TrackBuilder | None = None
+    builder: TrackBuilder | MultiTrackBuilder | None = None
     if config.landmarks:
         if detector is None:
             try:
-                from core.landmarks.detector import MediaPipeDetector
+                from core.landmarks.detector import MediaPipeConfig, MediaPipeDetector
 
-                detector = MediaPipeDetector()
+                detector = MediaPipeDetector(MediaPipeConfig(max_num_faces=max(1, config.max_faces)))
             except ImportError as exc:
                 raise JobFailed(str(exc), hint="or ingest without landmarks (--no-landmarks)",
                                 code="no_detector") from None
-        builder = TrackBuilder(detector, config.landmark)
+        builder = (MultiTrackBuilder(detector, config.landmark, max_faces=config.max_faces) if config.max_faces > 1
+                   else TrackBuilder(detector, config.landmark))
     full_region = geometry.region == (0, 0, info.width, info.height)
     crop = None if full_region else geometry.region
     size = None if geometry.size == geometry.region[2:] else geometry.size
-    total = frame_count_for(info.duration_s, out_fps)
+    out_fps = float(out_rate)
+    total = info.frames if passthrough else frame_count_for(info.duration_s, out_rate)
     stage = "ingest+landmarks" if builder else "ingest"
     tick = ThrottledProgress(reporter, stage, total)
-    frames = iter_frames(info.path, fps=out_fps, crop=crop, size=size, info=info)
+    frames = iter_frames(info.path, fps=None if passthrough else out_rate, crop=crop, size=size, info=info)
     n = 0
     try:
-        with VideoWriter(staging / VIDEO_FILE, out_fps, crf=config.crf, preset=config.preset) as writer:
+        with VideoWriter(staging / VIDEO_FILE, out_rate, crf=config.crf, preset=config.preset,
+                         timecode=info.timecode) as writer:
             for frame in frames:
                 writer.write(frame)
                 if builder is not None:
@@ -447,10 +473,27 @@ def _build(info: VideoInfo, geometry: Geometry, out_fps: float, staging: Path,
         reporter.progress("audio", 1, 1)
     if builder is not None:
         try:
-            track = builder.finish()
+            tracks = builder.finish() if isinstance(builder, MultiTrackBuilder) else [builder.finish()]
         except NoFaceError as exc:
             raise JobFailed(f"{label}: {exc.message}", hint=exc.hint + "; or ingest without landmarks "
                             "(--no-landmarks)", code="no_face") from None
+        track = tracks[0]
+        if isinstance(builder, MultiTrackBuilder):
+            mapping = {"source_region": dict(zip(("x", "y", "width", "height"), geometry.region, strict=True)),
+                       "source_scale": list(geometry.scale)}
+            doc = faces_document(tracks, mapping, (info.width, info.height), config.crop.pad, config.crop.pad_top)
+            atomic_write_json(staging / FACES_FILE, doc)
+            out["faces"] = doc["faces"]
+            if len(tracks) > 1:
+                from core.jobs.protocol import describe_faces
+
+                for face_id, face_track in enumerate(tracks):
+                    face_dir = staging / FACES_DIR / str(face_id)
+                    face_dir.mkdir(parents=True)
+                    save_stage(face_dir, face_track, config.crop, config.landmark)
+                reporter.log(f"{len(tracks)} faces: {describe_faces(doc)}; track and dub one with --face ID")
+                out.update(track=track, crop=None, summary=track.summary(float(out_rate)), multi=True)
+                return out
         crop_t, _ = save_stage(staging, track, config.crop, config.landmark)
         for message in track_warnings(track, out_fps):
             warnings.append(message)
@@ -463,16 +506,21 @@ def _build(info: VideoInfo, geometry: Geometry, out_fps: float, staging: Path,
     return out
 
 
-def _record(ws: Workspace, info: VideoInfo, geometry: Geometry, out_fps: float, final: Path,
-            result: dict[str, Any], emotion: dict[str, float], synthetic: bool, warnings: list[str],
+def _record(ws: Workspace, info: VideoInfo, geometry: Geometry, out_rate: Fraction, passthrough: bool,
+            final: Path, result: dict[str, Any], emotion: dict[str, float], synthetic: bool, warnings: list[str],
             is_clip: bool) -> dict[str, Any]:
+    from core.io.ffmpeg import fps_record
+
     rel = final.relative_to(ws.root).as_posix()
     n = int(result["frames"])
     summary = result.get("summary")
     record: dict[str, Any] = {
         "video": f"{rel}/{VIDEO_FILE}", "audio": f"{rel}/{AUDIO_FILE}" if result["audio"] else None,
-        "fps": out_fps, "frames": n, "width": geometry.size[0], "height": geometry.size[1],
-        "duration_s": round(n / out_fps, 6), "source": info.path, "synthetic": bool(synthetic),
+        **fps_record(out_rate), "frames": n, "width": geometry.size[0], "height": geometry.size[1],
+        "duration_s": round(float(n / out_rate), 6), "timecode": info.timecode,
+        # frame k of the working copy is frame k of the source (no resampling): the source is the plate
+        "source_frames": bool(passthrough and n == info.frames),
+        "source": info.path, "synthetic": bool(synthetic),
         "stages": {"ingest": True, "landmarks": summary is not None},
         "probe": f"{rel}/{PROBE_FILE}", "source_size": [info.width, info.height],
         "source_region": dict(zip(("x", "y", "width", "height"), geometry.region, strict=True)),
@@ -480,9 +528,13 @@ def _record(ws: Workspace, info: VideoInfo, geometry: Geometry, out_fps: float, 
         "ingested_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "warnings": list(warnings)}
     if is_clip:
         record["emotion"] = emotion
-    if summary is not None:
+    if result.get("faces") is not None:
+        record["faces"] = result["faces"]
+        record["faces_file"] = f"{rel}/{FACES_FILE}"
+    if summary is not None and not result.get("multi"):
         record["landmarks"] = f"{rel}/landmarks.npz"
         record["crop"] = f"{rel}/crop.json"
+    if summary is not None:
         record["landmark_stats"] = {k: summary[k] for k in ("detection_rate", "interpolated", "flagged",
                                                             "mean_confidence", "detector")}
     return record

@@ -99,9 +99,28 @@ def fps_fraction(fps: float | Fraction | str) -> Fraction:
     if value <= 0:
         raise ValueError(f"frame rate must be > 0, got {fps!r}")
     for ntsc in _NTSC:
-        if abs(float(value) - float(ntsc)) < 2e-3:
+        # ffmpeg prints these rates rounded to two decimals (23.98, 29.97, 59.94): 0.005 catches them all
+        if abs(float(value) - float(ntsc)) < 5e-3:
             return ntsc
     return value.limit_denominator(1001)
+
+
+def fps_of(record: dict[str, Any] | None, default: float | Fraction = 25) -> Fraction:
+    """The exact frame rate of a manifest or ``probe.json`` record: ``fps_num``/``fps_den`` when present
+    (written since native timing), else its float ``fps`` snapped by :func:`fps_fraction`."""
+    record = record or {}
+    num, den = record.get("fps_num"), record.get("fps_den")
+    if isinstance(num, int) and isinstance(den, int) and num > 0 and den > 0:
+        return Fraction(num, den)
+    value = record.get("fps")
+    return fps_fraction(value if isinstance(value, (int, float, str)) and value else default)
+
+
+def fps_record(fps: float | Fraction | str) -> dict[str, Any]:
+    """``{"fps": float, "fps_num": int, "fps_den": int}``: how records store a frame rate (the float for
+    readers that predate exact rates, the rational for everything that counts frames)."""
+    frac = fps_fraction(fps)
+    return {"fps": float(frac), "fps_num": frac.numerator, "fps_den": frac.denominator}
 
 
 def fps_arg(fps: float | Fraction | str) -> str:

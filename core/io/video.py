@@ -64,6 +64,13 @@ class VideoInfo:
         fps_range: (min, max) instantaneous frame rate (5th/95th percentile of intervals) or ``None``.
         video_stream: ffmpeg index of the video stream used (cover-art streams are skipped).
         has_audio, audio_stream, audio_codec, audio_sample_rate, audio_channels: first audio stream.
+        timecode: the source timecode of the first frame (``01:00:00:00``; ``;`` before the frames of a
+            drop-frame timecode) from the container's or the video stream's ``timecode`` tag, or ``None``.
+        tbr: ffmpeg's guess of the stream's base rate (``r_frame_rate``): what a variable-rate phone video was
+            meant to run at (30 with dropped frames), where :attr:`fps` is its average.
+        fps_num, fps_den: the frame rate as an exact rational (``24000/1001``): ffmpeg's printed rate
+            (rounded to two decimals) snapped to the NTSC family or a small denominator, checked against the
+            packet timestamps when they were read (:attr:`rate`).
     """
 
     path: str
@@ -86,6 +93,22 @@ class VideoInfo:
     audio_codec: str | None
     audio_sample_rate: int | None
     audio_channels: int | None
+    timecode: str | None = None
+    fps_num: int = 0
+    fps_den: int = 1
+    tbr: float = 0.0
+
+    @property
+    def rate(self) -> Fraction:
+        """The exact frame rate (``fps_num/fps_den``; from :attr:`fps` for an info made without them)."""
+        if self.fps_num > 0 and self.fps_den > 0:
+            return Fraction(self.fps_num, self.fps_den)
+        return fps_fraction(self.fps) if self.fps > 0 else Fraction(0)
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per component of the stream's pixel format (8 for yuv420p, 10 for yuv422p10le...)."""
+        return pix_fmt_depth(self.pix_fmt)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -117,6 +140,7 @@ _RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)")
 _SAR = re.compile(r"SAR (\d+:\d+)")
 _HZ = re.compile(r"(\d+) Hz")
 _ROTATE = re.compile(r"^\s*rotate\s*:\s*(-?\d+)", re.M)
+_TIMECODE = re.compile(r"^\s*timecode\s*:\s*(\d{1,2}:\d{2}:\d{2}[:;.]\d{2,3})\s*$", re.M)
 _DISPLAYMATRIX = re.compile(r"displaymatrix: rotation of (-?[\d.]+) degrees")
 _CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6,
                     "6.1": 7, "7.1": 8, "downmix": 2}
@@ -127,6 +151,33 @@ def _rate(text: str, which: str) -> float | None:
         if kind == which:
             return float(value) * (1000.0 if kilo else 1.0)
     return None
+
+
+def pix_fmt_depth(pix_fmt: str) -> int:
+    """Bits per component of an ffmpeg pixel format name: ``yuv420p`` 8, ``yuv422p10le`` 10, ``rgb48le`` 16,
+    ``gbrpf32le`` 32; unknown names count as 8."""
+    name = pix_fmt.lower()
+    if name in ("rgb48le", "rgb48be", "bgr48le", "bgr48be", "rgba64le", "rgba64be", "bgra64le", "bgra64be",
+                "gray16le", "gray16be", "ya16le", "ya16be"):
+        return 16
+    if "f32" in name:
+        return 32
+    if "f16" in name:
+        return 16
+    match = re.search(r"p(\d{2})(?:le|be)?$", name) or re.search(r"^p\d(\d{2})", name)  # p010le, p210le
+    return int(match.group(1)) if match else 8
+
+
+def exact_rate(nominal: float, times: np.ndarray | None = None) -> Fraction:
+    """The exact frame rate of a stream: ``nominal`` (ffmpeg's printed rate) snapped to the NTSC family
+    (``23.98`` -> ``24000/1001``) or a small denominator, unless the packet ``times`` (seconds, sorted)
+    say otherwise by more than 0.2 % (then their average rate, snapped the same way)."""
+    snapped = fps_fraction(nominal) if nominal > 0 else None
+    if times is not None and times.size >= 3 and times[-1] > times[0]:
+        measured = (times.size - 1) / float(times[-1] - times[0])
+        if snapped is None or abs(measured - float(snapped)) > 2e-3 * float(snapped):
+            return fps_fraction(measured)
+    return snapped if snapped is not None else Fraction(0)
 
 
 def _stream_blocks(stderr: str) -> list[tuple[int, str, str, str]]:
@@ -239,6 +290,7 @@ def probe(path: str | Path, *, count_frames: bool = True) -> VideoInfo:
     variable: bool | None = None
     fps_range: tuple[float, float] | None = None
     frames = int(round(duration * nominal_fps)) if nominal_fps > 0 else 0
+    times = None
     if count_frames:
         times = _packet_times(p, v_index)
         if times is not None:
@@ -257,6 +309,10 @@ def probe(path: str | Path, *, count_frames: bool = True) -> VideoInfo:
             if duration <= 0 and times.size >= 2:
                 duration = float(times[-1] - times[0]) + (1.0 / nominal_fps if nominal_fps > 0 else 0.0)
 
+    rate = exact_rate(nominal_fps, times if variable is False else None)
+    if rate > 0 and variable is not True:
+        nominal_fps = float(rate)
+    tc = _TIMECODE.search(stderr)
     a_index = a_codec = a_rate = a_channels = None
     if audio:
         a_index, _, a_desc, _ = audio[0]
@@ -272,7 +328,9 @@ def probe(path: str | Path, *, count_frames: bool = True) -> VideoInfo:
                      fps=float(nominal_fps), frames=frames, frames_exact=frames_exact,
                      duration_s=float(duration), variable_fps=variable, fps_range=fps_range,
                      video_stream=v_index, has_audio=bool(audio), audio_stream=a_index, audio_codec=a_codec,
-                     audio_sample_rate=a_rate, audio_channels=a_channels)
+                     audio_sample_rate=a_rate, audio_channels=a_channels,
+                     timecode=tc.group(1) if tc else None, fps_num=rate.numerator if rate > 0 else 0,
+                     fps_den=rate.denominator if rate > 0 else 1, tbr=float(_rate(desc, "tbr") or 0.0))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -317,7 +375,8 @@ def _read_exactly(stream: IO[bytes], nbytes: int) -> bytearray | None:
 
 def iter_frames(path: str | Path, *, fps: float | None = None, size: tuple[int, int] | None = None,
                 crop: tuple[int, int, int, int] | None = None, start_s: float = 0.0,
-                max_frames: int | None = None, info: VideoInfo | None = None) -> Iterator[np.ndarray]:
+                max_frames: int | None = None, info: VideoInfo | None = None,
+                depth: int = 8) -> Iterator[np.ndarray]:
     """Decode frames one at a time through an ffmpeg pipe.
 
     Args:
@@ -329,9 +388,11 @@ def iter_frames(path: str | Path, *, fps: float | None = None, size: tuple[int, 
         start_s: start time in seconds (fast seek).
         max_frames: stop after this many frames.
         info: a :func:`probe` result for ``path`` (saves probing again).
+        depth: 8 (``uint8`` frames, ``rgb24``) or 16 (``uint16`` frames, ``rgb48le``: a 10-16 bit source at its
+            full precision).
 
     Yields:
-        (H, W, 3) uint8 RGB frames (each a fresh, writable array).
+        (H, W, 3) uint8 (or uint16) RGB frames (each a fresh, writable array).
 
     Raises:
         MediaError: ``decode_failed`` when ffmpeg fails (with its message).
@@ -344,10 +405,15 @@ def iter_frames(path: str | Path, *, fps: float | None = None, size: tuple[int, 
     cmd += ["-i", info.path, "-map", f"0:{info.video_stream}", "-an", "-sn", "-dn"]
     if filters:
         cmd += ["-vf", ",".join(filters)]
+    if fps is None:  # every frame of the stream once, as it is (no duplicates or drops to a constant rate)
+        cmd += ["-vsync", "passthrough"]
     if max_frames is not None:
         cmd += ["-frames:v", str(int(max_frames))]
-    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    nbytes = width * height * 3
+    if depth not in (8, 16):
+        raise ValueError(f"depth must be 8 or 16, got {depth}")
+    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24" if depth == 8 else "rgb48le", "-"]
+    dtype = np.uint8 if depth == 8 else np.dtype("<u2")
+    nbytes = width * height * 3 * (depth // 8)
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
                                 **own_process_group())
@@ -360,7 +426,8 @@ def iter_frames(path: str | Path, *, fps: float | None = None, size: tuple[int, 
                 if buf is None:
                     stopped_early = False
                     break
-                yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+                frame = np.frombuffer(buf, dtype).reshape(height, width, 3)
+                yield frame if depth == 8 else frame.astype(np.uint16)
                 yielded += 1
             else:
                 stopped_early = False
@@ -425,33 +492,83 @@ def as_uint8_frame(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+# Video codecs :class:`VideoWriter` encodes: ffmpeg encoder, its options, the pixel format it is fed into
+# (``{alpha}``: with or without an alpha plane), whether sides must be even.
+VIDEO_CODECS: dict[str, dict[str, Any]] = {
+    "h264": {"encoder": ["-c:v", "libx264"], "pix_fmt": ("yuv420p", None), "even": True,
+             "audio": "aac", "containers": ("mp4", "mov", "matroska")},
+    "prores422hq": {"encoder": ["-c:v", "prores_ks", "-profile:v", "3", "-vendor", "apl0"],
+                    "pix_fmt": ("yuv422p10le", None), "even": True, "audio": "pcm", "containers": ("mov",)},
+    "prores4444": {"encoder": ["-c:v", "prores_ks", "-profile:v", "4", "-vendor", "apl0"],
+                   "pix_fmt": ("yuv444p10le", "yuva444p10le"), "even": False, "audio": "pcm",
+                   "containers": ("mov",)},
+}
+# PCM sample formats by soundfile subtype (the dub audio keeps its own depth in MOV deliveries).
+PCM_CODECS = {"PCM_U8": "pcm_u8", "PCM_S8": "pcm_s8", "PCM_16": "pcm_s16le", "PCM_24": "pcm_s24le",
+              "PCM_32": "pcm_s32le", "FLOAT": "pcm_f32le", "DOUBLE": "pcm_f64le"}
+
+
+def as_frame(frame: np.ndarray, channels: int = 3) -> np.ndarray:
+    """A frame as C-contiguous (H, W, ``channels``) ``uint8`` or ``uint16`` (16-bit frames are kept as they are;
+    float frames in [0, 1] become uint8); see :func:`as_uint8_frame` for the other conversions."""
+    arr = np.asarray(frame)
+    if arr.dtype == np.uint16:
+        if arr.ndim != 3 or arr.shape[2] != channels:
+            raise MediaError(f"a 16-bit frame must have shape (H, W, {channels}), got {arr.shape}", code="bad_frame")
+        return np.ascontiguousarray(arr)
+    if channels == 4:
+        if arr.ndim != 3 or arr.shape[2] != 4:
+            raise MediaError(f"a frame with alpha must have shape (H, W, 4), got {arr.shape}", code="bad_frame")
+        if arr.dtype != np.uint8:
+            if not np.issubdtype(arr.dtype, np.floating):
+                raise MediaError(f"frames must be uint8, uint16 or float in [0, 1], got {arr.dtype}",
+                                 code="bad_frame")
+            arr = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(arr)
+    return as_uint8_frame(arr)
+
+
 class VideoWriter:
-    """Stream frames into an H.264 file, atomically. Use as a context manager::
+    """Stream frames into a video file, atomically. Use as a context manager::
 
         with VideoWriter(out, fps=25, audio="speech.wav") as writer:
             for frame in frames:
-                writer.write(frame)      # (H, W, 3) uint8, or float in [0, 1]
+                writer.write(frame)      # (H, W, 3) uint8 or uint16, or float in [0, 1]
 
-    The size is fixed by the first frame. yuv420p needs even sides: an odd width/height is padded by
-    repeating the last column/row (``odd_size="pad"``) or refused (``"error"``). The file is encoded to
-    a temporary name beside ``path`` and renamed over it when :meth:`close` succeeds; on an exception
-    inside the ``with`` block (or :meth:`abort`) nothing is left behind and ``path`` is untouched.
+    The size and depth are fixed by the first frame: uint8 frames are fed to ffmpeg as ``rgb24``, uint16 frames
+    (a 10-16 bit plate) as ``rgb48le`` (``rgba``/``rgba64le`` with ``alpha``). yuv420p/yuv422p need even sides:
+    an odd width/height is padded by repeating the last column/row (``odd_size="pad"``) or refused
+    (``"error"``). The file is encoded to a temporary name beside ``path`` and renamed over it when
+    :meth:`close` succeeds; on an exception inside the ``with`` block (or :meth:`abort`) nothing is left behind
+    and ``path`` is untouched.
 
     Args:
-        path: output file (.mp4, .mov or .mkv).
-        fps: frame rate (29.97 and friends are snapped to their exact 1001 rationals).
-        audio: optional audio file muxed in as AAC (its length is kept unless ``shortest``).
+        path: output file (.mp4, .mov or .mkv; ProRes: .mov).
+        fps: frame rate, exact (a :class:`~fractions.Fraction` or ``"30000/1001"``; 29.97 and friends are
+            snapped to their exact 1001 rationals).
+        audio: optional audio file muxed in (AAC for H.264, PCM for ProRes; its length is kept unless
+            ``shortest``).
         shortest: end the file at the shorter of video and audio.
         crf: x264 constant quality (0 lossless, 17 visually lossless, 23 x264's default).
         preset: x264 speed/size trade-off (``ultrafast``...``veryslow``).
         audio_bitrate: AAC bit rate.
         threads: encoder threads (0 = ffmpeg decides).
         keyint: GOP length in frames (``None``: x264's default of 250); short GOPs make seeking faster.
+        codec: ``h264`` (default: yuv420p, the format every player and Blender read), ``prores422hq`` (ProRes
+            422 HQ, 10-bit 4:2:2) or ``prores4444`` (ProRes 4444, 10-bit 4:4:4, with ``alpha`` an alpha plane).
+        alpha: frames carry a fourth (alpha) channel, written as the alpha plane (``prores4444`` only).
+        audio_codec: the audio encoder (default: ``aac`` for H.264, ``pcm_s16le`` for ProRes; see
+            :data:`PCM_CODECS` to keep the dub audio's own depth).
+        timecode: the timecode of the first frame (``01:00:00:00``), written as the file's timecode track.
+        metadata: container metadata (``{"comment": ..., "emodub_version": ...}``); keys other than the
+            standard ones are kept in MOV/MP4 (``use_metadata_tags``).
     """
 
-    def __init__(self, path: str | Path, fps: float, *, audio: str | Path | None = None,
+    def __init__(self, path: str | Path, fps: float | Fraction | str, *, audio: str | Path | None = None,
                  shortest: bool = False, crf: int = 17, preset: str = "veryfast", audio_bitrate: str = "192k",
-                 threads: int = 0, keyint: int | None = None, odd_size: str = "pad") -> None:
+                 threads: int = 0, keyint: int | None = None, odd_size: str = "pad", codec: str = "h264",
+                 alpha: bool = False, audio_codec: str | None = None, timecode: str | None = None,
+                 metadata: dict[str, str] | None = None) -> None:
         self.path = Path(path)
         self.fps = fps_fraction(fps)
         self.audio = None if audio is None else check_readable(audio, "audio")
@@ -463,10 +580,20 @@ class VideoWriter:
         self.keyint = keyint
         if odd_size not in ("pad", "error"):
             raise ValueError(f"odd_size must be 'pad' or 'error', got {odd_size!r}")
+        if codec not in VIDEO_CODECS:
+            raise ValueError(f"codec must be one of {', '.join(VIDEO_CODECS)}, got {codec!r}")
+        if alpha and VIDEO_CODECS[codec]["pix_fmt"][1] is None:
+            raise ValueError(f"{codec} has no alpha plane (use prores4444)")
+        self.codec = codec
+        self.alpha = bool(alpha)
+        self.audio_codec = audio_codec or ("aac" if VIDEO_CODECS[codec]["audio"] == "aac" else "pcm_s16le")
+        self.timecode = timecode
+        self.metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
         self.odd_size = odd_size
         self.frames_written = 0
         self.size: tuple[int, int] | None = None  # (width, height) of the frames given
         self.encoded_size: tuple[int, int] | None = None  # after padding to even sides
+        self.depth: int | None = None  # 8 or 16 bits per component, from the first frame
         self._stack = contextlib.ExitStack()
         self._tmp: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -484,35 +611,52 @@ class VideoWriter:
             self.abort()
 
     # -- writing -----------------------------------------------------------------------------
-    def _start(self, width: int, height: int) -> None:
+    def _start(self, width: int, height: int, depth: int) -> None:
         from core.workspace import atomic_path
 
+        spec = VIDEO_CODECS[self.codec]
         if self.path.suffix.lower() not in _FORMATS:
             raise MediaError(f"cannot write {self.path.name}: use .mp4, .mov or .mkv", code="encode_failed")
-        self.size = (width, height)
-        self.encoded_size = (width + width % 2, height + height % 2)
+        fmt = _FORMATS[self.path.suffix.lower()]
+        if fmt not in spec["containers"]:
+            raise MediaError(f"cannot write {self.codec} into {self.path.name}: use a .mov file",
+                             code="encode_failed")
+        self.size, self.depth = (width, height), depth
+        self.encoded_size = (width + width % 2, height + height % 2) if spec["even"] else (width, height)
         if self.encoded_size != self.size and self.odd_size == "error":
-            raise MediaError(f"frame size {width}x{height} has an odd side; H.264 yuv420p needs even sides",
+            raise MediaError(f"frame size {width}x{height} has an odd side; {spec['pix_fmt'][0]} needs even sides",
                              hint="crop or pad the frames to even sizes", code="bad_frame")
         self._tmp = self._stack.enter_context(atomic_path(self.path))
         ew, eh = self.encoded_size
+        pix_in = {(8, False): "rgb24", (16, False): "rgb48le", (8, True): "rgba", (16, True): "rgba64le"}[
+            (depth, self.alpha)]
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{ew}x{eh}", "-framerate", fps_arg(self.fps),
+               "-f", "rawvideo", "-pix_fmt", pix_in, "-s", f"{ew}x{eh}", "-framerate", fps_arg(self.fps),
                "-i", "-"]
         if self.audio is not None:
             cmd += ["-i", str(self.audio)]
         cmd += ["-map", "0:v:0"]
         if self.audio is not None:
-            cmd += ["-map", "1:a:0", "-c:a", "aac", "-b:a", self.audio_bitrate]
+            cmd += ["-map", "1:a:0", "-c:a", self.audio_codec]
+            if self.audio_codec == "aac":
+                cmd += ["-b:a", self.audio_bitrate]
             if self.shortest:
                 cmd += ["-shortest"]
-        cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p",
-                "-threads", str(self.threads)]
-        if self.keyint:
+        cmd += list(spec["encoder"])
+        if self.codec == "h264":
+            cmd += ["-preset", self.preset, "-crf", str(self.crf)]
+        # RGB -> Y'CbCr with the BT.709 matrix, and say so in the stream
+        cmd += ["-vf", "scale=out_color_matrix=bt709:out_range=tv", "-colorspace", "bt709",
+                "-color_primaries", "bt709", "-color_trc", "bt709"] if self.codec != "h264" else []
+        cmd += ["-pix_fmt", spec["pix_fmt"][1 if self.alpha else 0], "-threads", str(self.threads)]
+        if self.keyint and self.codec == "h264":
             cmd += ["-g", str(int(self.keyint))]
-        fmt = _FORMATS[self.path.suffix.lower()]
+        if self.timecode:
+            cmd += ["-timecode", self.timecode]
+        for key, value in self.metadata.items():
+            cmd += ["-metadata", f"{key}={value}"]
         if fmt in ("mp4", "mov"):
-            cmd += ["-movflags", "+faststart"]
+            cmd += ["-movflags", "+faststart" + ("+use_metadata_tags" if self.metadata else "")]
         cmd += ["-f", fmt, str(self._tmp)]
         self._err = self._stack.enter_context(tempfile.TemporaryFile())
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err,
@@ -525,22 +669,28 @@ class VideoWriter:
         return stderr_tail(self._err.read())
 
     def write(self, frame: np.ndarray) -> None:
-        """Append one frame ((H, W, 3) uint8 or float in [0, 1]); all frames must have the first's size."""
+        """Append one frame ((H, W, 3) uint8/uint16 or float in [0, 1]; (H, W, 4) with ``alpha``); all frames
+        must have the first's size and type."""
         if self._closed:
             raise MediaError("this VideoWriter is closed", code="encode_failed")
-        arr = as_uint8_frame(frame)
+        try:
+            arr = as_frame(frame, 4 if self.alpha else 3)
+        except MediaError:
+            self.abort()
+            raise
         height, width = arr.shape[:2]
+        depth = 16 if arr.dtype == np.uint16 else 8
         if self._proc is None:
             try:
-                self._start(width, height)
+                self._start(width, height, depth)
             except BaseException:
                 self.abort()
                 raise
-        if (width, height) != self.size:
+        if (width, height) != self.size or depth != self.depth:
             self.abort()
-            raise MediaError(f"frame {self.frames_written} is {width}x{height}, the video is "
-                             f"{self.size[0]}x{self.size[1]}", hint="resize frames to one size",
-                             code="bad_frame")
+            raise MediaError(f"frame {self.frames_written} is {width}x{height} at {depth} bits, the video is "
+                             f"{self.size[0]}x{self.size[1]} at {self.depth} bits",
+                             hint="give frames of one size and type", code="bad_frame")
         if self.encoded_size != self.size:
             ew, eh = self.encoded_size
             arr = np.pad(arr, ((0, eh - height), (0, ew - width), (0, 0)), mode="edge")
@@ -594,7 +744,8 @@ class VideoWriter:
         self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, **kwargs: Any) -> Path:
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float | Fraction | str,
+                **kwargs: Any) -> Path:
     """Write all ``frames`` (iterable or (N, H, W, 3) array) with :class:`VideoWriter`."""
     with VideoWriter(path, fps, **kwargs) as writer:
         writer.write_many(frames)

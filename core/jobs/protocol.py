@@ -71,6 +71,8 @@ DISK_FULL = "disk_full"
 INCOMPATIBLE_CHECKPOINT = "incompatible_checkpoint"
 UNSAFE_FILE = "unsafe_file"
 CANCELLED = "cancelled"
+NO_CONSENT = "no_consent"
+FACE_CHOICE = "face_choice"
 INTERNAL = "internal"
 ERROR_CODES: dict[str, str] = {
     BAD_INPUT: "a file given to the job (audio, video, curves) cannot be used",
@@ -82,6 +84,8 @@ ERROR_CODES: dict[str, str] = {
     INCOMPATIBLE_CHECKPOINT: "a saved model was made with other settings or cannot be read",
     UNSAFE_FILE: "a workspace file holds more than tensors and plain data; it was not loaded",
     CANCELLED: "the job was cancelled (the 'cancelled' event, exit code 3)",
+    NO_CONSENT: "the actor has no consent record; `emodub actor consent` adds one (the hint gives the command)",
+    FACE_CHOICE: "the shot shows several faces: choose which one (by id; the message lists them and where they are)",
     INTERNAL: "a bug in emodub",
 }
 
@@ -413,3 +417,52 @@ def is_cancel_line(line: str) -> bool:
     except ValueError:
         return False
     return isinstance(obj, dict) and obj.get("control") == "cancel"
+
+
+# --------------------------------------------------------------------------------------------------
+# Faces of a shot (``shots/<shot>/faces.json``): which face a front-end's click is on
+# --------------------------------------------------------------------------------------------------
+# A shot with several faces is ingested with one landmark track per face (stable ids 0, 1, ... from left to
+# right where they first appear). ``faces.json`` says where each face is on every frame, in coordinates
+# normalised to the *source* picture (0..1, origin top-left), so a front-end can hit-test a click on the frame it
+# shows (the movie strip in Blender, a frame in the app) without knowing the engine's working copy:
+#
+#   {"format": "emodub-faces", "version": 1, "frames": N, "width": W, "height": H,   # the source picture
+#    "faces": [{"id": 0, "first": 0, "last": N-1, "detected": 48, "box": [x0, y0, x1, y1]}, ...],
+#    "boxes": {"0": [[x0, y0, x1, y1] or null, ...one per frame], "1": [...]}}
+#
+# ``box`` is the face's box over the whole shot; ``boxes`` per frame (null: that face is not in that frame).
+
+FACES_FORMAT = "emodub-faces"
+
+
+def face_at(faces: dict[str, Any], frame: int, x: float, y: float) -> int | None:
+    """The id of the face whose box contains the normalised point ``(x, y)`` on ``frame`` of a ``faces.json``
+    document, or ``None``. Overlapping boxes: the one whose centre is nearest. A frame outside the shot is clamped
+    to its first or last frame."""
+    boxes = faces.get("boxes") or {}
+    n = int(faces.get("frames") or 0)
+    k = min(max(int(frame), 0), max(n - 1, 0))
+    best: tuple[float, int] | None = None
+    for key, per_frame in boxes.items():
+        if not isinstance(per_frame, list) or k >= len(per_frame) or not per_frame[k]:
+            continue
+        x0, y0, x1, y1 = (float(v) for v in per_frame[k])
+        if x0 <= x <= x1 and y0 <= y <= y1:
+            distance = (x - (x0 + x1) / 2) ** 2 + (y - (y0 + y1) / 2) ** 2
+            if best is None or distance < best[0]:
+                best = (distance, int(key))
+    return None if best is None else best[1]
+
+
+def describe_faces(faces: dict[str, Any]) -> str:
+    """One line per face for people: its id, where it is (left/centre/right, in source pixels) and its frames."""
+    width, height = float(faces.get("width") or 1), float(faces.get("height") or 1)
+    lines = []
+    for face in faces.get("faces") or []:
+        x0, y0, x1, y1 = (float(v) for v in face.get("box") or (0, 0, 0, 0))
+        centre = (x0 + x1) / 2
+        side = "left" if centre < 1 / 3 else "right" if centre > 2 / 3 else "centre"
+        lines.append(f"face {face.get('id')}: {side} of the picture, x {x0 * width:.0f}-{x1 * width:.0f} px, "
+                     f"y {y0 * height:.0f}-{y1 * height:.0f} px, frames {face.get('first')}-{face.get('last')}")
+    return "; ".join(lines)

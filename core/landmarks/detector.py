@@ -129,6 +129,8 @@ class MediaPipeConfig:
             confidence (about 3 ms per frame on one CPU core).
         face_detector_model: ``"short"`` (faces within ~2 m, the usual dubbing close-up) or ``"full"``
             (up to ~5 m: wide shots; slower).
+        max_num_faces: faces FaceMesh tracks per frame (1: the single-face path; more for
+            :meth:`MediaPipeDetector.detect_all`, used by ingest's ``max_faces``).
     """
 
     refine_landmarks: bool = True
@@ -137,6 +139,7 @@ class MediaPipeConfig:
     static_image_mode: bool = False
     verify_with_face_detector: bool = True
     face_detector_model: str = "short"
+    max_num_faces: int = 1
 
 
 def _import_mediapipe():  # type: ignore[no-untyped-def]
@@ -171,7 +174,8 @@ class MediaPipeDetector:
         self.close()
         cfg = self.config
         self._mesh = self._mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=cfg.static_image_mode, max_num_faces=1, refine_landmarks=cfg.refine_landmarks,
+            static_image_mode=cfg.static_image_mode, max_num_faces=max(1, int(cfg.max_num_faces)),
+            refine_landmarks=cfg.refine_landmarks,
             min_detection_confidence=cfg.min_detection_confidence,
             min_tracking_confidence=cfg.min_tracking_confidence)
         if cfg.verify_with_face_detector:
@@ -190,38 +194,46 @@ class MediaPipeDetector:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _presence(self, frame: np.ndarray, mesh_box: np.ndarray) -> float:
+    def _presences(self, frame: np.ndarray, mesh_boxes: list[np.ndarray]) -> list[float]:
         if self._face_detector is None:
-            return 1.0
+            return [1.0] * len(mesh_boxes)
         result = self._face_detector.process(frame)
         height, width = frame.shape[:2]
-        best = 0.0
+        boxes = []
         for det in result.detections or ():
             rel = det.location_data.relative_bounding_box
-            box = np.array([rel.xmin * width, rel.ymin * height, (rel.xmin + rel.width) * width,
-                            (rel.ymin + rel.height) * height])
-            if _iou(box, mesh_box) >= 0.3:
-                best = max(best, float(det.score[0]))
-        return 0.5 + 0.5 * best
+            boxes.append((np.array([rel.xmin * width, rel.ymin * height, (rel.xmin + rel.width) * width,
+                                    (rel.ymin + rel.height) * height]), float(det.score[0])))
+        out = []
+        for mesh_box in mesh_boxes:
+            best = max([score for box, score in boxes if _iou(box, mesh_box) >= 0.3], default=0.0)
+            out.append(0.5 + 0.5 * best)
+        return out
 
-    def detect(self, frame: np.ndarray) -> Detection:
+    def detect_all(self, frame: np.ndarray) -> list[Detection]:
+        """Every face FaceMesh tracks in ``frame`` (up to ``max_num_faces``), in MediaPipe's order."""
         frame = _check_frame(frame)
         if self._mesh is None:
             self.reset()
         result = self._mesh.process(frame)  # type: ignore[union-attr]
         if not result.multi_face_landmarks:
-            return Detection.none()
+            return []
         height, width = frame.shape[:2]
-        landmarks = result.multi_face_landmarks[0].landmark
-        # MediaPipe gives x, y normalised to the image; pixel = normalised * size (pixel centres at +0.5
-        # in MediaPipe's convention, shifted so pixel centres sit at integers as everywhere in emodub)
-        norm = np.array([(p.x, p.y) for p in landmarks], np.float32)
-        dense = norm * np.array([width, height], np.float32) - 0.5
-        lmk68 = mediapipe_to_ibug68(dense)
-        box68 = np.concatenate([lmk68.min(axis=0), lmk68.max(axis=0)])
+        found = []
+        for face in result.multi_face_landmarks:
+            # MediaPipe gives x, y normalised to the image; pixel = normalised * size (pixel centres at +0.5
+            # in MediaPipe's convention, shifted so pixel centres sit at integers as everywhere in emodub)
+            norm = np.array([(p.x, p.y) for p in face.landmark], np.float32)
+            dense = norm * np.array([width, height], np.float32) - 0.5
+            found.append((mediapipe_to_ibug68(dense), dense))
         # the 68-point box lacks the forehead; BlazeFace's box spans brows to chin, so they overlap well
-        confidence = self._presence(frame, box68) * in_frame_fraction(lmk68, width, height)
-        return Detection(lmk68, float(confidence), dense)
+        presences = self._presences(frame, [np.concatenate([lmk.min(axis=0), lmk.max(axis=0)]) for lmk, _ in found])
+        return [Detection(lmk68, float(presence * in_frame_fraction(lmk68, width, height)), dense)
+                for (lmk68, dense), presence in zip(found, presences, strict=True)]
+
+    def detect(self, frame: np.ndarray) -> Detection:
+        found = self.detect_all(frame)
+        return found[0] if found else Detection.none()
 
 
 class GroundTruthDetector:
@@ -278,6 +290,41 @@ class GroundTruthDetector:
         if not self.noise_px:
             return 0.0
         return self._rng.normal(0.0, self.noise_px, shape).astype(np.float32)
+
+
+class MultiGroundTruthDetector:
+    """Replays the known landmarks of several faces per frame (for synthetic multi-face shots).
+
+    Args:
+        faces: one (N, 68, 2) array per face; a frame whose points are NaN for a face does not show it.
+        confidence: confidence reported for each face found.
+    """
+
+    name = "ground_truth"
+    dense_points = 0
+
+    def __init__(self, faces: list[np.ndarray], confidence: float = 1.0) -> None:
+        self.faces = [np.asarray(f, np.float32) for f in faces]
+        if not self.faces or any(f.ndim != 3 or f.shape[1:] != (68, 2) for f in self.faces):
+            raise ValueError("faces must be a non-empty list of (N, 68, 2) arrays")
+        self.confidence = float(confidence)
+        self.reset()
+
+    def reset(self) -> None:
+        self._index = 0
+
+    def close(self) -> None:
+        pass
+
+    def detect_all(self, frame: np.ndarray) -> list[Detection]:
+        i = self._index
+        self._index += 1
+        return [Detection(face[i].copy(), self.confidence) for face in self.faces
+                if i < len(face) and np.all(np.isfinite(face[i]))]
+
+    def detect(self, frame: np.ndarray) -> Detection:
+        found = self.detect_all(frame)
+        return found[0] if found else Detection.none()
 
 
 def make_detector(name: str = "mediapipe", **options: object) -> LandmarkDetector:

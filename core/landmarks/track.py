@@ -252,34 +252,43 @@ class TrackBuilder:
         return len(self._lmk)
 
     def finish(self) -> LandmarkTrack:
-        n = len(self._lmk)
-        if n == 0:
-            raise ValueError("the clip has no frames")
-        lmk = np.stack(self._lmk)
-        conf = np.asarray(self._conf, np.float32)
-        found = np.all(np.isfinite(lmk), axis=(1, 2))
-        detected = found & (conf >= self.config.min_confidence)
-        if not detected.any():
-            if found.any():
-                raise NoFaceError(
-                    f"a face was found in {int(found.sum())} of {n} frames, but never with confidence >= "
-                    f"{self.config.min_confidence} (best {conf.max():.2f})",
-                    hint="the face may be mostly outside the picture, very small or turned away; use footage "
-                         "with the face fully visible")
-            raise NoFaceError(f"no face found in any of the {n} frames",
-                              hint="check that the video shows a face (frontal to three-quarter view, not "
-                                   "tiny); for a wide shot, crop the video around the face first")
-        filled, interpolated, flagged = fill_gaps(lmk, detected, self.config.max_gap)
-        dense = None
-        sizes = {d.shape for d in self._dense if d is not None}
-        if self.config.save_dense and len(sizes) == 1:
-            shape = sizes.pop()
-            missing = np.full(shape, np.nan, np.float32)
-            stack = np.stack([d if d is not None else missing for d in self._dense])
-            dense_ok = detected & np.all(np.isfinite(stack), axis=(1, 2))
-            if dense_ok.any():
-                dense = fill_gaps(stack, dense_ok, self.config.max_gap)[0]
-        return LandmarkTrack(lmk68=filled, confidence=conf, detected=detected, interpolated=interpolated,
-                             flagged=flagged, image_size=self.image_size or (0, 0),
-                             detector=getattr(self.detector, "name", type(self.detector).__name__),
-                             lmk_dense=dense)
+        return build_track(self._lmk, self._conf, self._dense, self.image_size or (0, 0), self.config,
+                           getattr(self.detector, "name", type(self.detector).__name__))
+
+
+def build_track(lmk_rows: list[np.ndarray], conf_rows: list[float], dense_rows: list[np.ndarray | None],
+                image_size: tuple[int, int], config: LandmarkConfig, detector: str) -> LandmarkTrack:
+    """A gap-filled :class:`LandmarkTrack` from per-frame rows (NaN landmarks where no face was found).
+
+    Raises:
+        NoFaceError: no row has a face with confidence >= ``config.min_confidence``.
+    """
+    n = len(lmk_rows)
+    if n == 0:
+        raise ValueError("the clip has no frames")
+    lmk = np.stack(lmk_rows)
+    conf = np.asarray(conf_rows, np.float32)
+    found = np.all(np.isfinite(lmk), axis=(1, 2))
+    detected = found & (conf >= config.min_confidence)
+    if not detected.any():
+        if found.any():
+            raise NoFaceError(
+                f"a face was found in {int(found.sum())} of {n} frames, but never with confidence >= "
+                f"{config.min_confidence} (best {conf.max():.2f})",
+                hint="the face may be mostly outside the picture, very small or turned away; use footage "
+                     "with the face fully visible")
+        raise NoFaceError(f"no face found in any of the {n} frames",
+                          hint="check that the video shows a face (frontal to three-quarter view, not "
+                               "tiny); for a wide shot, crop the video around the face first")
+    filled, interpolated, flagged = fill_gaps(lmk, detected, config.max_gap)
+    dense = None
+    sizes = {d.shape for d in dense_rows if d is not None}
+    if config.save_dense and len(sizes) == 1:
+        shape = sizes.pop()
+        missing = np.full(shape, np.nan, np.float32)
+        stack = np.stack([d if d is not None else missing for d in dense_rows])
+        dense_ok = detected & np.all(np.isfinite(stack), axis=(1, 2))
+        if dense_ok.any():
+            dense = fill_gaps(stack, dense_ok, config.max_gap)[0]
+    return LandmarkTrack(lmk68=filled, confidence=conf, detected=detected, interpolated=interpolated,
+                         flagged=flagged, image_size=image_size, detector=detector, lmk_dense=dense)

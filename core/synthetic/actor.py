@@ -554,15 +554,19 @@ def build_corpus(ws: Workspace, synthetic: SyntheticActor, actor: str = "synthet
         on_clip: called with each clip's name before it is rendered.
         should_stop: polled between frame chunks; True aborts the clip being rendered (``InterruptedError``).
     """
+    from core.consent import record_synthetic_consent
     from core.expression.emotions import MEAD_EMOTIONS, MEAD_INTENSITIES
     from core.synthetic.corpus import build_param_corpus
 
-    return build_param_corpus(
+    clips = build_param_corpus(
         ws, actor, n_sentences, emotions=tuple(emotions or MEAD_EMOTIONS),
         intensities=tuple(intensities or MEAD_INTENSITIES.values()), seed=seed, fps=synthetic.fps,
         render=corpus_render_hook(ws, synthetic, chunk, on_clip, should_stop) if render_video else None,
         words=words,
         identity=synthetic.identity, progress=progress, overwrite=overwrite)
+    # The synthetic actor is no real person: its consent record says so (core.consent).
+    record_synthetic_consent(ws, actor, "core.synthetic.actor.build_corpus")
+    return clips
 
 
 def read_ground_truth(clip_dir: str | Path) -> dict[str, Any]:

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from core.jobs.context import JobContext, JobFailed
-from core.jobs.registry import Arg, job_kind
+from core.jobs.registry import NON_NEGATIVE, Arg, job_kind
 
 _DEVICE = Arg("--device", default="auto", choices=["auto", "cpu", "cuda"], help="compute device")
 _TARGET = [Arg("--actor", default=None, help="actor of the clip(s)"),
            Arg("--clip", default=None, help="clip name (default with --actor alone: every clip of the actor)"),
-           Arg("--shot", default=None, help="or: a shot to be dubbed")]
+           Arg("--shot", default=None, help="or: a shot to be dubbed"),
+           Arg("--face", type=int, default=None, bounds=NON_NEGATIVE,
+               help="a shot with several faces: the id of the face to track (the error without it lists them)")]
 
 
 class _Labelled:
@@ -50,9 +52,19 @@ def _targets(ctx: JobContext) -> list[tuple[str, Path, dict[str, Any], str | Non
     actor, clip, shot = p.get("actor"), p.get("clip"), p.get("shot")
     try:
         if shot:
+            from core.landmarks.faces import FaceChoiceError, face_folder
+
             if clip:
                 raise JobFailed("give --clip (with --actor) or --shot, not both", code="bad_params")
-            return [(f"shot {shot}", ws.shot_dir(shot), ws.shot(shot), actor, None, shot)]
+            record = ws.shot(shot)
+            try:
+                folder = face_folder(ws.shot_dir(shot), p.get("face"))
+            except FaceChoiceError as exc:
+                raise JobFailed(exc.message, hint=exc.hint, code=exc.code) from None
+            label = f"shot {shot}" + (f" face {p['face']}" if folder != ws.shot_dir(shot) else "")
+            return [(label, folder, record, actor, None, shot)]
+        if p.get("face") is not None:
+            raise JobFailed("--face chooses a face of a shot (--shot)", code="bad_params")
         if not actor:
             raise JobFailed("give --actor [--clip], or --shot", code="bad_params")
         if clip:
@@ -147,12 +159,15 @@ def run_track(ctx: JobContext) -> dict[str, Any]:
                 except ImportError as exc:
                     raise JobFailed(f"{label}: {exc}", code="no_model") from None
                 rel = folder.relative_to(ws.root).as_posix() + "/tracking"
-                fields = {"stages": {**record.get("stages", {}), "tracking": True},
-                          "tracking": {"params": f"{rel}/params.npz", "camera": f"{rel}/camera.json",
-                                       "quality": f"{rel}/quality.json",
-                                       "overlay": f"{rel}/overlay.mp4" if outputs.overlay else None,
-                                       "landmark_rmse_px": outputs.quality["landmark_rmse_px"],
-                                       "flagged_frames": len(outputs.quality["flagged_frames"])}}
+                tracking = {"params": f"{rel}/params.npz", "camera": f"{rel}/camera.json",
+                            "quality": f"{rel}/quality.json",
+                            "overlay": f"{rel}/overlay.mp4" if outputs.overlay else None,
+                            "landmark_rmse_px": outputs.quality["landmark_rmse_px"],
+                            "flagged_frames": len(outputs.quality["flagged_frames"])}
+                fields = {"stages": {**record.get("stages", {}), "tracking": True}, "tracking": tracking}
+                if shot and folder != ws.shot_dir(shot):  # one face of a shot with several
+                    faces = {**(ws.shot(shot).get("face_tracking") or {}), str(p["face"]): tracking}
+                    fields = {"stages": fields["stages"], "face_tracking": faces}
                 if shot:
                     ws.update_shot(shot, **fields)
                 else:

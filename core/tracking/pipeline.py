@@ -112,10 +112,13 @@ def _track_folder(folder: Path, config: TrackerConfig, device: torch.device | st
         reporter.log("the actor's other clips were tracked with another model; not reusing their identity",
                      "warning")
         identity = None
-    video = folder / "video.mp4"
+    from core.landmarks.faces import media_dir
+
+    video = media_dir(folder) / "video.mp4"  # a face folder of a shot with several faces: the shot's video
     has_video = video.is_file()
     if any(s.photometric for s in config.stages) and has_video:
-        targets.frames = crop_frames(folder, targets.crop, config.photometric_size, targets.n_frames, reporter)
+        targets.frames = crop_frames(folder, targets.crop, config.photometric_size, targets.n_frames, reporter,
+                                     video=video)
     atomic_write_json(out / "config.json", config.to_json())
     tracker = Tracker(model, targets, config, reporter=reporter, checkpoint=checkpoint, identity=identity)
     result = tracker.run()

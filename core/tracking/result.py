@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +64,7 @@ class TrackedClip:
         folder: the clip or shot folder.
         params: N frames of tracked face parameters.
         camera: the clip camera (batch 1) in the crop space of ``crop.json``.
-        fps: frame rate of the folder's video.
+        fps: frame rate of the folder's video (float; :attr:`rate` is the exact rational).
         size: side of the square crop in pixels (``crop.json`` ``out_size``).
         tracker_config: the settings it was tracked with (they name the face model).
         face_present: (N,) bool: False where the landmark stage flagged the frame (no face in the picture).
@@ -76,6 +77,8 @@ class TrackedClip:
     size: int
     tracker_config: TrackerConfig
     face_present: np.ndarray
+    rate: Fraction = Fraction(25)
+    timecode: str | None = None
     _models: dict[str, MorphableModel] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -94,8 +97,14 @@ class TrackedClip:
                                     "run `emodub track` on it first")
         camera = load_camera(folder / "tracking" / "camera.json")
         crop = json.loads((folder / "crop.json").read_text())
-        probe = json.loads((folder / "probe.json").read_text()) if (folder / "probe.json").exists() else {}
-        fps = float(probe.get("fps") or probe.get("target_fps") or 25.0)
+        from core.io.ffmpeg import fps_of
+        from core.landmarks.faces import media_dir
+
+        media = media_dir(folder)  # a face of a shot with several faces: the shot's video and probe
+        probe = json.loads((media / "probe.json").read_text()) if (media / "probe.json").exists() else {}
+        # ingest writes {"source": ..., "working": {...}}; a known clip writes the working values at the top
+        working = probe.get("working") if isinstance(probe.get("working"), dict) else probe
+        rate = fps_of(working)
         params = FaceParams.load(folder / "tracking" / "params.npz")
         present = np.ones(params.batch_size, bool)
         landmarks = folder / "landmarks.npz"
@@ -103,7 +112,8 @@ class TrackedClip:
             with np.load(landmarks, allow_pickle=False) as data:
                 if "flagged" in data.files and len(data["flagged"]) == params.batch_size:
                     present = ~np.asarray(data["flagged"], bool)
-        return cls(folder, params, camera, fps, int(crop["out_size"]), tracker_config_of(folder), present)
+        return cls(folder, params, camera, float(rate), int(crop["out_size"]), tracker_config_of(folder), present,
+                   rate=rate, timecode=working.get("timecode"))
 
     @property
     def n_frames(self) -> int:
@@ -123,7 +133,8 @@ class TrackedClip:
     def crops(self, size: int | None = None, reporter: Any = None) -> np.ndarray:
         """(N, S, S, 3) uint8 crops of the video at ``size`` (default the crop size), memory-mapped."""
         from core.landmarks.crop import CropTransform
+        from core.landmarks.faces import media_dir
         from core.tracking.data import crop_frames
 
         return crop_frames(self.folder, CropTransform.load(self.folder / "crop.json"), size or self.size,
-                           self.n_frames, reporter=reporter)
+                           self.n_frames, reporter=reporter, video=media_dir(self.folder) / "video.mp4")

@@ -17,7 +17,8 @@ What it does per kind:
 Environment switches:
 * ``EMODUB_FAKE_RECORD``: a folder; each received spec is saved there as ``<job id>.json`` (the tests
   compare its emotion values with the F-curves), with ``<job id>.pid``.
-* ``EMODUB_FAKE_MODE``: ``ok`` (default); ``fail`` (an ``error`` event with a hint, exit 1); ``crash``
+* ``EMODUB_FAKE_MODE``: ``ok`` (default); ``fail`` (an ``error`` event with a hint, exit 1); ``no_consent``
+  (the real engine's refusal of an actor without a consent record); ``crash``
   (dies midway with ``os._exit(70)`` and no terminal event); ``slow`` (0.05 s per step, 400 steps: for
   cancel); ``hang`` (ignores cancel and SIGTERM: only SIGKILL stops it); ``noisy`` (prints lines that
   are not protocol events between real ones).
@@ -73,18 +74,14 @@ def doctor() -> int:
 
 
 def write_video(path: Path, values: list[float], fps: float) -> None:
-    import imageio_ffmpeg
+    """An H.264 file at the exact rate (24000/1001 for 23.976...), as the real engine writes the shot's rate."""
     import numpy as np
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.mp4")
-    writer = imageio_ffmpeg.write_frames(str(tmp), (64, 48), fps=fps, codec="libx264", macro_block_size=1,
-                                         pix_fmt_out="yuv420p", quality=5, ffmpeg_log_level="error")
-    writer.send(None)
-    for value in values:
-        writer.send(np.full((48, 64, 3), int(40 + 200 * min(max(value, 0.0), 1.0)), np.uint8).tobytes())
-    writer.close()
-    os.replace(tmp, path)
+    from core.io.video import VideoWriter
+
+    with VideoWriter(path, fps, preset="ultrafast") as writer:
+        for value in values:
+            writer.write(np.full((48, 64, 3), int(40 + 200 * min(max(value, 0.0), 1.0)), np.uint8))
 
 
 def run(spec: P.JobSpec, cancel: threading.Event) -> int:
@@ -115,6 +112,11 @@ def run(spec: P.JobSpec, cancel: threading.Event) -> int:
         emit(P.Progress(spec.id, stage="render", done=step, total=steps, message=f"frame {step}"))
         if MODE in ("slow", "hang"):
             time.sleep(0.05)
+    if MODE == "no_consent":
+        emit(P.Error(spec.id, code=P.NO_CONSENT, message="actor 'anna' has no consent record: emodub dubs a "
+                     "person's face only with a record of their consent",
+                     hint="record it with: emodub actor consent --actor anna --by NAME --scope WHAT --document REF"))
+        return P.EXIT_ERROR
     if MODE == "fail":
         emit(P.Log(spec.id, level="error", message="loading the renderer failed"))
         emit(P.Error(spec.id, code="no_model", message=FAIL_MESSAGE, hint=FAIL_HINT))

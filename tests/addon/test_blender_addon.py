@@ -251,13 +251,87 @@ def test_prepare_and_train_with_emodub_found_on_path(addon: SimpleNamespace, eng
     drive(addon)
     assert prepare.state.status == "done" and "is prepared" in scene.emodub.status_text
     assert engine.received(prepare.id)["params"] == {
-        "video": str(clip), "shot": addon.jobspec.shot_name_for(str(clip)), "device": "cpu", "fps": 25.0}
+        "video": str(clip), "shot": addon.jobspec.shot_name_for(str(clip)), "device": "cpu"}
     assert engine.received(prepare.id)["workspace"] == str(engine.ws.root)
     assert run_op(scene, "train_actor") == {"FINISHED"}
     train = last_job(addon, scene)
     drive(addon)
     assert train.state.status == "done" and engine.received(train.id)["params"] == {"actor": "anna",
                                                                                     "device": "cpu"}
+
+
+def test_dub_strip_is_frame_exact_at_23976(addon: SimpleNamespace, engine: SimpleNamespace, scene: Any,
+                                          tmp_path: Path, dub_wav: Path) -> None:
+    """At a 24000/1001 scene the dub strip starts and ends on the source strip's frames (trims and handles too),
+    its file runs at the scene's rate, and the delivery choices reach the engine."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    from core.io.video import VideoWriter, probe
+
+    scene.render.fps, scene.render.fps_base = 24, 1.001
+    ntsc = tmp_path / "take_ntsc.mp4"
+    with VideoWriter(ntsc, Fraction(24000, 1001), preset="ultrafast") as writer:
+        for i in range(CLIP_FRAMES):
+            writer.write(np.full((48, 64, 3), 5 * i, np.uint8))
+    strips = addon.compat.top_strips(scene.sequence_editor)
+    source = strips.new_movie(name="ntsc", filepath=str(ntsc), channel=4, frame_start=SRC_START + 1001)
+    addon.compat.set_content_trim(source, 2, 3)
+    source.frame_offset_start, source.frame_offset_end = 1, 4
+    settings = scene.emodub
+    settings.source_strip = "ntsc"
+    settings.sound_strip, settings.audio_file = "", str(dub_wav)  # a file: it starts with the shot
+    settings.output_channel = 0
+    settings.delivery_format, settings.matte, settings.face_id = "prores4444", "alpha", 1
+    engine.ws.set_shot(addon.jobspec.shot_name_for(str(ntsc)), {"video": "shots/x/video.mp4"})
+    before = strip_names(scene, addon)
+    assert run_op(scene, "render_dub") == {"FINISHED"}
+    job = last_job(addon, scene)
+    drive(addon)
+    assert job.state.status == "done", job.state.error_message
+    (new_name,) = strip_names(scene, addon) - before
+    new = addon.compat.find_strip(scene.sequence_editor, new_name)
+    assert (new.frame_final_start, new.frame_final_end) == (source.frame_final_start, source.frame_final_end)
+    assert addon.compat.content_trim(new) == (2, 3)
+    assert new.fps == pytest.approx(24000 / 1001, abs=1e-4) and new.fps == pytest.approx(source.fps)
+    assert probe(job.state.outputs["video"]).rate == Fraction(24000, 1001)
+    params = engine.received(job.id)["params"]
+    assert (params["format"], params["matte"], params["face"]) == ("prores4444", "alpha", 1)
+    assert params["emotions"]["fps"] == pytest.approx(24000 / 1001)
+    assert len(params["emotions"]["per_frame"]["happy"]) == CLIP_FRAMES
+
+
+def test_pick_face_turns_a_click_into_a_face_id(addon: SimpleNamespace, engine: SimpleNamespace,
+                                               scene: Any, clip: Path) -> None:
+    shot = addon.jobspec.shot_name_for(str(clip))
+    faces = {"format": "emodub-faces", "version": 1, "frames": CLIP_FRAMES, "width": 64, "height": 48,
+             "faces": [{"id": 0, "first": 0, "last": CLIP_FRAMES - 1, "detected": CLIP_FRAMES, "box": [0, 0, .5, 1]},
+                       {"id": 1, "first": 0, "last": CLIP_FRAMES - 1, "detected": CLIP_FRAMES, "box": [.5, 0, 1, 1]}],
+             "boxes": {"0": [[0.05, 0.1, 0.45, 0.9]] * CLIP_FRAMES, "1": [[0.55, 0.1, 0.95, 0.9]] * CLIP_FRAMES}}
+    folder = engine.ws.shot_dir(shot)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "faces.json").write_text(json.dumps(faces))
+    scene.frame_current = SRC_START + 5
+    assert run_op(scene, "pick_face", x=0.8, y=0.5) == {"FINISHED"}
+    assert scene.emodub.face_id == 1 and "face 1" in scene.emodub.status_text
+    assert run_op(scene, "pick_face", x=0.2, y=0.5) == {"FINISHED"} and scene.emodub.face_id == 0
+    with pytest.raises(RuntimeError, match="no face at"):
+        run_op(scene, "pick_face", x=0.5, y=0.02)
+    assert scene.emodub.face_id == 0 and "face 1: right" in scene.emodub.last_hint
+
+
+def test_missing_consent_is_shown_as_a_user_error(addon: SimpleNamespace, engine: SimpleNamespace,
+                                                  scene: Any) -> None:
+    engine.set_mode("no_consent")
+    before = strip_names(scene, addon)
+    assert run_op(scene, "render_dub") == {"FINISHED"}
+    job = last_job(addon, scene)
+    drive(addon)
+    settings = scene.emodub
+    assert job.state.error_code == "no_consent" and not job.state.is_bug
+    assert "no consent record" in settings.last_error and "emodub actor consent" in settings.last_hint
+    assert "bug" not in settings.status_text and strip_names(scene, addon) == before
 
 
 def test_no_engine_configured(addon: SimpleNamespace, engine: SimpleNamespace, scene: Any, tmp_path: Path,

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = "bl_ext.user_default.emodub"
-NEEDED_KINDS = ("dub", "synth", "ingest", "train.actor", "shot.prepare")
+NEEDED_KINDS = ("dub", "synth", "ingest", "train.actor", "shot.prepare", "actor.consent")
 
 
 def missing_kinds() -> list[str]:
@@ -65,6 +65,11 @@ def test_render_dub_with_the_real_engine(tmp_path: Path) -> None:
                        tmp_path / "jobs")
         run_engine_job("track", {"actor": "synth", "clip": f"c{i}", "photometric": False, "iterations": 0.3,
                                  "overlay": False, "device": "cpu"}, ws.root, tmp_path / "jobs")
+    # The corpus is the synthetic actor (no real person); its footage is ingested like anyone's, so it needs the
+    # consent record every actor needs before a dub.
+    run_engine_job("actor.consent", {"actor": "synth", "consented_by": "nobody: synthetic actor",
+                                     "scope": "synthetic: the test corpus", "document": "synthetic:emodub synth"},
+                   ws.root, tmp_path / "jobs")
     run_engine_job("train.actor", {"actor": "synth", "device": "cpu", "a2e_iterations": 20,
                                    "renderer_iterations": 6}, ws.root, tmp_path / "jobs")
     shot_video, dub_audio = videos[-1], next(corpus.rglob("*.wav"))

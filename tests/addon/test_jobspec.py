@@ -32,8 +32,11 @@ def test_shot_names_are_valid_stable_and_distinct() -> None:
 
 
 def test_params_follow_the_contract() -> None:
-    assert jobspec.prepare_shot_params("/v/take1.mp4", "take1", "cpu", fps=24.0) == {
-        "video": "/v/take1.mp4", "shot": "take1", "device": "cpu", "fps": 24.0}
+    # no frame rate: the engine keeps the shot's own rate and frames
+    assert jobspec.prepare_shot_params("/v/take1.mp4", "take1", "cpu") == {
+        "video": "/v/take1.mp4", "shot": "take1", "device": "cpu"}
+    assert jobspec.prepare_shot_params("/v/two.mp4", "two", "cpu", max_faces=2, face=1) == {
+        "video": "/v/two.mp4", "shot": "two", "device": "cpu", "max_faces": 2, "face": 1}
     assert jobspec.train_actor_params("anna") == {"actor": "anna", "device": "auto"}
     emotions = {"format": "emodub-emotion-curves", "version": 1, "fps": 25.0, "per_frame": {"happy": [0.0]}}
     params = jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav", 1.5, 2.0),
@@ -43,6 +46,10 @@ def test_params_follow_the_contract() -> None:
     chosen = jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav"), emotions=emotions,
                                 renderer="some_nerf", renderers=["some_nerf", "other"])
     assert chosen["renderer"] == "some_nerf"  # any variant the engine lists
+    delivery = jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav"), emotions=emotions,
+                                  format="prores4444", matte="alpha", face=1)
+    assert (delivery["format"], delivery["matte"], delivery["face"]) == ("prores4444", "alpha", 1)
+    assert "format" not in params and "matte" not in params and "face" not in params  # defaults are not sent
     spec = jobspec.make_spec("dub", params, "/ws")
     assert protocol.decode_spec(spec.to_json()) == spec  # a valid protocol spec
     json.dumps(spec.to_dict(), allow_nan=False)
@@ -54,10 +61,12 @@ def test_the_engine_takes_the_add_ons_params_under_the_strict_protocol() -> None
 
     emotions = {"format": "emodub-emotion-curves", "version": 1, "fps": 25.0, "per_frame": {"happy": [0.0]}}
     for kind, params in (
-            ("shot.prepare", jobspec.prepare_shot_params("/v/take1.mp4", "take1", "cpu", fps=23.976)),
+            ("shot.prepare", jobspec.prepare_shot_params("/v/take1.mp4", "take1", "cpu", max_faces=2, face=0)),
             ("train.actor", jobspec.train_actor_params("anna", "cuda")),
             ("dub", jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav", 0.5, None),
-                                       emotions=emotions, out="/o/dub.mp4"))):
+                                       emotions=emotions, out="/o/dub.mp4")),
+            ("dub", jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav"),
+                                       emotions=emotions, format="png16", matte="sequence", face=2))):
         spec = jobspec.make_spec(kind, params, "/ws")
         assert protocol.decode_spec(spec.to_json()).version == protocol.PROTOCOL_VERSION == 2
         assert get_kind(kind).check_params(spec.params, strict=True) == []
@@ -72,11 +81,21 @@ def test_the_engine_takes_the_add_ons_params_under_the_strict_protocol() -> None
      "no dub audio"),
     (lambda: jobspec.dub_params(actor="a", shot="s", audio=jobspec.AudioSpan("/a.wav"), emotions={},
                                 renderer="pixels", renderers=["some_nerf"]), "the engine has no renderer"),
+    (lambda: jobspec.dub_params(actor="a", shot="s", audio=jobspec.AudioSpan("/a.wav"), emotions={},
+                                format="prores422hq", matte="alpha"), "no alpha channel"),
 ])
 def test_bad_params_say_what_to_fix(call: object, message: str) -> None:
     with pytest.raises(jobspec.JobInputError) as err:
         call()  # type: ignore[operator]
     assert message in err.value.message and err.value.hint
+
+
+def test_the_add_ons_formats_are_the_engines() -> None:
+    from core.delivery.formats import FORMATS, MATTES
+
+    assert [f[0] for f in jobspec.FORMATS] == list(FORMATS)
+    assert [m[0] for m in jobspec.MATTES] == list(MATTES)
+    assert set(jobspec.ALPHA_FORMATS) == {name for name, f in FORMATS.items() if f.alpha}
 
 
 def test_job_keys() -> None:

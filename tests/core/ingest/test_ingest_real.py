@@ -32,9 +32,10 @@ def test_real_clips_ingest_with_landmarks(shared_data: Path, tmp_path: Path) -> 
                        emotion="happy:0.33", config=IngestConfig(**FAST))
     studio = ingest(ws, clip_path(shared_data, "studio_woman_30fps.mp4"), shot="studio",
                     config=IngestConfig(**FAST))
-    for result, frames, size in ((interview, 200, 512), (studio, 166, 700)):
+    # actor footage is normalised to 25 fps; a shot keeps its own rate and every frame (199 at 30 fps)
+    for result, frames, size, fps in ((interview, 200, 512, 25), (studio, 199, 700, 30)):
         rec = result.record
-        assert rec["frames"] == frames and rec["fps"] == 25.0
+        assert rec["frames"] == frames and rec["fps"] == fps and (rec["fps_num"], rec["fps_den"]) == (fps, 1)
         assert (rec["width"], rec["height"]) == (size, size)
         assert rec["landmark_stats"]["detection_rate"] >= 0.98 and rec["landmark_stats"]["flagged"] == 0
         assert rec["landmark_stats"]["mean_confidence"] > 0.9
