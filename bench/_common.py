@@ -57,3 +57,48 @@ def speech(seconds: float, seed: int = 0, sr: int = 16000) -> Any:
         parts.append(wave)
         total += wave.size
     return np.concatenate(parts)[: int(seconds * sr)].astype(np.float32)
+
+
+def emotion_ramp_args(description: str | None, seconds: float) -> Any:
+    """The command line of the emotion-ramp benches: a workspace, an actor's shot, a renderer model."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workspace", "-w", type=Path, required=True)
+    parser.add_argument("--actor", default="synthetic")
+    parser.add_argument("--shot", default="demo_shot")
+    parser.add_argument("--renderer-model", required=True)
+    parser.add_argument("--emotion", default="happy")
+    parser.add_argument("--seconds", type=float, default=seconds)
+    parser.add_argument("--bins", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    return parser.parse_args()
+
+
+def dub_emotion_ramp(args: Any, prefix: str, seed: int) -> tuple[Any, Path, dict[str, Any], dict[str, Any], float]:
+    """Dub ``args.seconds`` of synthetic speech on the shot with ``args.emotion`` ramping 0 -> 1.
+
+    Returns (workspace, output folder, the curves' JSON, the dub's outputs, the shot's fps); the folder is
+    ``args.out`` or ``<workspace>/../<prefix>-<model>`` and holds the line, the curves, the video and the log.
+    """
+    import numpy as np
+
+    from core.io.audio import write_wav
+    from core.workspace import Workspace
+
+    ws = Workspace.open(args.workspace)
+    name = f"{prefix}-{args.renderer_model}"
+    out = (args.out or args.workspace.parent / name).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    fps = float(ws.shot(args.shot).get("fps") or 25.0)
+    n = int(round(args.seconds * fps))
+    write_wav(out / "line.wav", speech(args.seconds, seed=seed), 16000)
+    curves = {"format": "emodub-emotion-curves", "version": 1, "fps": fps, "frame_start": 0,
+              "per_frame": {args.emotion: np.linspace(0.0, 1.0, n).round(5).tolist()}}
+    (out / "curves.json").write_text(json.dumps(curves))
+    dub = emodub("dub", "-w", str(ws.root), "--actor", args.actor, "--shot", args.shot, "--audio",
+                 str(out / "line.wav"), "--emotions", str(out / "curves.json"), "--renderer-model",
+                 args.renderer_model, "--name", name, "--out", str(out / "dubbed.mp4"), "--device", args.device,
+                 log=out / "commands.log")
+    return ws, out, curves, dub, fps

@@ -19,13 +19,11 @@ between bin intensity and mean value (goal >= 0.9 for ``corner_height``), with t
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import _common  # noqa: F401 - puts the project on sys.path
 import numpy as np
-from _common import emit, emodub, speech
+from _common import dub_emotion_ramp, emit, emotion_ramp_args
 
 
 def corner_measures(lmk68: np.ndarray) -> tuple[float, float]:
@@ -36,38 +34,13 @@ def corner_measures(lmk68: np.ndarray) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workspace", "-w", type=Path, required=True)
-    parser.add_argument("--actor", default="synthetic")
-    parser.add_argument("--shot", default="demo_shot")
-    parser.add_argument("--renderer-model", required=True)
-    parser.add_argument("--emotion", default="happy")
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--bins", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    args = parser.parse_args()
+    args = emotion_ramp_args(__doc__, seconds=8.0)
     from core.eval.emotion_transfer import binned_projection
     from core.expression.emotions import EmotionCurves, emotion_index
-    from core.io.audio import write_wav
     from core.io.video import iter_frames
     from core.landmarks.detector import make_detector
-    from core.workspace import Workspace
 
-    ws = Workspace.open(args.workspace)
-    out = (args.out or args.workspace.parent / f"corners-{args.renderer_model}").resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    log = out / "commands.log"
-    fps = float(ws.shot(args.shot).get("fps") or 25.0)
-    n = int(round(args.seconds * fps))
-    write_wav(out / "line.wav", speech(args.seconds, seed=4243), 16000)
-    curves = {"format": "emodub-emotion-curves", "version": 1, "fps": fps, "frame_start": 0,
-              "per_frame": {args.emotion: np.linspace(0.0, 1.0, n).round(5).tolist()}}
-    (out / "curves.json").write_text(json.dumps(curves))
-    dub = emodub("dub", "-w", str(ws.root), "--actor", args.actor, "--shot", args.shot, "--audio",
-                 str(out / "line.wav"), "--emotions", str(out / "curves.json"), "--renderer-model",
-                 args.renderer_model, "--name", f"corners-{args.renderer_model}", "--out", str(out / "dubbed.mp4"),
-                 "--device", args.device, log=log)
+    ws, out, curves, dub, _fps = dub_emotion_ramp(args, "corners", seed=4243)
     detector = make_detector("mediapipe")
     measures = []
     for frame in iter_frames(dub["video"]):

@@ -16,50 +16,23 @@ re-tracked expression is projected on the emotion's direction in the face model'
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import _common  # noqa: F401 - puts the project on sys.path
-import numpy as np
-from _common import emit, emodub, speech
+from _common import dub_emotion_ramp, emit, emodub, emotion_ramp_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workspace", "-w", type=Path, required=True)
-    parser.add_argument("--actor", default="synthetic")
-    parser.add_argument("--shot", default="demo_shot")
-    parser.add_argument("--renderer-model", required=True)
-    parser.add_argument("--emotion", default="happy")
-    parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--bins", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    args = parser.parse_args()
+    args = emotion_ramp_args(__doc__, seconds=6.0)
     from core.eval.emotion_transfer import binned_projection, emotion_direction
     from core.expression.emotions import EmotionCurves
-    from core.io.audio import write_wav
     from core.morphable.data import FaceParams
     from core.tracking.result import TrackedClip
-    from core.workspace import Workspace
 
-    ws = Workspace.open(args.workspace)
-    out = (args.out or args.workspace.parent / f"emotion-{args.renderer_model}").resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    ws, out, curves, dub, fps = dub_emotion_ramp(args, "emotion", seed=4242)
     log = out / "commands.log"
-    fps = float(ws.shot(args.shot).get("fps") or 25.0)
-    n = int(round(args.seconds * fps))
-    write_wav(out / "line.wav", speech(args.seconds, seed=4242), 16000)
-    curves = {"format": "emodub-emotion-curves", "version": 1, "fps": fps, "frame_start": 0,
-              "per_frame": {args.emotion: np.linspace(0.0, 1.0, n).round(5).tolist()}}
-    (out / "curves.json").write_text(json.dumps(curves))
-    name = f"emotion-{args.renderer_model}"
-    dub = emodub("dub", "-w", str(ws.root), "--actor", args.actor, "--shot", args.shot, "--audio",
-                 str(out / "line.wav"), "--emotions", str(out / "curves.json"), "--renderer-model",
-                 args.renderer_model, "--name", name, "--out", str(out / "dubbed.mp4"), "--device", args.device,
-                 log=log)
     shot = f"retrack-{args.renderer_model}"
     if not (ws.shot_dir(shot) / "tracking" / "params.npz").exists():
         emodub("shot", "prepare", "-w", str(ws.root), str(out / "dubbed.mp4"), "--shot", shot, "--fps", str(fps),

@@ -148,6 +148,9 @@ def make_demo_workspace(root: Path, frames: int = 50, size: int = 128, fps: floa
             },
         )
     ws.set_model("anna", "a2e", {"steps": 2000, "final_loss": 0.0312})
+    from core.consent import record_synthetic_consent
+
+    record_synthetic_consent(ws, "anna", "ui.demo_media")  # a synthetic face: the app's demo is not refused
     folder = ws.shot_dir("scene12")
     video, audio = make_shot_media(folder, frames, size, fps, seed=3)
     ws.set_shot(

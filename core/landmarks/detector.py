@@ -106,7 +106,7 @@ def in_frame_fraction(points: np.ndarray, width: int, height: int) -> float:
     return float(inside.mean())
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of two boxes (x0, y0, x1, y1)."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -206,7 +206,7 @@ class MediaPipeDetector:
                                     (rel.ymin + rel.height) * height]), float(det.score[0])))
         out = []
         for mesh_box in mesh_boxes:
-            best = max([score for box, score in boxes if _iou(box, mesh_box) >= 0.3], default=0.0)
+            best = max([score for box, score in boxes if box_iou(box, mesh_box) >= 0.3], default=0.0)
             out.append(0.5 + 0.5 * best)
         return out
 

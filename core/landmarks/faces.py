@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .detector import Detection, LandmarkDetector
+from .detector import Detection, LandmarkDetector, box_iou
 from .track import LandmarkConfig, LandmarkTrack, NoFaceError, build_track
 
 FACES_FILE = "faces.json"
@@ -55,14 +55,6 @@ def detect_all(detector: LandmarkDetector, frame: np.ndarray) -> list[Detection]
 
 def _box(points: np.ndarray) -> np.ndarray:
     return np.concatenate([points.min(axis=0), points.max(axis=0)])
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class MultiTrackBuilder:
@@ -106,7 +98,7 @@ class MultiTrackBuilder:
         for i, box in enumerate(boxes):
             for k in live:
                 other = self._faces[k]["box"]
-                overlap = _iou(box, other)
+                overlap = box_iou(box, other)
                 size = max(other[2] - other[0], other[3] - other[1], 1e-6)
                 near = np.hypot(*((box[:2] + box[2:]) / 2 - (other[:2] + other[2:]) / 2)) / size
                 if overlap >= 0.1 or near < 0.5:

@@ -31,6 +31,18 @@ def notifier():
     return RecordingNotifier()
 
 
+@pytest.fixture
+def window(qtbot, studio_settings, notifier):
+    """The app's main window, shown, its job queue shut down afterwards."""
+    from ui.app import MainWindow
+
+    win = MainWindow(studio_settings, notifier)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.jobs.shutdown(wait_ms=2000)
+
+
 @pytest.fixture(scope="session")
 def _workspace_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ui.demo_media import make_demo_workspace

@@ -19,15 +19,6 @@ from ui.jobstate import CANCELLED, INTERRUPTED, JobQueue, journal_path
 pytestmark = pytest.mark.qt
 
 
-@pytest.fixture
-def window(qtbot, studio_settings, notifier) -> MainWindow:
-    win = MainWindow(studio_settings, notifier)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.jobs.shutdown(wait_ms=2000)
-
-
 def _settle(qtbot, window: MainWindow) -> None:
     qtbot.waitUntil(lambda: window.timeline.media_loading == 0, timeout=20000)
 

@@ -9,18 +9,8 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from core.jobs.registry import get_kind
-from ui.app import MainWindow
 
 pytestmark = pytest.mark.qt
-
-
-@pytest.fixture
-def window(qtbot, studio_settings, notifier) -> MainWindow:
-    win = MainWindow(studio_settings, notifier)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.jobs.shutdown(wait_ms=2000)
 
 
 def two_faces(shot_workspace) -> dict:
