@@ -53,7 +53,26 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         raise
 
 
+def _process_umask() -> int:
+    """The process umask, read without changing it where the system says it (Linux), else set and restored."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _rename(tmp: Path, target: Path) -> None:
+    # mkstemp creates 0600 files; a render on a studio's shared storage must be readable like any file the
+    # user writes, so the new file takes the old target's mode or the mode the umask gives a new file.
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_process_umask()
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, mode)
     os.replace(tmp, target)
     _fsync_dir(target.parent)
 

@@ -180,3 +180,18 @@ def test_leftovers_of_interrupted_jobs_are_found_and_removed(tmp_path: Path) -> 
     removed = ws.cleanup()
     assert removed.paths() == found.paths() and not ws.leftovers()
     assert young_tmp.exists() and ws.render_dir("done").exists()
+
+
+def test_atomic_writes_get_the_umask_mode_or_keep_the_old_files(tmp_path: Path) -> None:
+    """mkstemp's private 0600 must not leak into renders others on a shared drive have to read."""
+    old = os.umask(0o027)
+    try:
+        fresh = atomic_write_text(tmp_path / "fresh.txt", "a")
+        assert fresh.stat().st_mode & 0o777 == 0o640
+        kept = tmp_path / "kept.txt"
+        kept.write_text("old")
+        kept.chmod(0o604)
+        atomic_write_text(kept, "new")
+        assert kept.stat().st_mode & 0o777 == 0o604 and kept.read_text() == "new"
+    finally:
+        os.umask(old)
