@@ -6,6 +6,8 @@
 The clip is ingested as an actor's footage and tracked (both kept in ``--out``/workspace and reused by a
 rerun); each variant trains on the first ``1 - holdout`` of the clip for ``--minutes`` of wall time (or
 ``--iterations``), then the shared evaluation (:mod:`core.renderers.evaluate`) measures it on the held-out tail.
+``--keep-trained`` measures a variant an earlier run trained instead of training it again (e.g. to give the
+NeRFs longer).
 ``heldout.png`` shows held-out frames: the real frame, then each variant's rendering, one row per frame.
 
 Figures: ``held_out`` per variant (face-mask PSNR / SSIM, mouth PSNR, whole-crop PSNR / SSIM, iterations and
@@ -61,6 +63,8 @@ def main() -> None:
     parser.add_argument("--holdout", type=float, default=0.1)
     parser.add_argument("--out", type=Path, default=Path("compare-out"))
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--keep-trained", action="store_true",
+                        help="a variant already trained in the workspace (an earlier run) is measured, not retrained")
     args = parser.parse_args()
     if not args.clip.exists():
         sys.exit(f"{args.clip} does not exist (the shared data is not beside the project?)")
@@ -87,9 +91,15 @@ def main() -> None:
     config = {"clip": args.clip.name, "holdout": args.holdout, "minutes": args.minutes, "iterations": args.iterations}
     for variant in args.renderers:
         t = time.perf_counter()
-        trained = emodub("train", "renderer", "-w", str(ws), "--actor", "actor", "--renderer", variant,
-                         "--holdout", str(args.holdout), *budget, "--no-eval", *dev, log=log)
-        stages[f"train_{variant}"] = round(time.perf_counter() - t, 1)
+        summary = ws / "actors" / "actor" / "models" / variant / "summary.json"
+        if args.keep_trained and summary.exists():
+            trained = json.loads(summary.read_text())
+            if float(json.loads(summary.with_name("split.json").read_text())["holdout"]) != args.holdout:
+                sys.exit(f"{variant} in {ws} was trained with another --holdout; drop --keep-trained")
+        else:
+            trained = emodub("train", "renderer", "-w", str(ws), "--actor", "actor", "--renderer", variant,
+                             "--holdout", str(args.holdout), *budget, "--no-eval", *dev, log=log)
+            stages[f"train_{variant}"] = round(time.perf_counter() - t, 1)
         held = emodub("eval", "renderer", "-w", str(ws), "--actor", "actor", "--name", variant, *dev, log=log)
         results[variant] = {**{k: round(held[k], 4) for k in ("face_psnr", "face_ssim", "mouth_psnr", "psnr", "ssim")},
                             "frames": held["frames"], "iterations": trained["iterations"],
@@ -97,8 +107,8 @@ def main() -> None:
                             "iterations_per_s": round(trained["iterations_per_s"], 2)}
         emit("held_out", results[variant], "", {**config, "renderer": variant})
     sheet = heldout_sheet(ws, list(args.renderers), out / "heldout.png")
-    spent = f"{args.iterations} iterations" if args.iterations else f"{args.minutes:g} min"
-    lines = [f"Held-out last {args.holdout:.0%} of `{args.clip.name}` (trained on the rest; {spent} per variant)", "",
+    lines = [f"Held-out last {args.holdout:.0%} of `{args.clip.name}` (trained on the rest; each row's training "
+             "budget in its last two columns)", "",
              "| renderer | face PSNR dB | face SSIM | mouth PSNR dB | whole-crop PSNR dB | whole-crop SSIM | frames "
              "| iterations | training s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {v} | {r['face_psnr']:.2f} | {r['face_ssim']:.3f} | {r['mouth_psnr']:.2f} | {r['psnr']:.2f} | "
