@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.delivery.provenance import file_sha256
+
 if TYPE_CHECKING:
     from core.workspace import Workspace
 
@@ -64,14 +66,6 @@ def consent_command(actor: str, workspace: str | Path | None = None) -> str:
 
 def consent_path(ws: Workspace, actor: str) -> Path:
     return ws.actor_dir(actor) / CONSENT_FILE
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_fields(record: dict[str, Any]) -> list[str]:
@@ -117,7 +111,7 @@ def make_record(actor: str, *, consented_by: str, scope: str, document: str, dat
         doc = document_base / doc
     try:
         if doc.is_file():
-            record["document_sha256"] = _sha256(doc)
+            record["document_sha256"] = file_sha256(doc)
     except OSError:
         pass
     canonical = json.dumps({k: record[k] for k in _ID_FIELDS}, sort_keys=True).encode()
