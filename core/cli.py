@@ -37,9 +37,10 @@ class TerminalReporter:
 
         if isinstance(event, P.Progress):
             bar = self._bars.get(event.stage)
+            if bar is not None and event.done < bar.n:  # the stage runs again (the demo's second model): a new bar
+                bar = None
             if bar is None:
-                for other in self._bars.values():
-                    other.close()
+                self._close()  # one bar at a time; a stage that comes back gets a fresh bar and clock
                 bar = self._bars[event.stage] = tqdm(total=event.total or None, desc=event.stage,
                                                      file=self.stream, dynamic_ncols=True, leave=True)
             if event.total and bar.total != event.total:
