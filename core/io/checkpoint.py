@@ -1,6 +1,6 @@
 """Checkpoints that hold only tensors and plain data, so that loading one can never run code.
 
-Workspaces travel between artists and vendors. A ``torch.load(..., weights_only=False)`` of a file
+Workspaces travel between artists and vendors. A full (not weights-only) ``torch.load`` of a file
 in one unpickles arbitrary objects, and an object's ``__reduce__`` can call ``os.system``: opening a
 crafted ``checkpoint.pt`` would run its author's code. Every emodub checkpoint is therefore read with
 :func:`load_checkpoint` (``torch.load(weights_only=True)``: tensors, dicts, lists, tuples, strings,
