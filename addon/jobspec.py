@@ -263,3 +263,82 @@ def mixdown_plan(strips: list[SoundStripInfo], shot_start: float, shot_frames: i
         raise JobInputError(f"no sound strip is heard during the source strip (strips: {names})",
                             hint="place the dub sound strip under the source movie strip")
     return pieces
+
+
+# --------------------------------------------------------------------------------------------------
+# Batches: every selected movie strip in every dub language (job kind ``batch.dub``)
+# --------------------------------------------------------------------------------------------------
+
+PLAN_FORMAT = "emodub-plan/1"  # core/batch/plan.py
+_LANGUAGE_RE = re.compile(r"^[A-Za-z0-9]+([_-][A-Za-z0-9]+)*$")
+
+
+def parse_languages(text: str) -> list[tuple[str, int]]:
+    """``"de:5, fr:6"`` -> ``[("de", 5), ("fr", 6)]``: each dub language and the sequencer channel holding its
+    sound strips.
+
+    Raises:
+        JobInputError: an entry is not ``language:channel``, a channel is outside 1-128, or is used twice.
+    """
+    pairs: list[tuple[str, int]] = []
+    for entry in filter(None, (part.strip() for part in text.replace(";", ",").split(","))):
+        language, sep, channel = entry.partition(":")
+        language = language.strip()
+        if not sep or not _LANGUAGE_RE.match(language) or not channel.strip().isdigit() \
+                or not 1 <= int(channel) <= 128:
+            raise JobInputError(f"dub language {entry!r} is not LANGUAGE:CHANNEL",
+                                hint="write e.g. de:5, fr:6 (the language's sound strips lie in that channel)")
+        pairs.append((language, int(channel)))
+    if not pairs:
+        raise JobInputError("no dub languages are set",
+                            hint="set Dub Languages, e.g. de:5, fr:6 (each language's sound strips in a channel)")
+    channels = [c for _, c in pairs]
+    languages = [lang for lang, _ in pairs]
+    if len(set(channels)) != len(channels) or len(set(languages)) != len(languages):
+        raise JobInputError("each dub language needs its own channel, and each language may appear once",
+                            hint="e.g. de:5, fr:6")
+    return pairs
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One dub of a batch: the source movie strip ``strip`` (its prepared ``shot``) in ``language`` with
+    ``audio``, and the strip's emotion curves (a JSON file the engine reads)."""
+
+    strip: str
+    shot: str
+    language: str
+    audio: AudioSpan
+    curves: str
+
+    @property
+    def id(self) -> str:
+        return f"{sanitize_name(self.strip, 'strip').replace('.', '_')}-{self.language}"
+
+
+def batch_plan(*, name: str, actor: str, items: list[BatchItem], renderer: str | None = None,
+               format: str = "h264", matte: str = "none") -> dict[str, Any]:
+    """The plan of ``batch.dub`` (its JSON form, core/batch/plan.py) for ``items``: one explicit item each, the
+    dub covering the whole shot (``length`` ``shot``) like Render Dub does."""
+    if not items:
+        raise JobInputError("nothing to dub", hint="select the movie strips to dub")
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        raise JobInputError("two selected strips have the same name", hint="rename one of them")
+    plan_items = []
+    for item in items:
+        options: dict[str, Any] = {"length": "shot", "audio_offset_s": float(item.audio.offset_s)}
+        if item.audio.duration_s is not None:
+            options["audio_duration_s"] = float(item.audio.duration_s)
+        if format != "h264":
+            options["format"] = format
+        if matte != "none":
+            options["matte"] = matte
+        entry: dict[str, Any] = {"id": item.id, "shot": check_name(item.shot, "shot"), "audio": item.audio.path,
+                                 "language": item.language, "emotion_name": "curves", "emotions": item.curves,
+                                 "options": options}
+        if renderer:
+            entry["renderer"] = renderer
+        plan_items.append(entry)
+    return {"format": PLAN_FORMAT, "name": sanitize_name(name, "batch"), "actor": check_name(actor, "actor"),
+            "items": plan_items}

@@ -10,6 +10,7 @@ each job's events, mirrors its progress into ``scene.emodub``, and when a job fi
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import sys
 import tempfile
@@ -289,24 +290,21 @@ def finish_job(job: engine.EngineJob, scene: bpy.types.Scene | None) -> None:
             print(state.traceback, file=sys.stderr)
 
 
-def _finish_dub(job: engine.EngineJob, scene: bpy.types.Scene) -> str:
-    """Add the rendered movie as a strip aligned to the source strip in the output channel."""
-    outputs = job.state.outputs
-    video = outputs.get("video")
+def _place_dub(scene: bpy.types.Scene, source_name: str, video: Any, frames: Any, channel_wanted: int,
+               job_id: str, name: str, log_path: Any) -> Any:
+    """Add the rendered movie ``video`` as a strip aligned to the source strip ``source_name``."""
     if not isinstance(video, str) or not os.path.isfile(video):
         raise AddonError(f"the engine reported success but its video {video!r} does not exist",
-                         hint=f"see the engine log {job.log_path}")
+                         hint=f"see the engine log {log_path}")
     editor = scene.sequence_editor
-    source = compat.find_strip(editor, job.meta["source_strip"])
+    source = compat.find_strip(editor, source_name)
     if source is None:
-        raise AddonError(f"the source strip {job.meta['source_strip']!r} was removed while the dub rendered; "
+        raise AddonError(f"the source strip {source_name!r} was removed while the dub rendered; "
                          f"the render is {video}", hint="add it by hand with Add > Movie")
     span = compat.strip_span(source)
-    frames = outputs.get("frames")
     expected = int(frames) if isinstance(frames, int) and frames > 0 else span.shot_frames
-    channel_wanted = int(job.meta.get("output_channel", 0))
     plan = placement.plan_output_strip(span, expected, channel_wanted, compat.occupants(editor))
-    strip = compat.new_movie(editor, f"{source.name}.dub", video, plan.channel, int(plan.frame_start))
+    strip = compat.new_movie(editor, name, video, plan.channel, int(plan.frame_start))
     try:
         rendered = int(strip.frame_duration)  # the file's real frame count
         if rendered != expected:
@@ -317,13 +315,54 @@ def _finish_dub(job: engine.EngineJob, scene: bpy.types.Scene) -> str:
         strip.frame_offset_start = plan.offset_start
         strip.frame_offset_end = plan.offset_end
         strip.channel = plan.channel
-        strip["emodub_job"] = job.id
+        strip["emodub_job"] = job_id
     except Exception:
         compat.top_strips(editor).remove(strip)  # add nothing rather than a misplaced strip
         raise
+    return strip, plan
+
+
+def _finish_dub(job: engine.EngineJob, scene: bpy.types.Scene) -> str:
+    """Add the rendered movie as a strip aligned to the source strip in the output channel."""
+    outputs = job.state.outputs
+    video = outputs.get("video")
+    source_name = job.meta["source_strip"]
+    strip, plan = _place_dub(scene, source_name, video, outputs.get("frames"), int(job.meta.get("output_channel", 0)),
+                             job.id, f"{source_name}.dub", job.log_path)
     scene.emodub.last_output = video
     message = f"added {strip.name!r} in channel {strip.channel}"
     return message + (f" (warning: {plan.warning})" if plan.warning else "")
+
+
+def _finish_batch(job: engine.EngineJob, scene: bpy.types.Scene) -> str:
+    """Add every dub the batch finished now, each aligned to its source strip (a channel per language)."""
+    outputs = job.state.outputs
+    batch_dir = Path(str(outputs.get("batch_dir", "")))
+    added, problems = [], []
+    for item_id, status in (outputs.get("items") or {}).items():
+        where = (job.meta.get("items") or {}).get(item_id)
+        if status != "done" or where is None:
+            continue
+        try:
+            record = json.loads((batch_dir / "items" / f"{item_id}.json").read_text(encoding="utf-8"))
+            out = record.get("outputs") or {}
+            strip, _plan = _place_dub(scene, where["strip"], out.get("video"), out.get("frames"), 0, job.id,
+                                      f"{where['strip']}.{where['language']}.dub", job.log_path)
+            added.append(strip.name)
+        except (OSError, ValueError, *USER_ERRORS) as exc:
+            problems.append(f"{item_id}: {getattr(exc, 'message', None) or exc}")
+    report = outputs.get("report")
+    if isinstance(report, str):
+        scene.emodub.last_report = report
+    failed, skipped = int(outputs.get("failed", 0)), int(outputs.get("skipped", 0))
+    message = f"added {len(added)} dub strip(s)"
+    if skipped:
+        message += f"; {skipped} finished earlier (already in the timeline)"
+    if failed or problems:
+        message += f"; {failed + len(problems)} failed: Open Report says why"
+        if problems:
+            print("emodub: " + "; ".join(problems), file=sys.stderr)
+    return message
 
 
 def _finish_prepare(job: engine.EngineJob, _scene: bpy.types.Scene) -> str:
@@ -334,7 +373,8 @@ def _finish_train(job: engine.EngineJob, _scene: bpy.types.Scene) -> str:
     return f"actor {job.meta.get('actor', '')!r} is trained"
 
 
-_DONE_HANDLERS = {"dub": _finish_dub, "shot.prepare": _finish_prepare, "train.actor": _finish_train}
+_DONE_HANDLERS = {"dub": _finish_dub, "batch.dub": _finish_batch, "shot.prepare": _finish_prepare,
+                  "train.actor": _finish_train}
 
 
 def _poll_doctor() -> None:
@@ -474,6 +514,89 @@ class EMODUB_OT_render_dub(bpy.types.Operator):
         except USER_ERRORS as exc:
             return fail(self, settings, exc)
         except ValueError as exc:  # bad curve values, an empty strip...
+            return fail(self, settings, str(exc))
+        return {"FINISHED"}
+
+
+class EMODUB_OT_dub_selected(bpy.types.Operator):
+    """Dub every selected movie strip in every dub language in one batch, with the current emotion curves"""
+
+    bl_idname = "emodub.dub_selected"
+    bl_label = "Dub All Selected Strips"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        editor = context.scene.sequence_editor if context.scene is not None else None
+        if editor is None or not compat.selected_strips(editor, "MOVIE"):
+            cls.poll_message_set("Select the movie strips to dub")
+            return False
+        if not getattr(context.scene.emodub, "batch_languages", "").strip():
+            cls.poll_message_set("Set the dub languages first (e.g. de:5, fr:6)")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = settings_of(context)
+        scene = context.scene
+        try:
+            command, env, device = engine_setup(context)
+            workspace = workspace_path(context)
+            manifest = workspace_info.read_manifest(workspace)
+            actor = jobspec.check_name(settings.actor, "actor")
+            if actor not in (manifest.get("actors") or {}):
+                raise AddonError(f"actor {actor!r} is not in the workspace", hint="pick a trained actor")
+            languages = jobspec.parse_languages(settings.batch_languages)
+            editor = scene.sequence_editor
+            fps = scene_fps(scene)
+            name = jobspec.sanitize_name(f"{scene.name}-{actor}", "batch")
+            folder = Path(workspace) / "batches" / name
+            sources = sorted(compat.selected_strips(editor, "MOVIE"), key=lambda s: (s.frame_final_start, s.channel))
+            items, where, shots = [], {}, set()
+            for source in sources:
+                path = _abspath(source.filepath)
+                shot = jobspec.shot_name_for(path)
+                if shot not in (manifest.get("shots") or {}):
+                    raise AddonError(f"the shot of {source.name!r} is not prepared",
+                                     hint="select it alone and press Prepare Shot first")
+                span = compat.strip_span(source)
+                per_frame = sample_emotions(emotion_sources(scene, settings), span.shot_start, span.shot_frames)
+                curves = folder / "curves" / f"{jobspec.sanitize_name(source.name, 'strip')}.json"
+                curves.parent.mkdir(parents=True, exist_ok=True)
+                curves.write_text(json.dumps(emotion_curves_payload(per_frame, fps, span.shot_start)),
+                                  encoding="utf-8")
+                for language, channel in languages:
+                    heard = [s for s in compat.strips_of_type(editor, "SOUND") if s.channel == channel
+                             and s.frame_final_end > span.shot_start
+                             and s.frame_final_start < span.shot_start + span.shot_frames]
+                    if not heard:
+                        raise AddonError(f"no {language} sound strip (channel {channel}) plays under {source.name!r}",
+                                         hint=f"put the {language} dub of that shot in channel {channel}")
+                    infos = _sound_infos(heard)
+                    audio = jobspec.direct_audio_span(infos[0], span.shot_start, span.shot_frames, fps) \
+                        if len(infos) == 1 else None
+                    if audio is None:
+                        pieces = jobspec.mixdown_plan(infos, span.shot_start, span.shot_frames, fps)
+                        total = span.shot_frames / fps
+                        wav = folder / "audio" / f"{jobspec.sanitize_name(source.name, 'strip')}-{language}.wav"
+                        wav.parent.mkdir(parents=True, exist_ok=True)
+                        audio = jobspec.AudioSpan(mixdown.write_mixdown(pieces, total, str(wav)), 0.0, round(total, 6))
+                    item = jobspec.BatchItem(source.name, shot, language, audio, str(curves))
+                    items.append(item)
+                    where[item.id] = {"strip": source.name, "language": language}
+                    shots.add(shot)
+            chosen = settings.renderer if settings.renderer != renderer_catalog.BEST else None
+            plan = jobspec.batch_plan(name=name, actor=actor, items=items, renderer=chosen,
+                                      format=settings.delivery_format, matte=settings.matte)
+            plan_path = folder / "request.json"
+            plan_path.write_text(json.dumps(plan, indent=2), encoding="utf-8")
+            keys = frozenset().union(*(jobspec.job_keys(shot=s) for s in shots), jobspec.job_keys(actor=actor))
+            start_job(context, kind="batch.dub", params={"plan": str(plan_path), "device": device},
+                      workspace=workspace, keys=keys,
+                      label=f"Dub {len(sources)} strip(s) in {len(languages)} language(s)",
+                      meta={"items": where, "actor": actor}, command=command, env=env)
+        except USER_ERRORS as exc:
+            return fail(self, settings, exc)
+        except (ValueError, OSError) as exc:  # bad curve values, an unwritable workspace...
             return fail(self, settings, str(exc))
         return {"FINISHED"}
 
@@ -651,7 +774,7 @@ class EMODUB_OT_open_report(bpy.types.Operator):
 
 
 classes = (EMODUB_OT_check_engine, EMODUB_OT_prepare_shot, EMODUB_OT_train_actor, EMODUB_OT_render_dub,
-           EMODUB_OT_pick_face,
+           EMODUB_OT_dub_selected, EMODUB_OT_pick_face,
            EMODUB_OT_cancel_job, EMODUB_OT_emotion_preset, EMODUB_OT_pick_active_strip, EMODUB_OT_open_report)
 
 

@@ -52,6 +52,10 @@ class EMODUB_PT_dubbing(_DubbingPanel, bpy.types.Panel):
         row.operator("emodub.prepare_shot", icon="TRACKING")
         row.operator("emodub.train_actor", icon="MOD_ARMATURE")
         col.operator("emodub.render_dub", icon="RENDER_ANIMATION")
+        box = layout.box()
+        box.label(text="Batch", icon="SEQ_STRIP_DUPLICATE")
+        box.prop(settings, "batch_languages")
+        box.operator("emodub.dub_selected", icon="RENDER_ANIMATION")
         draw_status(layout, settings)
 
 

@@ -181,6 +181,9 @@ class EMODUB_SceneSettings(bpy.types.PropertyGroup):
     face_id: IntProperty(  # type: ignore[valid-type]
         name="Face", description="The face to dub in a shot with several (-1: the only face); Pick Face sets it",
         default=-1, min=-1, max=63, options=set())
+    batch_languages: StringProperty(  # type: ignore[valid-type]
+        name="Dub Languages", default="", options=set(),
+        description="For Dub All Selected Strips: each language and the channel of its sound strips, e.g. de:5, fr:6")
 
     angry: _emotion_slider("angry")  # type: ignore[valid-type]
     contempt: _emotion_slider("contempt")  # type: ignore[valid-type]

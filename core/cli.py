@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from core.workspace import Workspace
 
 
+# Artifacts for front-ends only: a batch's item records and plan (its log lines already say what they say).
+QUIET_ARTIFACTS = frozenset({"batch_item", "batch_plan"})
+
+
 class TerminalReporter:
     """Renders events for a person: a tqdm bar per stage on stderr, logs, a final summary."""
 
@@ -52,7 +56,8 @@ class TerminalReporter:
         elif isinstance(event, P.Log):
             self._write(f"[{event.level}] {event.message}")
         elif isinstance(event, P.Artifact):
-            self._write(f"wrote {event.kind}: {event.path}")
+            if event.kind not in QUIET_ARTIFACTS:
+                self._write(f"wrote {event.kind}: {event.path}")
         elif isinstance(event, P.Error):
             self._close()
             self._write(f"error: {event.message}")

@@ -52,8 +52,13 @@ def test_every_locked_package_is_installed_at_its_version() -> None:
 
 
 def test_nothing_installed_is_missing_from_the_lock() -> None:
+    import sysconfig
+
     lock = locked()
-    installed = {norm(d.metadata["Name"]) for d in md.distributions()}
+    # What pip installed into the environment; not what a package vendors on sys.path once imported (ray puts its
+    # own copies of psutil and colorama there).
+    site = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    installed = {norm(d.metadata["Name"]) for d in md.distributions(path=sorted(site))}
     assert not installed - set(lock) - NOT_LOCKED, "installed but not locked: run `python build.py lock`"
 
 

@@ -182,6 +182,7 @@ class MainWindow(QMainWindow):
         self.consent_action = action(jobs_menu, "Record actor consent…", self.ask_consent)
         self.train_action = action(jobs_menu, "Train…", self.ask_train)
         self.render_action = action(jobs_menu, "Render dub…", self.ask_render)
+        self.batch_action = action(jobs_menu, "Run batch plan…", self.ask_batch)
         action(jobs_menu, "Run engine self-test", lambda: self.run_selftest())
         help_menu = bar.addMenu("&Help")
         action(
@@ -589,6 +590,19 @@ class MainWindow(QMainWindow):
                 values["actor"], values["audio"] or None, values["audio_offset_s"], values["length"],
                 values["renderer"], values["format"], values["matte"], values["face"],
             )
+
+    def ask_batch(self) -> None:
+        """Run a dubbing plan (JSON or TOML: core/batch/plan.py) as one batch job of the queue."""
+        if not self._require_writable("run a batch"):
+            return
+        path = self.chooser.open_file("Run batch plan", "Dubbing plans (*.json *.toml)")
+        if path:
+            self.run_batch(Path(path))
+
+    def run_batch(self, plan: Path) -> Any:
+        """Submit ``batch.dub`` for ``plan`` (a rerun skips the items that finished)."""
+        return self.jobs.submit("batch.dub", {"plan": str(plan)}, str(self.workspace.root),
+                                title=f"Batch {plan.stem}")
 
     def face_picker(self, shot: str) -> Any:
         """The :class:`~ui.dialogs.FacePickerDialog` of a shot with several faces (``None`` without a face list)."""

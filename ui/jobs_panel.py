@@ -1,5 +1,6 @@
 """The job queue view: a table with progress bars, the selected job's log, its error and hint, and
-Cancel / Retry / Remove buttons."""
+Cancel / Retry / Remove buttons. A batch (``batch.dub``) is one job; its items are listed under it, each with
+its status, time and output or error (:mod:`ui.batchview`)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,13 @@ from PySide6.QtWidgets import (
     QStyleOptionProgressBar,
     QStyleOptionViewItem,
     QTableView,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from .batchview import batch_items, batch_plan_path
 from .engine import JobManager
 from .jobstate import ERROR, QUEUED, RUNNING, JobRecord
 from .models import FRACTION_ROLE, JobListModel
@@ -92,6 +96,12 @@ class JobsPanel(QWidget):
         self.error_label.setTextFormat(Qt.TextFormat.RichText)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setVisible(False)
+        self.items_table = QTableWidget(0, 4)
+        self.items_table.setHorizontalHeaderLabels(["Item", "Status", "Time", "Output or error"])
+        self.items_table.verticalHeader().setVisible(False)
+        self.items_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.items_table.horizontalHeader().setStretchLastSection(True)
+        self.items_table.setVisible(False)
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
@@ -106,6 +116,7 @@ class JobsPanel(QWidget):
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
         rv.addWidget(self.error_label)
+        rv.addWidget(self.items_table, 1)
         rv.addWidget(self.log_view, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -152,8 +163,10 @@ class JobsPanel(QWidget):
         self.remove_button.setEnabled(record is not None and record.is_finished)
         if record is None:
             self.error_label.setVisible(False)
+            self.items_table.setVisible(False)
             self.log_view.setPlainText("")
             return
+        self._show_items(record)
         if record.state == ERROR:
             text = f"<b style='color:#c62828'>{html.escape(record.error_message)}</b>"
             if record.is_bug:  # only then: a user's mistake is not emodub's bug
@@ -174,6 +187,24 @@ class JobsPanel(QWidget):
             self.log_view.setPlainText(text)
             if at_end or not keep_scroll:
                 bar.setValue(bar.maximum())
+
+    def _show_items(self, record: JobRecord) -> None:
+        plan = batch_plan_path(record.artifacts) if record.kind == "batch.dub" else None
+        self.items_table.setVisible(plan is not None)
+        if plan is None:
+            return
+        rows = batch_items(plan, job_finished=record.is_finished)
+        self.items_table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            status = row.status if row.fraction is None else f"{row.status} {round(100 * row.fraction)}%"
+            seconds = f"{row.seconds:.1f} s" if row.seconds is not None else ""
+            for c, text in enumerate((row.id, status, seconds, row.detail)):
+                cell = self.items_table.item(r, c)
+                if cell is None:
+                    self.items_table.setItem(r, c, QTableWidgetItem(text))
+                elif cell.text() != text:
+                    cell.setText(text)
+            self.items_table.item(r, 3).setToolTip(row.detail)
 
     # -- actions -------------------------------------------------------------------------------
     def cancel_selected(self) -> None:

@@ -176,13 +176,18 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
                            matte=p.get("matte") or "none")
     except ValueError as exc:
         raise JobFailed(str(exc), code="bad_params") from None
-    with ws.lock(f"dub/{p['shot']}"):
+    from .pipeline import check_render_name, unique_render_name
+
+    render_name = p.get("name") or unique_render_name(ws, p["shot"])
+    check_render_name(ws, render_name, p["shot"])
+    # One dub writes one render folder: dubs of the same shot (its languages, its emotion passes) run side by side.
+    with ws.lock(f"render/{render_name}"):
         try:
             result = dub(ws, p["actor"], p["shot"], Path(p["audio"]), emotions, out=p.get("out"),
                          audio_offset_s=audio_offset_s,
                          audio_duration_s=p.get("audio_duration_s"), config=config, device=ctx.device,
                          progress=lambda stage, done, total, msg: ctx.progress(stage, done, total, msg),
-                         render_name=p.get("name"), face=p.get("face"))
+                         render_name=render_name, face=p.get("face"))
         except ConsentError as exc:
             raise JobFailed(exc.message, code=exc.code, hint=exc.hint) from None
         except FaceChoiceError as exc:

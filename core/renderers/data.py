@@ -161,6 +161,11 @@ class FrameSource:
         local = i - int(self.offsets[k])
         return k, int(self.clips[k].frames[local]), local
 
+    def load_crops(self) -> None:
+        """Make (or open) every clip's crop cache now: before other processes read it (distributed training)."""
+        for k in range(len(self.clips)):
+            self.crops_of(k)
+
     def crops_of(self, k: int) -> np.ndarray:
         if k not in self._crops:
             self._crops[k] = self.clips[k].clip.crops(self.size)

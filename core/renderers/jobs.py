@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.jobs.context import JobContext, JobFailed
-from core.jobs.registry import POSITIVE, Arg, job_kind
+from core.jobs.registry import POSITIVE, Arg, Bounds, job_kind
 
 from .catalog import DEFAULT_VARIANT, best_renderer, trained_renderers
 
@@ -68,6 +70,84 @@ def _train_settings(variant: str, preset: str | None, p: dict[str, Any]) -> Any:
         raise JobFailed(f"invalid training settings: {exc}", code="bad_params") from None
 
 
+@dataclass
+class _Training:
+    """What one ``train.renderer`` run trains, resolved from its params (the same on every rank)."""
+
+    variant: str
+    name: str
+    holdout: float
+    config: Any
+    out: Path
+    train_src: Any
+    held: Any
+    split: Any
+    setup: Any
+    renderer: Any
+
+
+def _training(ws: Any, p: dict[str, Any]) -> _Training:
+    """Resolve a ``train.renderer`` job's params into the data and the renderer to train (no writes)."""
+    from .data import actor_sources
+    from .registry import build
+    from .spec import BadRendererOption, UnknownRenderer, get_variant
+
+    variant = str(p.get("renderer") or DEFAULT_VARIANT)
+    holdout = float(p.get("holdout", 0.2))
+    if not 0.0 <= holdout < 1.0:
+        raise JobFailed(f"--holdout must be in [0, 1), got {holdout}", code="bad_params")
+    try:
+        get_variant(variant)
+        options = parse_settings(p.get("options"))
+        config = _train_settings(variant, p.get("preset"), p)
+        needs = _needs_of(variant, p.get("preset"), options)
+    except (UnknownRenderer, BadRendererOption) as exc:
+        raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the variants and options") from None
+    name = p.get("name") or variant
+    out = ws.model_dir(p["actor"], name)
+    train_src, held, split = actor_sources(ws, p["actor"], needs, holdout)
+    import hashlib
+    import json
+
+    import torch
+
+    from core.renderers.base import RendererSetup
+
+    frames_key = hashlib.sha256(json.dumps(split, sort_keys=True).encode()).hexdigest()[:16]
+    setup = RendererSetup(image_size=train_src.size, face_model=train_src.face_model_spec,
+                          train_frames=train_src.train_frames, fps=train_src.clips[0].clip.fps,
+                          n_expression=train_src.face_model().n_expr, frames_key=frames_key)
+    torch.manual_seed(config.seed)  # the initial weights follow --seed too, not only the training order
+    try:
+        renderer = build(variant, setup, p.get("preset"), options)
+    except BadRendererOption as exc:
+        raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the options") from None
+    return _Training(variant, name, holdout, config, out, train_src, held, split, setup, renderer)
+
+
+def _device(wanted: str | None) -> str:
+    if wanted and wanted != "auto":
+        return wanted
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def train_follower(params: dict[str, Any], workspace: str, env: Any) -> dict[str, Any]:
+    """Rank ``env.rank`` > 0 of a distributed ``train.renderer``: train beside rank 0, write nothing."""
+    from core.workspace import Workspace
+    from core.workspace.atomic import forbid_writes
+
+    from .distributed import process_group, rank_device
+    from .train import train
+
+    forbid_writes(f"rank {env.rank} of a distributed training (only rank 0 writes)")
+    job = _training(Workspace.open(workspace), params)
+    device = rank_device(_device(params.get("device")), env)
+    with process_group(env, device):
+        return train(job.renderer, job.train_src, job.out, job.config, device=device, dist_env=env)
+
+
 @job_kind("train.renderer", help="train a renderer variant on an actor's tracked clips (`emodub renderers` lists them)",
           args=[Arg("--actor", required=True),
                 Arg("--renderer", default=DEFAULT_VARIANT, help=f"renderer variant (default {DEFAULT_VARIANT})"),
@@ -89,71 +169,63 @@ def _train_settings(variant: str, preset: str | None, p: dict[str, Any]) -> Any:
                 Arg("--restart", action="store_true", help="discard a checkpoint of an earlier run and start over"),
                 Arg("--eval", action=argparse.BooleanOptionalAction, default=True, dest="evaluate",
                     help="measure the held-out frames after training (default on)"),
+                Arg("--nproc", type=int, default=1, bounds=Bounds(1, 64),
+                    help="train on this many processes of this machine with torch.distributed (one per GPU; gloo "
+                         "on CPU); each step sees nproc x batch-size frames. For several machines launch with "
+                         "torchrun instead (core/renderers/distributed.py)"),
                 _DEVICE])
 def run_train_renderer(ctx: JobContext) -> dict[str, Any]:
-    from .data import actor_sources
+    from .distributed import DistEnv, local_ranks, process_group, rank_device
     from .evaluate import evaluate_model
-    from .registry import CHECKPOINT, build
-    from .spec import BadRendererOption, UnknownRenderer, get_variant
+    from .registry import CHECKPOINT
     from .train import train
 
     p = ctx.params
-    variant = str(p.get("renderer") or DEFAULT_VARIANT)
-    holdout = float(p.get("holdout", 0.2))
-    if not 0.0 <= holdout < 1.0:
-        raise JobFailed(f"--holdout must be in [0, 1), got {holdout}", code="bad_params")
-    try:
-        get_variant(variant)
-        options = parse_settings(p.get("options"))
-        config = _train_settings(variant, p.get("preset"), p)
-    except (UnknownRenderer, BadRendererOption) as exc:
-        raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the variants and options") from None
-    name = p.get("name") or variant
+    env = DistEnv.from_environ()  # launched by torchrun: every process runs this job
+    if env.active and env.rank > 0:
+        summary = train_follower(p, str(ctx.spec.workspace), env)
+        return {"rank": env.rank, "iterations": summary["iterations"]}
+    nproc = int(p.get("nproc") or 1)
+    if env.active and nproc > 1:
+        raise JobFailed("--nproc is for a launch from emodub; under torchrun the ranks come from torchrun",
+                        code="bad_params", hint="leave out --nproc, or run without torchrun")
     ws = ctx.workspace
-    out = ws.model_dir(p["actor"], name)
-    with ws.lock(f"train/{p['actor']}/{name}"):
-        try:
-            needs = _needs_of(variant, p.get("preset"), options)
-        except BadRendererOption as exc:
-            raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the options") from None
-        train_src, held, split = actor_sources(ws, p["actor"], needs, holdout)
-        import hashlib
-        import json
-
-        from core.renderers.base import RendererSetup
-
-        frames_key = hashlib.sha256(json.dumps(split, sort_keys=True).encode()).hexdigest()[:16]
-        setup = RendererSetup(image_size=train_src.size, face_model=train_src.face_model_spec,
-                              train_frames=train_src.train_frames, fps=train_src.clips[0].clip.fps,
-                              n_expression=train_src.face_model().n_expr, frames_key=frames_key)
-        import torch
-
-        torch.manual_seed(config.seed)  # the initial weights follow --seed too, not only the training order
-        try:
-            renderer = build(variant, setup, p.get("preset"), options)
-        except BadRendererOption as exc:
-            raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the options") from None
+    job = _training(ws, p)
+    with ws.lock(f"train/{p['actor']}/{job.name}"):
         if p.get("restart"):  # start over: nothing of the earlier run stays beside the new one
             import shutil
 
             for stale in (CHECKPOINT, "losses.json", "loss.png", "summary.json", "eval.json"):
-                (out / stale).unlink(missing_ok=True)
-            shutil.rmtree(out / "samples", ignore_errors=True)
+                (job.out / stale).unlink(missing_ok=True)
+            shutil.rmtree(job.out / "samples", ignore_errors=True)
         from core.workspace import atomic_write_json
 
-        atomic_write_json(out / "split.json", {"holdout": holdout, "clips": split})
-        ctx.log(f"training {variant} ({name}) on {len(train_src)} frames of {len(split)} clip(s), "
-                f"{len(held)} held out")
-        summary = train(renderer, train_src, out, config, device=ctx.device,
-                        progress=lambda done, total, msg: ctx.progress("train renderer", done, total, msg),
-                        artifact=lambda path, kind: ctx.artifact(path, kind), log=ctx.log)
-        ws.set_model(p["actor"], name, {"kind": "renderer", "variant": variant, "path": ws.rel(out),
-                                        "iterations": summary["iterations"], "size": setup.image_size,
-                                        "preset": p.get("preset"), "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        result = {**summary, "model": name, "model_dir": str(out), "train_frames": len(train_src),
-                  "held_out_frames": len(held)}
-    if p.get("evaluate", True) and len(held):
-        result["held_out"] = evaluate_model(ws, p["actor"], name, ctx.device, max_frames=200,
+        atomic_write_json(job.out / "split.json", {"holdout": job.holdout, "clips": job.split})
+        ctx.log(f"training {job.variant} ({job.name}) on {len(job.train_src)} frames of {len(job.split)} clip(s), "
+                f"{len(job.held)} held out" + (f", on {nproc} processes" if nproc > 1 else ""))
+
+        def run_training(dist_env: Any) -> dict[str, Any]:
+            device = rank_device(ctx.device, dist_env) if dist_env.active else ctx.device
+            with process_group(dist_env, device):
+                return train(job.renderer, job.train_src, job.out, job.config, device=device,
+                             progress=lambda done, total, msg: ctx.progress("train renderer", done, total, msg),
+                             artifact=lambda path, kind: ctx.artifact(path, kind), log=ctx.log, dist_env=dist_env)
+
+        if nproc > 1:
+            job.train_src.load_crops()  # the other ranks only read the caches
+            followers = {**p, "restart": False, "evaluate": False, "nproc": 1}
+            with local_ranks(nproc, followers, str(ws.root)) as rank0:
+                summary = run_training(rank0)
+        else:
+            summary = run_training(env)
+        ws.set_model(p["actor"], job.name, {"kind": "renderer", "variant": job.variant, "path": ws.rel(job.out),
+                                            "iterations": summary["iterations"], "size": job.setup.image_size,
+                                            "preset": p.get("preset"),
+                                            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        result = {**summary, "model": job.name, "model_dir": str(job.out), "train_frames": len(job.train_src),
+                  "held_out_frames": len(job.held)}
+    if p.get("evaluate", True) and len(job.held):
+        result["held_out"] = evaluate_model(ws, p["actor"], job.name, ctx.device, max_frames=200,
                                             progress=lambda d, n: ctx.progress("eval renderer", d, n))
     return result
 

@@ -13,10 +13,17 @@ to ``lr_final``; bf16 autocast on CUDA) -> :meth:`~core.renderers.base.Renderer.
 with the same variant and options resumes from it with optimiser state, iteration, RNG state and loss
 history, so an interrupted run's loss curve continues unbroken. ``losses.json``/``loss.png`` and
 ``samples/<iteration>.png`` (prediction | target) are written as it goes.
+
+On several processes (:mod:`core.renderers.distributed`, ``dist_env``) every rank runs this same loop on its own
+batches with the renderer inside ``DistributedDataParallel`` (the step's forward and its losses are one module, so
+DDP sees every parameter the losses use); the discriminators' gradients are averaged by hand. Rank 0 alone writes.
+The discriminators step after the generator in both cases (the generator's adversarial term uses the discriminator
+of the step before, as in the usual alternating scheme).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -32,7 +39,27 @@ from core.io.checkpoint import CheckpointError, save_checkpoint
 from core.workspace import atomic_path, atomic_write_json
 
 from .base import Renderer, RendererBatch, TrainStep
+from .distributed import DistEnv, agree, average_gradients, gather_numbers
 from .registry import CHECKPOINT, HEADER, header, read_checkpoint
+
+
+class _TrainStepModule(torch.nn.Module):
+    """A step's forward and losses as one module: what DistributedDataParallel wraps."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        super().__init__()
+        self.renderer = renderer
+
+    def forward(self, batch: RendererBatch, criteria: torch.nn.ModuleDict, step: TrainStep
+                ) -> tuple[Any, dict[str, torch.Tensor]]:
+        out = self.renderer(batch)
+        return out, self.renderer.losses(batch, out, criteria, step)
+
+
+def _parameter_checksum(module: torch.nn.Module) -> float:
+    """A number equal on replicas with equal weights (to check that the ranks stayed in step)."""
+    with torch.no_grad():
+        return float(sum(p.double().mul(1.0 + (i % 7)).sum() for i, p in enumerate(module.parameters())))
 
 
 @dataclass
@@ -184,12 +211,17 @@ def _check_resumable(state: dict[str, Any], renderer: Renderer, path: Path) -> N
 def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, device: str = "cpu",
           progress: Callable[[int, int, str], None] | None = None,
           artifact: Callable[[Path, str], None] | None = None,
-          log: Callable[[str], None] | None = None) -> dict[str, Any]:
+          log: Callable[[str], None] | None = None, dist_env: DistEnv | None = None) -> dict[str, Any]:
     """Train (or resume) ``renderer`` on ``source`` (a :class:`~core.renderers.data.FrameSource`) in ``out_dir``.
 
     ``progress(done, total, message)`` may raise :class:`core.jobs.context.JobCancelled`: a checkpoint is
-    written, then it propagates. Returns a summary (iterations, timing, final losses).
+    written, then it propagates. ``dist_env``: this process's rank in a distributed run (its process group
+    joined); only rank 0 writes and reports. Returns a summary (iterations, timing, final losses).
     """
+    env = dist_env or DistEnv()
+    writer = env.is_writer
+    if not writer:
+        progress = artifact = log = None
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / CHECKPOINT
     torch.manual_seed(config.seed)
@@ -230,13 +262,27 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
             log(f"resuming {renderer.variant} training at iteration {start} of {config.iterations}")
     else:
         renderer.prepare(source)
-    atomic_write_json(out_dir / "config.json", {"train": asdict(config), **header(renderer)})
-    atomic_write_json(out_dir / HEADER, header(renderer))
+    if env.active and env.rank > 0:  # rank 0 keeps its (saved) stream; the others draw other frames
+        random.seed(config.seed * 7919 + env.rank * 104729 + start)
+        torch.manual_seed(config.seed * 7919 + env.rank * 104729 + start)
+    if writer:
+        atomic_write_json(out_dir / "config.json", {"train": asdict(config), **header(renderer)})
+        atomic_write_json(out_dir / HEADER, header(renderer))
+    step_module: torch.nn.Module = _TrainStepModule(renderer)
+    if env.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        cuda = torch.device(device).type == "cuda"
+        # find_unused_parameters: a stage may leave parameters out (the tri-plane's coarse stage, a late GAN term)
+        step_module = DistributedDataParallel(step_module, device_ids=[env.local_rank] if cuda else None,
+                                              find_unused_parameters=True)
 
     # Only what the criteria learn is saved (a frozen perceptual network's weights would add ~40 MB per file).
     learned = {name for name, p in criteria.named_parameters() if p.requires_grad}
 
     def save(iteration: int) -> None:
+        if not writer:
+            return
         payload = {**header(renderer), "model": renderer.state_dict(),
                    "train": {"optimizers": {"model": optimizer.state_dict()},
                              "criteria": {k: v for k, v in criteria.state_dict().items() if k in learned},
@@ -251,6 +297,8 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
             artifact(out_dir / "losses.json", "losses")
 
     def snapshot(iteration: int, elapsed: float) -> None:
+        if not writer:
+            return
         save_checkpoint({**header(renderer), "model": renderer.state_dict(), "iteration": iteration,
                          "elapsed_s": elapsed}, out_dir / "snapshots" / f"{iteration:07d}.pt")
 
@@ -262,10 +310,16 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
     renderer.amp_dtype = torch.bfloat16 if use_autocast else None  # the networks only (Renderer.network_autocast)
     iteration = start
     t0 = time.perf_counter()
-    stopped_by_time = False
+    stopped_by_time = stopped_by_rank0 = False
+    steps_before = len(history["step"])
     try:
         for iteration in range(start + 1, config.iterations + 1):
             elapsed = elapsed_before + time.perf_counter() - t0
+            if env.active:  # one clock and one stop for every rank
+                elapsed, stop = agree(elapsed, False)
+                if stop:
+                    stopped_by_rank0, iteration = True, iteration - 1
+                    break
             if config.max_seconds and elapsed >= config.max_seconds:
                 stopped_by_time, iteration = True, iteration - 1
                 save(iteration)
@@ -280,24 +334,28 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
                 group["lr"] = base * factor
             batch = source.batch([random.randrange(n) for _ in range(config.batch_size)], device)
             renderer.before_step(step)
-            out = renderer(batch)
-            record: dict[str, float] = {}
-            for name, (real, fake) in renderer.adversarial_pairs(batch, out, step).items():
-                adversaries[name].zero_grad()
-                d_loss = criteria[name].discriminator_loss(real, fake.detach())
-                d_loss.backward()
-                adversaries[name].step()
-                record[f"{name}_d"] = d_loss.item()
             optimizer.zero_grad()
-            terms = renderer.losses(batch, out, criteria, step)
+            out, terms = step_module(batch, criteria, step)
             loss = torch.stack([t.float() for t in terms.values()]).sum()
-            if not torch.isfinite(loss):
+            diverged = not bool(torch.isfinite(loss))
+            if env.active:  # every rank stops together (the gradients are shared)
+                _, diverged = agree(0.0, diverged)
+            if diverged:
                 raise FloatingPointError(f"the {renderer.variant} loss became {loss.item()} at iteration "
                                          f"{iteration}; lower the learning rate (--lr) and restart")
             loss.backward()
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(renderer.parameters(), config.grad_clip)
             optimizer.step()
+            record: dict[str, float] = {}
+            for name, (real, fake) in renderer.adversarial_pairs(batch, out, step).items():
+                adversaries[name].zero_grad()
+                d_loss = criteria[name].discriminator_loss(real, fake.detach())
+                d_loss.backward()
+                if env.active:
+                    average_gradients(criteria[name].parameters())
+                adversaries[name].step()
+                record[f"{name}_d"] = d_loss.item()
             renderer.after_step(step, batch)
             record.update({k: v.item() for k, v in terms.items()})
             history["step"].append(iteration)
@@ -311,7 +369,7 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
             if next_snapshot is not None and elapsed_before + time.perf_counter() - t0 >= next_snapshot:
                 snapshot(iteration, elapsed_before + time.perf_counter() - t0)
                 next_snapshot += config.snapshot_every_s
-            if config.sample_every and iteration % config.sample_every == 0:
+            if writer and config.sample_every and iteration % config.sample_every == 0:
                 sample = write_sample(renderer, batch, out_dir / "samples" / f"{iteration:06d}.png")
                 if artifact:
                     artifact(sample, "image")
@@ -322,21 +380,34 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
                     progress(int(spent), int(config.max_seconds), f"iteration {iteration} {shown}")
                 else:
                     progress(iteration, config.iterations, shown)
-    except BaseException:
+    except BaseException as exc:
         completed = history["step"][-1] if history["step"] else start
         if completed > start:  # keep what was learned; resume continues from here
             save(completed)
+        if env.active and writer and not isinstance(exc, FloatingPointError | RuntimeError):
+            with contextlib.suppress(RuntimeError):  # a cancel: the other ranks stop at their next step
+                agree(0.0, True)
         raise
     finally:
         renderer.amp_dtype = None
     seconds = time.perf_counter() - t0
+    ranks: list[dict[str, float]] = []
+    if env.active and not stopped_by_rank0:
+        steps = len(history["step"]) - steps_before
+        every = gather_numbers([float(steps), _parameter_checksum(renderer)])
+        ranks = [{"rank": r, "steps": int(s), "checksum": c} for r, (s, c) in enumerate(every)]
     summary = {"variant": renderer.variant, "iterations": iteration, "resumed_from": start,
                "stopped_by_time": stopped_by_time, "training_seconds": elapsed_before + seconds,
                "final_loss": history["loss"][-1] if history["loss"] else None,
                "final_terms": {k: v[-1] for k, v in history.items() if k not in ("step", "loss") and v},
                "seconds": seconds, "iterations_per_s": (iteration - start) / max(seconds, 1e-9),
                "train_frames": n}
-    atomic_write_json(out_dir / "summary.json", summary)
+    if env.active:
+        summary["distributed"] = {"world_size": env.world_size, "backend": torch.distributed.get_backend(),
+                                  "ranks": ranks, "stopped_by_rank0": stopped_by_rank0,
+                                  "frames_per_step": config.batch_size * env.world_size}
+    if writer:
+        atomic_write_json(out_dir / "summary.json", summary)
     return summary
 
 

@@ -17,6 +17,14 @@ from pathlib import Path
 from typing import IO, Any
 
 TMP_PREFIX = ".tmp-"
+_writes_forbidden: str | None = None
+
+
+def forbid_writes(reason: str | None) -> None:
+    """From now on every atomic write of this process raises ``PermissionError(reason)`` (``None`` lifts it).
+    For processes that must only read the workspace (ranks other than 0 of a distributed training)."""
+    global _writes_forbidden
+    _writes_forbidden = reason
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -36,6 +44,8 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     temporary file is removed and ``target`` is left as it was.
     """
     target = Path(target)
+    if _writes_forbidden:
+        raise PermissionError(f"{_writes_forbidden}: refused to write {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + target.name + ".",
                                     suffix=suffix if suffix is not None else target.suffix,

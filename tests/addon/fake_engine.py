@@ -12,6 +12,9 @@ What it does per kind:
   H.264 mp4 of ``n`` frames at the payload's fps with imageio-ffmpeg (each frame's brightness follows
   the ``happy`` curve) and a report.json, and answers ``done`` with ``{"video", "frames", "fps",
   "report"}`` like the contract says.
+* ``batch.dub``: reads the plan with the real plan reader (``core.batch.plan``: the add-on's plan must pass the
+  engine's checks), writes a video per item (frames = its curves file's length) and the item records in the batch
+  folder like the real batch, and answers ``done`` with the real outputs' keys.
 * any other kind (``shot.prepare``, ``train.actor``...): a few progress steps, then ``done``.
 
 Environment switches:
@@ -84,8 +87,39 @@ def write_video(path: Path, values: list[float], fps: float) -> None:
             writer.write(np.full((48, 64, 3), int(40 + 200 * min(max(value, 0.0), 1.0)), np.uint8))
 
 
+def run_batch(spec: P.JobSpec) -> int:
+    from core.batch.plan import PlanError, load_plan
+
+    try:
+        plan = load_plan(spec.params["plan"])
+    except PlanError as exc:
+        emit(P.Error(spec.id, code=P.BAD_INPUT, message=str(exc), hint="fix the plan"))
+        return P.EXIT_ERROR
+    batch_dir = Path(spec.workspace or os.getcwd()) / "batches" / plan.name
+    (batch_dir / "items").mkdir(parents=True, exist_ok=True)
+    items: dict[str, str] = {}
+    for k, item in enumerate(plan.items):
+        curves = json.loads(Path(item.params["emotions"]).read_text(encoding="utf-8"))
+        happy = curves["per_frame"]["happy"]
+        video = batch_dir / "fake" / f"{item.id}.mp4"
+        video.parent.mkdir(parents=True, exist_ok=True)
+        write_video(video, happy, float(curves["fps"]))
+        record = {"id": item.id, "status": "done", "attempts": 1, "params": item.params,
+                  "outputs": {"video": str(video), "frames": len(happy)}}
+        (batch_dir / "items" / f"{item.id}.json").write_text(json.dumps(record))
+        items[item.id] = "done"
+        emit(P.Progress(spec.id, stage="batch", done=k + 1, total=len(plan.items)))
+    report = batch_dir / "batch_report.md"
+    report.write_text(f"# Batch {plan.name}\n\n{len(items)} done\n")
+    emit(P.Done(spec.id, outputs={"batch": plan.name, "batch_dir": str(batch_dir), "report": str(report),
+                                  "done": len(items), "failed": 0, "skipped": 0, "cancelled": 0, "items": items}))
+    return P.EXIT_OK
+
+
 def run(spec: P.JobSpec, cancel: threading.Event) -> int:
     emit(P.Started(spec.id, kind=spec.kind))
+    if spec.kind == "batch.dub" and MODE == "ok":
+        return run_batch(spec)
     frames, fps, happy = 5, 25.0, [0.0] * 5
     if spec.kind == "dub":
         curves = spec.params.get("emotions") or {}

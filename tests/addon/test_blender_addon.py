@@ -534,3 +534,43 @@ def test_renderer_list_comes_from_the_engine_and_the_pick_reaches_the_dub(addon:
     assert state.status == "done", state
     assert engine.received(job.id)["params"]["renderer"] == "fake_nerf"
     settings.renderer = renderers.BEST
+
+
+def test_dub_all_selected_strips_runs_one_batch_and_adds_a_strip_per_language(
+        addon: SimpleNamespace, engine: SimpleNamespace, scene: Any, clip: Path, dub_wav: Path) -> None:
+    editor = scene.sequence_editor
+    strips = addon.compat.top_strips(editor)
+    second = strips.new_movie(name="take2", filepath=str(clip), channel=1, frame_start=SRC_START + CLIP_FRAMES + 5)
+    try:
+        strips.new_sound(name="dub_de_1", filepath=str(dub_wav), channel=5, frame_start=SRC_START)
+        strips.new_sound(name="dub_de_2", filepath=str(dub_wav), channel=5, frame_start=second.frame_final_start)
+        strips.new_sound(name="dub_fr_2", filepath=str(dub_wav), channel=2, frame_start=second.frame_final_start)
+    except RuntimeError:  # bpy 4.2's wheel has no audio support
+        pytest.skip("this bpy has no audio support")
+    for strip in addon.compat.all_strips(editor):
+        strip.select = strip.type == "MOVIE"
+    settings = scene.emodub
+    settings.happy = 0.5
+    with bpy.context.temp_override(scene=scene):
+        settings.batch_languages = ""
+        assert not bpy.ops.emodub.dub_selected.poll()  # no languages yet: greyed out, with a reason
+        settings.batch_languages = "de:5, fr:2"
+        assert bpy.ops.emodub.dub_selected.poll()
+    before = strip_names(scene, addon)
+    assert run_op(scene, "dub_selected") == {"FINISHED"}
+    job = last_job(addon, scene)
+    assert job.state.kind == "batch.dub"
+    drive(addon)
+    state = job.state
+    assert state.status == "done", f"{state.error_message} / {job.log_tail()}"
+    added = strip_names(scene, addon) - before
+    assert added == {"take1.de.dub", "take1.fr.dub", "take2.de.dub", "take2.fr.dub"}
+    for name in added:
+        new = addon.compat.find_strip(editor, name)
+        source = addon.compat.find_strip(editor, name.split(".")[0])
+        assert new.frame_final_start == source.frame_final_start
+        assert new.frame_final_duration == source.frame_final_duration
+    assert settings.last_report.endswith("batch_report.md") and "added 4 dub strip(s)" in settings.status_text
+    plan = json.loads(Path(engine.received(job.id)["params"]["plan"]).read_text())
+    assert {i["id"] for i in plan["items"]} == {"take1-de", "take1-fr", "take2-de", "take2-fr"}
+    assert all(i["options"]["length"] == "shot" for i in plan["items"])

@@ -149,3 +149,29 @@ def test_workspace_reader_lists_what_the_engine_wrote(tmp_path: Path) -> None:
     (tmp_path / "bad" / "emodub.json").write_text("{not json")
     with pytest.raises(workspace_info.WorkspaceProblem, match="cannot read"):
         workspace_info.read_manifest(tmp_path / "bad")
+
+
+def test_dub_languages_parse_and_mistakes_say_how_to_write_them() -> None:
+    assert jobspec.parse_languages("de:5, fr:6;pt-BR:7") == [("de", 5), ("fr", 6), ("pt-BR", 7)]
+    for text, expected in (("", "no dub languages"), ("de", "not LANGUAGE:CHANNEL"), ("de:0", "not LANGUAGE"),
+                           ("de:5, fr:5", "its own channel"), ("de:5, de:6", "its own channel"),
+                           ("d e:5", "not LANGUAGE")):
+        with pytest.raises(jobspec.JobInputError, match=expected):
+            jobspec.parse_languages(text)
+
+
+def test_the_add_ons_batch_plan_passes_the_engines_plan_checks(tmp_path: Path) -> None:
+    from core.batch.plan import parse_plan
+
+    curves = tmp_path / "take.json"
+    items = [jobspec.BatchItem("take.001", "take-abc123", lang, jobspec.AudioSpan(f"/a/{lang}.wav", 1.5, 2.0),
+                               str(curves)) for lang in ("de", "fr")]
+    raw = jobspec.batch_plan(name="Scene 1-anna", actor="anna", items=items, renderer="triplane", format="prores422hq")
+    plan = parse_plan(json.loads(json.dumps(raw)), base=tmp_path, name="x")
+    assert [i.id for i in plan.items] == ["take_001-de", "take_001-fr"] and plan.name == "Scene_1-anna"
+    first = plan.items[0].params
+    assert (first["audio"], first["audio_offset_s"], first["audio_duration_s"]) == ("/a/de.wav", 1.5, 2.0)
+    assert (first["length"], first["format"], first["renderer"], first["emotions"]) == (
+        "shot", "prores422hq", "triplane", str(curves))
+    with pytest.raises(jobspec.JobInputError, match="same name"):
+        jobspec.batch_plan(name="n", actor="anna", items=[items[0], items[0]])

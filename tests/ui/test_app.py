@@ -280,3 +280,39 @@ def test_renderer_choices_come_from_the_engine(qtbot, window, shot_workspace, tm
     job = window.train("anna", "train.renderer", "other_nerf", "cpu")
     window.jobs.cancel(job.id)
     assert job.params == {"actor": "anna", "renderer": "other_nerf", "preset": "cpu"}
+
+
+def test_a_batch_is_one_job_with_a_row_per_item(window, tmp_path) -> None:
+    from core.batch.plan import parse_plan
+    from core.workspace import atomic_write_json
+
+    plan = parse_plan({"actor": "a", "shots": ["s"], "tracks": {k: f"{k}.wav" for k in ("de", "fr", "es", "it")}},
+                      base=tmp_path, name="season")
+    folder = tmp_path / "batches" / "season"
+    atomic_write_json(folder / "plan.json", plan.to_json())
+    atomic_write_json(folder / "items" / "s.de.neutral.json",
+                      {"id": "s.de.neutral", "status": "done", "seconds": 4.25, "outputs": {"video": "/r/de.mp4"}})
+    atomic_write_json(folder / "items" / "s.fr.neutral.json",
+                      {"id": "s.fr.neutral", "status": "failed", "error": {"message": "audio file fr.wav does not "
+                                                                                      "exist"}})
+    atomic_write_json(folder / "items" / "s.es.neutral.json", {"id": "s.es.neutral", "status": "running"})
+    atomic_write_json(folder / "items" / "s.es.neutral.progress.json", {"stage": "render", "done": 5, "total": 20})
+    queue = window.jobs.queue
+    record = queue.submit(P.JobSpec(kind="batch.dub", params={"plan": "p.json"}, workspace=str(tmp_path)))
+    queue.mark_running(record.id)
+    queue.apply(record.id, P.Artifact(record.id, path=str(folder / "plan.json"), kind="batch_plan"))
+    window.jobs_panel.select(record.id)
+    table = window.jobs_panel.items_table
+    assert table.isVisible() and table.rowCount() == 4
+    rows = {table.item(r, 0).text(): [table.item(r, c).text() for c in range(1, 4)] for r in range(4)}
+    assert rows["s.de.neutral"] == ["done", "4.2 s", "/r/de.mp4"]
+    assert rows["s.fr.neutral"][0] == "failed" and "does not exist" in rows["s.fr.neutral"][2]
+    assert rows["s.es.neutral"][0] == "running 25%"
+    assert rows["s.it.neutral"][0] == "pending"
+    queue.apply(record.id, P.Cancelled(record.id, message="cancel requested"))
+    window.jobs_panel.select(record.id)
+    rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(4)}
+    assert rows["s.es.neutral"] == "unfinished"
+    other = queue.submit(P.JobSpec(kind="selftest", params={"steps": 1}))
+    window.jobs_panel.select(other.id)
+    assert not table.isVisible()  # only batches have items

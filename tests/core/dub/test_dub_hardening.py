@@ -134,11 +134,11 @@ def test_dub_input_mistakes_are_reported_before_any_model_loads(shared_trained_a
 
 def test_a_busy_stage_is_busy(shared_trained_actor: Any, tmp_path: Path) -> None:
     ws = shared_trained_actor
-    with ws.lock("dub/s"):
+    with ws.lock("render/busy-take"):
         code, events, _ = run(ws, "dub", {"actor": "a", "shot": "s", "audio": str(speech(tmp_path / "a.wav", 0.5)),
-                                          "device": "cpu"})
+                                          "name": "busy-take", "device": "cpu"})
     error = assert_user_error(events, "busy")
-    assert code == P.EXIT_ERROR and "dub/s" in error.message and "workspace check" in error.hint
+    assert code == P.EXIT_ERROR and "render/busy-take" in error.message and "workspace check" in error.hint
 
 
 @contextlib.contextmanager
