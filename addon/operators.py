@@ -114,6 +114,14 @@ def resolve_source_strip(context: bpy.types.Context, settings: Any) -> tuple[Any
     return strip, path
 
 
+def _workspace_actor(settings: Any, manifest: dict[str, Any]) -> str:
+    """The chosen actor's name, when the workspace has that actor."""
+    actor = jobspec.check_name(settings.actor, "actor")
+    if actor not in (manifest.get("actors") or {}):
+        raise AddonError(f"actor {actor!r} is not in the workspace", hint="pick a trained actor")
+    return actor
+
+
 def _sound_infos(strips: list[Any]) -> list[jobspec.SoundStripInfo]:
     infos = []
     for strip in strips:
@@ -487,9 +495,7 @@ class EMODUB_OT_render_dub(bpy.types.Operator):
             manifest = workspace_info.read_manifest(workspace)
             source, path = resolve_source_strip(context, settings)
             shot = settings.shot or jobspec.shot_name_for(path)
-            actor = jobspec.check_name(settings.actor, "actor")
-            if actor not in (manifest.get("actors") or {}):
-                raise AddonError(f"actor {actor!r} is not in the workspace", hint="pick a trained actor")
+            actor = _workspace_actor(settings, manifest)
             if shot not in (manifest.get("shots") or {}):
                 raise AddonError(f"shot {shot!r} is not prepared in the workspace",
                                  hint="press Prepare Shot first (or pick the prepared shot)")
@@ -542,9 +548,7 @@ class EMODUB_OT_dub_selected(bpy.types.Operator):
             command, env, device = engine_setup(context)
             workspace = workspace_path(context)
             manifest = workspace_info.read_manifest(workspace)
-            actor = jobspec.check_name(settings.actor, "actor")
-            if actor not in (manifest.get("actors") or {}):
-                raise AddonError(f"actor {actor!r} is not in the workspace", hint="pick a trained actor")
+            actor = _workspace_actor(settings, manifest)
             languages = jobspec.parse_languages(settings.batch_languages)
             editor = scene.sequence_editor
             fps = scene_fps(scene)

@@ -157,6 +157,20 @@ def _string_map(value: Any, where: str, problems: list[str]) -> dict[str, str]:
     return dict(value)
 
 
+def _table_list(raw: dict[str, Any], key: str, problems: list[str]) -> list[Any]:
+    value = raw.get(key) or []
+    if not isinstance(value, list):
+        problems.append(f"{key} must be a list")
+        return []
+    return value
+
+
+def _unknown_keys(entry: dict[str, Any], known: set[str], where: str, problems: list[str]) -> None:
+    bad = sorted(set(entry) - known)
+    if bad:
+        problems.append(f"{where}: unknown key(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
+
+
 def _resolve(base: Path, text: str) -> str:
     return str((base / Path(text).expanduser()).resolve()) if text else text
 
@@ -179,9 +193,7 @@ def parse_plan(raw: dict[str, Any], base: Path, name: str, source: Path | None =
     from core.jobs.registry import get_kind
 
     problems: list[str] = []
-    unknown = sorted(set(raw) - _TOP_KEYS)
-    if unknown:
-        problems.append(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_TOP_KEYS))})")
+    _unknown_keys(raw, _TOP_KEYS, "the plan", problems)
     if raw.get("format", PLAN_FORMAT) != PLAN_FORMAT:
         problems.append(f"format {raw.get('format')!r} is not {PLAN_FORMAT!r} (a newer emodub wrote it?)")
     plan_name = raw.get("name", name)
@@ -221,20 +233,14 @@ def parse_plan(raw: dict[str, Any], base: Path, name: str, source: Path | None =
             params["renderer"] = renderer
         items.append(PlanItem(iid, shot, language, emotion_name, renderer, params))
 
-    shots = raw.get("shots") or []
-    if not isinstance(shots, list):
-        problems.append("shots must be a list")
-        shots = []
-    for index, entry in enumerate(shots):
+    for index, entry in enumerate(_table_list(raw, "shots", problems)):
         where = f"shots[{index}]"
         if isinstance(entry, str):
             entry = {"shot": entry}
         if not isinstance(entry, dict) or not isinstance(entry.get("shot"), str):
             problems.append(f"{where} must be a shot name or a table with 'shot'")
             continue
-        bad = sorted(set(entry) - _SHOT_KEYS)
-        if bad:
-            problems.append(f"{where}: unknown key(s) {', '.join(bad)} (known: {', '.join(sorted(_SHOT_KEYS))})")
+        _unknown_keys(entry, _SHOT_KEYS, where, problems)
         shot_tracks = _string_map(entry.get("tracks"), f"{where}.tracks", problems) or tracks
         if not shot_tracks:
             problems.append(f"{where} ({entry['shot']}): no audio tracks (give [tracks] or the shot's own)")
@@ -246,19 +252,13 @@ def parse_plan(raw: dict[str, Any], base: Path, name: str, source: Path | None =
                     add(entry["shot"], language, audio, emotion_name, _emotion_value(base, emotion), renderer,
                         entry.get("actor", actor), extra, where)
 
-    explicit = raw.get("items") or []
-    if not isinstance(explicit, list):
-        problems.append("items must be a list")
-        explicit = []
-    for index, entry in enumerate(explicit):
+    for index, entry in enumerate(_table_list(raw, "items", problems)):
         where = f"items[{index}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("shot"), str) \
                 or not isinstance(entry.get("audio"), str):
             problems.append(f"{where} must be a table with 'shot' and 'audio'")
             continue
-        bad = sorted(set(entry) - _ITEM_KEYS)
-        if bad:
-            problems.append(f"{where}: unknown key(s) {', '.join(bad)} (known: {', '.join(sorted(_ITEM_KEYS))})")
+        _unknown_keys(entry, _ITEM_KEYS, where, problems)
         extra = entry.get("options") or {}
         if not isinstance(extra, dict) or _BATCH_OWNED & set(extra):
             problems.append(f"{where}.options must be a table of dub params without {', '.join(sorted(_BATCH_OWNED))}")
