@@ -70,6 +70,15 @@ def test_one_item_with_missing_audio_fails_alone_on_two_ray_workers(shared_train
     progress = [e for e in events if isinstance(e, P.Progress)]
     assert progress and all(a.done <= b.done for a, b in itertools.pairwise(progress))
     assert all(e.done < e.total for e in progress[:-1]) and progress[-1].done == progress[-1].total
+    # what the app's queue lists under the job: the plan it announced, and each item's record
+    from ui.batchview import batch_items, batch_plan_path
+
+    plan_path = batch_plan_path([{"path": e.path, "kind": e.kind} for e in events if isinstance(e, P.Artifact)])
+    assert plan_path is not None and plan_path.name == "plan.json"
+    rows = {row.id: row for row in batch_items(plan_path, job_finished=True)}
+    assert rows["s.it.neutral"].status == "failed" and "does not exist" in rows["s.it.neutral"].detail
+    done = rows["s.de.neutral"]
+    assert done.status == "done" and done.detail == state["s.de.neutral"]["outputs"]["video"]
     # Ray started and stopped inside the job: no Ray left in this process
     import ray
 
