@@ -76,40 +76,40 @@ def _audio_seconds(path: str, offset_s: float, duration_s: float | None) -> floa
     return min(seconds - offset_s, duration_s if duration_s is not None else math.inf)
 
 
-@job_kind("dub", help="dub a tracked shot with new audio and keyframed emotions",
-          args=[Arg("--actor", required=True), Arg("--shot", required=True),
-                Arg("--audio", required=True, help="the new audio (wav/flac/ogg, any rate)"),
-                Arg("--emotions", default=None, spec_types=(str, dict, list),
-                    help="emotion curves JSON file, or a constant spec such as happy:0.6 (default neutral)"),
-                Arg("--out", default=None,
-                    help="the output: an .mp4 (h264), a .mov (ProRes) or a folder (image sequences); default "
-                         "renders/<name>/dubbed.mp4, dubbed.mov or delivery/"),
-                Arg("--format", default="h264", choices=list(FORMATS), dest="format",
-                    help="h264: the review file (default); prores422hq / prores4444: ProRes MOV with PCM audio; "
-                         "png16 / exr: 16-bit PNG or OpenEXR image sequence, every plate pixel outside the matte "
-                         "bit-exact. The H.264 review file is always written too"),
-                Arg("--matte", default="none", choices=list(MATTES),
-                    help="write the paste matte (the feathered face region per frame): as a 16-bit PNG sequence "
-                         "(sequence), or as the alpha channel of a prores4444 / png16 / exr output (alpha)"),
-                Arg("--face", type=int, default=None, bounds=NON_NEGATIVE,
-                    help="a shot with several faces: the id of the face to dub (the error without it lists them)"),
-                Arg("--audio-offset", type=float, default=0.0, dest="audio_offset_s", bounds=NON_NEGATIVE,
-                    help="seconds of the audio file skipped before the dub starts"),
-                Arg("--audio-duration", type=float, default=None, dest="audio_duration_s", bounds=POSITIVE,
-                    help="seconds of audio used (default: to the end of the file)"),
-                Arg("--length", choices=["audio", "shot"], default="audio"),
-                Arg("--end", choices=["loop", "hold"], default="loop",
-                    help="when the audio outlasts the shot: loop its frames or hold the last"),
-                Arg("--renderer", default=None,
-                    help="renderer variant (default: the actor's best trained one; `emodub renderers` lists them)"),
-                Arg("--name", default=None, help="render name in the workspace"),
-                Arg("--renderer-model", default=None, dest="renderer_model",
-                    help="the actor's trained renderer model to use by name (default: the best of --renderer)"),
-                Arg("--a2e-model", default="a2e", dest="a2e_model", help="the actor's a2e model (default a2e)"),
-                Arg("--paste-region", default="face", choices=["face", "head"], dest="paste_region",
-                    help="replace only the face (default; hair, ears, neck stay the plate's) or the whole head"),
-                Arg("--device", default="auto", choices=["auto", "cpu", "cuda"])])
-def run_dub(ctx: JobContext) -> dict[str, Any]:
+# What a dub is made of: shared by ``dub`` and ``preview`` (a preview is the same dub, a few frames of it).
+_DUB_INPUT_ARGS = (
+    Arg("--actor", required=True), Arg("--shot", required=True),
+    Arg("--audio", required=True, help="the new audio (wav/flac/ogg, any rate)"),
+    Arg("--emotions", default=None, spec_types=(str, dict, list),
+        help="emotion curves JSON file, or a constant spec such as happy:0.6 (default neutral)"),
+    Arg("--format", default="h264", choices=list(FORMATS), dest="format",
+        help="h264: the review file (default); prores422hq / prores4444: ProRes MOV with PCM audio; "
+             "png16 / exr: 16-bit PNG or OpenEXR image sequence, every plate pixel outside the matte "
+             "bit-exact. The H.264 review file is always written too"),
+    Arg("--matte", default="none", choices=list(MATTES),
+        help="write the paste matte (the feathered face region per frame): as a 16-bit PNG sequence "
+             "(sequence), or as the alpha channel of a prores4444 / png16 / exr output (alpha)"),
+    Arg("--face", type=int, default=None, bounds=NON_NEGATIVE,
+        help="a shot with several faces: the id of the face to dub (the error without it lists them)"),
+    Arg("--audio-offset", type=float, default=0.0, dest="audio_offset_s", bounds=NON_NEGATIVE,
+        help="seconds of the audio file skipped before the dub starts"),
+    Arg("--audio-duration", type=float, default=None, dest="audio_duration_s", bounds=POSITIVE,
+        help="seconds of audio used (default: to the end of the file)"),
+    Arg("--length", choices=["audio", "shot"], default="audio"),
+    Arg("--end", choices=["loop", "hold"], default="loop",
+        help="when the audio outlasts the shot: loop its frames or hold the last"),
+    Arg("--renderer", default=None,
+        help="renderer variant (default: the actor's best trained one; `emodub renderers` lists them)"),
+    Arg("--renderer-model", default=None, dest="renderer_model",
+        help="the actor's trained renderer model to use by name (default: the best of --renderer)"),
+    Arg("--a2e-model", default="a2e", dest="a2e_model", help="the actor's a2e model (default a2e)"),
+    Arg("--paste-region", default="face", choices=["face", "head"], dest="paste_region",
+        help="replace only the face (default; hair, ears, neck stay the plate's) or the whole head"),
+    Arg("--device", default="auto", choices=["auto", "cpu", "cuda"]))
+
+
+def _dub_inputs(ctx: JobContext) -> tuple[Any, Any]:
+    """Check what a ``dub`` or ``preview`` job was given, before any model loads; ``(config, emotions)``."""
     from core.consent import ConsentError, require_consent
     from core.delivery.formats import check_matte, get_format
     from core.expression.emotions import EmotionCurves
@@ -118,7 +118,7 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
     from core.renderers.spec import UnknownRenderer, get_variant
     from core.workspace import validate_name
 
-    from .pipeline import DubConfig, dub
+    from .pipeline import DubConfig
 
     p = ctx.params
     if p["actor"] not in ctx.workspace.read_manifest().get("actors", {}):
@@ -137,7 +137,7 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
         check_matte(fmt, p.get("matte") or "none")
     except ValueError as exc:
         raise JobFailed(str(exc), code=P.BAD_PARAMS) from None
-    if p.get("out") and not fmt.sequence and Path(p["out"]).suffix.lower() not in (
+    if ctx.spec.kind == "dub" and p.get("out") and not fmt.sequence and Path(p["out"]).suffix.lower() not in (
             (".mp4", ".mov", ".mkv", ".m4v") if fmt.name == "h264" else (".mov",)):
         raise JobFailed(f"--out {p['out']} does not suit --format {fmt.name}", code=P.BAD_PARAMS,
                         hint="give an .mp4 for h264, a .mov for ProRes, a folder for an image sequence")
@@ -176,6 +176,27 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
                            matte=p.get("matte") or "none")
     except ValueError as exc:
         raise JobFailed(str(exc), code="bad_params") from None
+    return config, emotions
+
+
+@job_kind("dub", help="dub a tracked shot with new audio and keyframed emotions",
+          args=[*_DUB_INPUT_ARGS,
+                Arg("--out", default=None,
+                    help="the output: an .mp4 (h264), a .mov (ProRes) or a folder (image sequences); default "
+                         "renders/<name>/dubbed.mp4, dubbed.mov or delivery/"),
+                Arg("--name", default=None, help="render name in the workspace")])
+def run_dub(ctx: JobContext) -> dict[str, Any]:
+    from core.consent import ConsentError
+    from core.delivery.formats import get_format
+    from core.landmarks.faces import FaceChoiceError
+
+    from .pipeline import dub
+
+    p = ctx.params
+    config, emotions = _dub_inputs(ctx)
+    fmt = get_format(config.format)
+    ws = ctx.workspace
+    audio_offset_s = float(p.get("audio_offset_s") or 0.0)
     from .pipeline import check_render_name, unique_render_name
 
     render_name = p.get("name") or unique_render_name(ws, p["shot"])
@@ -204,6 +225,44 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
         ctx.artifact(result["matte"], "sequence")
     ctx.artifact(result["report"], "report")
     return result
+
+
+@job_kind("preview", help="render a few frames of a dub as the dub renders them (no encoding, no render recorded); "
+                            "fast in a warm engine (`emodub worker --serve`)",
+          args=[*_DUB_INPUT_ARGS,
+                Arg("--frame", type=int, default=0, bounds=NON_NEGATIVE, help="the first output frame to preview"),
+                Arg("--count", type=int, default=1, bounds=Bounds(1, 250), help="frames from --frame on"),
+                Arg("--out", default=None, help="folder for the PNGs (default: previews/<shot>/ in the workspace)")])
+def run_preview(ctx: JobContext) -> dict[str, Any]:
+    import time
+
+    from core.workspace import atomic_path
+
+    from .preview import preview_frames
+
+    p = ctx.params
+    t0 = time.perf_counter()
+    config, emotions = _dub_inputs(ctx)
+    ws = ctx.workspace
+    first, count = int(p.get("frame") or 0), int(p.get("count") or 1)
+    try:
+        result = preview_frames(ws, p["actor"], p["shot"], Path(p["audio"]), emotions, range(first, first + count),
+                                config, ctx.device, float(p.get("audio_offset_s") or 0.0), p.get("audio_duration_s"),
+                                p.get("face"), lambda stage, done, total, msg: ctx.progress(stage, done, total, msg))
+    except ValueError as exc:
+        raise JobFailed(str(exc), code=P.BAD_PARAMS, hint="preview a frame within the dub (--frame)") from None
+    import imageio.v3 as iio
+
+    folder = Path(p["out"]).expanduser() if p.get("out") else ws.root / "previews" / p["shot"]
+    paths = []
+    for index, frame in zip(result.indices, result.frames, strict=True):
+        path = folder / f"frame_{index:06d}.png"
+        with atomic_path(path) as tmp:
+            iio.imwrite(tmp, frame, extension=".png")
+        paths.append(str(path))
+        ctx.artifact(path, "image")
+    return {"frames": paths, "indices": result.indices, "dub_frames": result.n_out, "warm": result.warm,
+            "seconds": time.perf_counter() - t0, "emotion_sources": result.emotion_sources}
 
 
 @job_kind("shot.prepare", help="ingest and track a shot to be dubbed",

@@ -257,28 +257,64 @@ def check_face_model(renderer: Any, name: str, clip: Any, face_model: Any, shot:
                              "...), or train the renderer on clips tracked like the shot")
 
 
-def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: Path | None = None,
-        audio_offset_s: float = 0.0, audio_duration_s: float | None = None,
-        config: DubConfig | None = None, device: str = "cpu",
-        progress: Callable[[str, int, int, str], None] | None = None,
-        render_name: str | None = None, face: int | None = None) -> dict[str, Any]:
-    """Dub ``shot`` with ``audio`` and ``emotions`` (any form core.expression.a2e accepts), rendering with the
-    actor's renderer model ``config.renderer_name`` (any variant: :mod:`core.renderers`).
+@dataclass
+class DubSetup:
+    """What rendering any frame of a dub needs, computed once: the loaded models, the shot, the audio and the
+    a2e's prediction over all of it. The dub renders every frame from it; a preview renders a few, the same way."""
 
-    ``out`` is the output of ``config.format`` (a movie file, or a sequence's folder); ``face`` the face id to dub
-    in a shot with several faces.
+    config: DubConfig
+    consent: dict[str, Any]
+    shot_dir: Path
+    shot_record: dict[str, Any]
+    clip: Any
+    crop: Any
+    face_model: Any
+    renderer: Any
+    rate: Fraction
+    n_out: int
+    n_shot: int
+    want: int
+    native: np.ndarray
+    native_sr: int
+    wave16: np.ndarray
+    sr16: int
+    prediction: Any
+    emotion_sources: Any
+    src: np.ndarray
+    params: Any
+    audio_feats: Any
+    size: int
+    crops: Any
+    camera: Any
+    shot_params: Any
+    emotion: np.ndarray
+    paste_faces: Any
+    device: str
 
-    Raises:
-        core.consent.ConsentError: the actor has no valid consent record (nothing is loaded or written).
-        core.landmarks.faces.FaceChoiceError: the shot has several faces and ``face`` does not name a tracked one.
-    """
+    @property
+    def legacy(self) -> bool:
+        """The review file alone (h264, no matte), pasted into the working copy as it always was."""
+        return self.config.format == "h264" and self.config.matte == "none"
+
+
+@dataclass
+class RenderedChunk:
+    """Frames ``idx`` of a dub rendered at the shot's crop size, before they are pasted into the plate."""
+
+    idx: np.ndarray
+    image: torch.Tensor  # (n, 3, S, S) in [0, 1]
+    mask: np.ndarray  # (n, S, S) feathered paste weights
+    gaps: list[float]
+    faceless: int
+
+
+def prepare_dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, audio_offset_s: float,
+                audio_duration_s: float | None, config: DubConfig, device: str,
+                report: Callable[[str, int, int, str], None], render_name: str | None = None,
+                face: int | None = None) -> DubSetup:
+    """Load what a dub of ``shot`` with ``audio`` and ``emotions`` needs and predict its face parameters."""
     from core.audio.features import AudioFeatureConfig
     from core.consent import require_consent
-    from core.delivery.composite import composite
-    from core.delivery.formats import get_format
-    from core.delivery.plate import PlateReader, resolve_plate
-    from core.delivery.provenance import metadata_tags, model_entry, provenance
-    from core.delivery.writer import DeliveryWriter
     from core.expression.a2e import A2EModel
     from core.expression.emotion_prior import (
         EmotionPrior,
@@ -287,18 +323,14 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
         network_gate,
         route_emotions,
     )
-    from core.io.audio import load_wav, write_wav
-    from core.io.video import VideoWriter
+    from core.io.audio import load_wav
     from core.landmarks.crop import CropTransform
     from core.landmarks.faces import face_folder
-    from core.render.masks import expand_mask, face_faces, feather, rasterize_uv_and_region
-    from core.renderers.data import assemble_batch, audio_features
+    from core.render.masks import face_faces
+    from core.renderers.data import audio_features
     from core.renderers.registry import load as load_renderer
     from core.tracking.result import TrackedClip
 
-    config = config or DubConfig()
-    report = progress or (lambda *a: None)
-    t_start = time.perf_counter()
     consent = require_consent(ws, actor)  # before anything is loaded or written
     shot_dir = ws.shot_dir(shot)
     shot_record = ws.shot(shot)  # clear error if the shot is unknown
@@ -340,24 +372,134 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     src = source_indices(n_out, n_shot, config.end)
     params = compose_params(prediction, clip.params, src, face_model.expr_names).to(device)
     report("predict", 1, 1, "audio to expression")
-    render_name = render_name or unique_render_name(ws, shot)
-    render_dir = ws.render_dir(render_name)
-    render_dir.mkdir(parents=True, exist_ok=True)
-    # What was rendered, frame by frame (for review and re-tracking): the a2e's face on the shot's pose.
-    params.save(render_dir / "params.npz")
-
     needs = renderer.needs
     audio_feats = (audio_features(wave16, sr16, needs.audio, fps, n_out) if needs.audio is not None else None)
     # The renderer works at the crop size it was trained at (unknown for version-1 checkpoints: the shot's own).
     size = renderer.setup.image_size or clip.size
-    crops = clip.crops(size)
-    dub_wav = write_wav(render_dir / "audio.wav", native, native_sr)
+    camera = (clip.camera if size == clip.size else clip.camera.scaled(size, size)).to(device)
+    return DubSetup(config=config, consent=consent, shot_dir=shot_dir, shot_record=shot_record, clip=clip, crop=crop,
+                    face_model=face_model, renderer=renderer, rate=rate, n_out=n_out, n_shot=n_shot, want=want,
+                    native=native, native_sr=native_sr, wave16=wave16, sr16=sr16, prediction=prediction,
+                    emotion_sources=emotion_sources, src=src, params=params, audio_feats=audio_feats, size=size,
+                    crops=clip.crops(size), camera=camera, shot_params=clip.params.to(device),
+                    emotion=np.asarray(prediction.emotion, np.float32),
+                    paste_faces=face_faces(face_model) if config.paste_region == "face" else None, device=device)
+
+
+def open_plate(setup: DubSetup, report: Callable[[str, int, int, str], None] | None = None) -> tuple[Any, Any]:
+    """``(reader, plate)``: the frames the dub is pasted into (the working copy for the review file alone, the
+    source plate at its own depth for a delivery; ``plate`` is ``None`` for the former)."""
+    from core.delivery.plate import PlateReader, resolve_plate
+
+    if setup.legacy:
+        return ShotReader(setup.shot_dir / "video.mp4"), None
+    plate = resolve_plate(setup.shot_dir, setup.shot_record, setup.crop, setup.n_shot)
+    if plate.note and report is not None:
+        report("render", 0, setup.n_out, plate.note)
+    return PlateReader(plate), plate
+
+
+@torch.no_grad()
+def render_chunk(setup: DubSetup, idx: np.ndarray) -> RenderedChunk:
+    """Render output frames ``idx`` (the face and its feathered paste mask at the shot's crop size)."""
+    from core.render.masks import expand_mask, feather, rasterize_uv_and_region
+    from core.renderers.data import assemble_batch
+
+    config, clip, src = setup.config, setup.clip, setup.src
+    rows = torch.as_tensor(idx)
+    plate_rows = torch.as_tensor(src[idx])
+    needs = setup.renderer.needs
+    batch = assemble_batch(np.stack([setup.crops[int(s)] for s in src[idx]]), setup.params[rows],
+                           setup.shot_params[plate_rows], setup.camera, setup.face_model,
+                           None if setup.audio_feats is None else setup.audio_feats[idx], setup.emotion[idx],
+                           np.full(len(idx), -1), shot_context(idx, needs.context_frames, setup.n_out, setup.params,
+                                                               setup.camera), setup.device)
+    rendered = setup.renderer(batch)
+    assert rendered.image is not None and rendered.alpha is not None
+    image, alpha = rendered.image.float(), rendered.alpha.float()
+    gaps = [float(g) for g in rendered.extras["gap_px"]] if "gap_px" in rendered.extras else []
+    # The face where it is now and where the shot had it (no leftover old chin), grown a little.
+    _, coverage, dubbed_face = rasterize_uv_and_region(setup.face_model, batch.params, batch.camera, setup.paste_faces)
+    if config.colour_match:
+        image = colour_match(image, batch.frames, coverage)
+    if config.paste_region == "face":
+        shot_face = rasterize_uv_and_region(setup.face_model, batch.plate_params, batch.camera, setup.paste_faces)[2]
+        region = alpha * expand_mask(torch.maximum(dubbed_face, shot_face), config.paste_grow_px)
+    else:
+        region = alpha
+    # A frame where the shot shows no face (it left the picture) keeps the plate.
+    present = torch.as_tensor(clip.face_present[src[idx]], device=region.device, dtype=region.dtype)
+    mask = feather(region, config.feather_px) * present[:, None, None, None]
+    if setup.size != clip.size:  # back to the shot's crop size for the paste
+        image = torch.nn.functional.interpolate(image, size=(clip.size, clip.size), mode="bilinear",
+                                                align_corners=False)
+        mask = torch.nn.functional.interpolate(mask, size=(clip.size, clip.size), mode="bilinear",
+                                               align_corners=False)
+    return RenderedChunk(idx, image, mask[:, 0].cpu().numpy(), gaps, int((present == 0).sum()))
+
+
+def paste_chunk(setup: DubSetup, chunk: RenderedChunk, reader: Any, plate: Any
+                ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """The plate frames of ``chunk`` with its face pasted in: ``(frame, matte)`` (matte ``None`` for the review
+    file alone, whose uint8 frames come from the working copy)."""
+    from core.delivery.composite import composite
+
+    if setup.legacy:
+        image_np = (chunk.image.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+        for k, i in enumerate(chunk.idx):
+            frame = reader.get(int(setup.src[i]))
+            yield (setup.crop.paste(image_np[k], frame, chunk.mask[k]) if chunk.mask[k].any() else frame), None
+        return
+    face_np = chunk.image.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
+    for k, i in enumerate(chunk.idx):
+        frame = reader.get(int(setup.src[i]))
+        if chunk.mask[k].any():
+            yield composite(plate.crop, face_np[k], chunk.mask[k], frame)
+        else:  # no face on this frame: the plate as it is, an empty matte
+            yield frame, np.zeros(frame.shape[:2], np.uint16)
+
+
+def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: Path | None = None,
+        audio_offset_s: float = 0.0, audio_duration_s: float | None = None,
+        config: DubConfig | None = None, device: str = "cpu",
+        progress: Callable[[str, int, int, str], None] | None = None,
+        render_name: str | None = None, face: int | None = None) -> dict[str, Any]:
+    """Dub ``shot`` with ``audio`` and ``emotions`` (any form core.expression.a2e accepts), rendering with the
+    actor's renderer model ``config.renderer_name`` (any variant: :mod:`core.renderers`).
+
+    ``out`` is the output of ``config.format`` (a movie file, or a sequence's folder); ``face`` the face id to dub
+    in a shot with several faces.
+
+    Raises:
+        core.consent.ConsentError: the actor has no valid consent record (nothing is loaded or written).
+        core.landmarks.faces.FaceChoiceError: the shot has several faces and ``face`` does not name a tracked one.
+    """
+    from core.delivery.formats import get_format
+    from core.delivery.provenance import metadata_tags, model_entry, provenance
+    from core.delivery.writer import DeliveryWriter
+    from core.io.audio import write_wav
+    from core.io.video import VideoWriter
+
+    config = config or DubConfig()
+    report = progress or (lambda *a: None)
+    t_start = time.perf_counter()
+    setup = prepare_dub(ws, actor, shot, audio, emotions, audio_offset_s, audio_duration_s, config, device, report,
+                        render_name, face)
+    clip, renderer, n_out, rate, fps = setup.clip, setup.renderer, setup.n_out, setup.rate, float(setup.rate)
+    consent, prediction, emotion_sources = setup.consent, setup.prediction, setup.emotion_sources
+    wave16, sr16, shot_dir = setup.wave16, setup.sr16, setup.shot_dir
+    render_name = render_name or unique_render_name(ws, shot)
+    render_dir = ws.render_dir(render_name)
+    render_dir.mkdir(parents=True, exist_ok=True)
+    # What was rendered, frame by frame (for review and re-tracking): the a2e's face on the shot's pose.
+    setup.params.save(render_dir / "params.npz")
+    dub_wav = write_wav(render_dir / "audio.wav", setup.native, setup.native_sr)
     models = {"a2e": model_entry(ws.model_dir(actor, config.a2e_name), config.a2e_name),
               "renderer": model_entry(ws.model_dir(actor, config.renderer_name), config.renderer_name,
                                       variant=renderer.variant)}
     record = provenance(actor, consent, models, renderer.variant)
     tags = metadata_tags(record)
-    legacy = config.format == "h264" and config.matte == "none"  # the review file alone, as it always was
+    legacy = setup.legacy
     fmt = get_format(config.format)
     if out:
         out = Path(out)
@@ -366,19 +508,7 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
     else:
         out = render_dir / ("dubbed" if fmt.sequence else f"dubbed{fmt.ext}")
     review = out if fmt.name == "h264" else render_dir / "dubbed.mp4"
-    camera = (clip.camera if size == clip.size else clip.camera.scaled(size, size)).to(device)
-    if legacy:
-        plate = None
-        reader: Any = ShotReader(shot_dir / "video.mp4")
-    else:
-        plate = resolve_plate(shot_dir, shot_record, crop, n_shot)
-        reader = PlateReader(plate)
-        if plate.note:
-            report("render", 0, n_out, plate.note)
-    face_only = config.paste_region == "face"
-    paste_faces = face_faces(face_model) if face_only else None
-    shot_params = clip.params.to(device)
-    emotion = np.asarray(prediction.emotion, np.float32)
+    reader, plate = open_plate(setup, report)
     faceless = 0
     gaps: list[float] = []
     t_render = time.perf_counter()
@@ -392,58 +522,21 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
             if fmt.name == "h264":  # the review file is the delivery (with a matte sequence beside it)
                 delivery_wav, audio_codec = dub_wav, None
             else:  # the dub audio at its own rate, channels and depth (PCM in MOV, a WAV beside a sequence)
-                delivery_wav, audio_codec = _delivery_audio(audio, audio_offset_s, audio_duration_s, want,
+                delivery_wav, audio_codec = _delivery_audio(audio, audio_offset_s, audio_duration_s, setup.want,
                                                             config.length, render_dir)
             delivery = stack.enter_context(DeliveryWriter(
                 fmt, out, rate, audio=delivery_wav, audio_codec=audio_codec, timecode=clip.timecode, metadata=tags,
                 sidecar={"provenance": record}, matte=config.matte))
         for start in range(0, n_out, config.chunk):
             idx = np.arange(start, min(n_out, start + config.chunk))
-            rows = torch.as_tensor(idx)
-            plate_rows = torch.as_tensor(src[idx])
-            batch = assemble_batch(np.stack([crops[int(s)] for s in src[idx]]), params[rows], shot_params[plate_rows],
-                                   camera, face_model, None if audio_feats is None else audio_feats[idx],
-                                   emotion[idx], np.full(len(idx), -1), shot_context(idx, needs.context_frames,
-                                                                                      n_out, params, camera),
-                                   device)
-            rendered = renderer(batch)
-            assert rendered.image is not None and rendered.alpha is not None
-            image, alpha = rendered.image.float(), rendered.alpha.float()
-            if "gap_px" in rendered.extras:
-                gaps += [float(g) for g in rendered.extras["gap_px"]]
-            # The face where it is now and where the shot had it (no leftover old chin), grown a little.
-            _, coverage, dubbed_face = rasterize_uv_and_region(face_model, batch.params, batch.camera, paste_faces)
-            if config.colour_match:
-                image = colour_match(image, batch.frames, coverage)
-            if face_only:
-                shot_face = rasterize_uv_and_region(face_model, batch.plate_params, batch.camera, paste_faces)[2]
-                region = alpha * expand_mask(torch.maximum(dubbed_face, shot_face), config.paste_grow_px)
-            else:
-                region = alpha
-            # A frame where the shot shows no face (it left the picture) keeps the plate.
-            present = torch.as_tensor(clip.face_present[src[idx]], device=region.device, dtype=region.dtype)
-            faceless += int((present == 0).sum())
-            mask = feather(region, config.feather_px) * present[:, None, None, None]
-            if size != clip.size:  # back to the shot's crop size for the paste
-                image = torch.nn.functional.interpolate(image, size=(clip.size, clip.size), mode="bilinear",
-                                                        align_corners=False)
-                mask = torch.nn.functional.interpolate(mask, size=(clip.size, clip.size), mode="bilinear",
-                                                       align_corners=False)
-            mask_np = mask[:, 0].cpu().numpy()
-            if legacy:
-                image_np = (image.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
-                for k, i in enumerate(idx):
-                    frame = reader.get(int(src[i]))
-                    writer.write(crop.paste(image_np[k], frame, mask_np[k]) if mask_np[k].any() else frame)
-            else:
-                assert delivery is not None and plate is not None
-                face_np = image.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
-                for k, i in enumerate(idx):
-                    frame = reader.get(int(src[i]))
-                    if mask_np[k].any():
-                        frame, matte = composite(plate.crop, face_np[k], mask_np[k], frame)
-                    else:  # no face on this frame: the plate as it is, an empty matte
-                        matte = np.zeros(frame.shape[:2], np.uint16)
+            chunk = render_chunk(setup, idx)
+            gaps += chunk.gaps
+            faceless += chunk.faceless
+            for frame, matte in paste_chunk(setup, chunk, reader, plate):
+                if legacy:
+                    writer.write(frame)
+                else:
+                    assert delivery is not None
                     delivery.write(frame, matte)
                     if writer is not None:
                         writer.write(to_uint8(frame))
@@ -460,14 +553,14 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
               "plate": plate.to_json() if plate is not None else {"path": str(shot_dir / "video.mp4"),
                                                                   "kind": "working", "depth": 8},
               "face": face, "provenance": record,
-              "shot_frames": n_shot, "length": config.length, "end": config.end,
+              "shot_frames": setup.n_shot, "length": config.length, "end": config.end,
               "audio": str(audio), "audio_offset_s": audio_offset_s, "render": render_name,
               "renderer": {"model": config.renderer_name, "variant": renderer.variant,
                            "held_out": model_record.get("held_out")},
               "faceless_frames": faceless,
               "seconds": time.perf_counter() - t_start, "render_fps": n_out / max(render_s, 1e-9),
               "peak_rss_mb": _peak_rss_mb(), "emotion_sources": emotion_sources,
-              "paste_region": "face" if face_only else "head", "config": asdict(config)}
+              "paste_region": config.paste_region, "config": asdict(config)}
     if gaps:
         result["chin_neck_gap_px"] = {"max": max(gaps), "mean": float(np.mean(gaps))}
     result["report"] = str(write_report(render_dir, result, prediction, wave16, sr16, fps))

@@ -11,6 +11,13 @@ run orphaned. That holds only for a pipe that was open when the job started: a c
 worker with ``--job FILE`` and stdin already closed (``< /dev/null``, ``true |``) has nothing to say on
 it. The events answer in the spec's protocol version (see :mod:`core.jobs.protocol`). Logs for people
 go to stderr.
+
+``--serve`` keeps one engine warm for many jobs (previews while an editor works): it reads job specs from stdin,
+one per line, and runs them one at a time in this process, so what a job loaded (torch, models, a preview's
+set-up: :mod:`core.dub.preview`) is there for the next. A ``cancel`` line cancels the running job; a spec that
+arrives while one runs is refused (``busy``). It stops on a ``quit`` line, when stdin closes (the front-end is
+gone), on SIGTERM, or after ``--idle-exit`` seconds without a job (default 15 minutes), so a forgotten engine does
+not hold memory for ever.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import protocol as P
 from .context import CancelToken
@@ -135,10 +142,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--job", type=Path, help="job spec JSON file (default: the spec on stdin)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
+    parser.add_argument("--serve", action="store_true", help="stay up: run the job specs that come on stdin, one "
+                                                             "per line, keeping what they loaded")
+    parser.add_argument("--idle-exit", type=float, default=900.0, dest="idle_exit",
+                        help="with --serve: stop after this many seconds without a job")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     sink = _LineSink(sys.stdout)
+    if args.serve:
+        return serve(sink, idle_exit_s=args.idle_exit)
     pending, at_eof = b"", False
     try:
         if args.job:
@@ -172,6 +185,94 @@ def main(argv: Sequence[str] | None = None) -> int:
             threading.Thread(target=_watch_stdin, args=(cancel, pending, STDIN, _stdin_is_pipe()),
                              daemon=True).start()
     return run_job(spec, sink, cancel)
+
+
+class _ServedToken(CancelToken):
+    """A served job's cancel token, with ``finished`` set when its terminal event is on its way out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished = threading.Event()
+
+
+def _ending_sink(sink: _LineSink, token: _ServedToken) -> Any:
+    def forward(event: P.Event) -> None:
+        if isinstance(event, P.Done | P.Error | P.Cancelled):
+            token.finished.set()  # before the front-end reads it: its next spec is not "busy"
+        sink(event)
+
+    return forward
+
+
+def serve(sink: _LineSink, idle_exit_s: float = 900.0, fd: int = STDIN) -> int:
+    """Run job specs from ``fd`` (one per line) until ``quit``, end of file, SIGTERM or ``idle_exit_s`` idle."""
+    import time
+
+    log = logging.getLogger("emodub.worker")
+    running: list[tuple[threading.Thread, _ServedToken]] = []
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping the warm engine", signum)
+        stop.set()
+        for _thread, token in running:
+            token.cancel()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    buffer = b""
+    last_active = time.monotonic()
+    log.info("warm engine ready: one job spec per line on stdin; 'quit' or end of file stops it")
+    while not stop.is_set():
+        running[:] = [(thread, token) for thread, token in running if thread.is_alive()]
+        if running:
+            last_active = time.monotonic()
+        elif time.monotonic() - last_active > idle_exit_s:
+            log.info("no job for %.0f s: stopping", idle_exit_s)
+            break
+        try:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+        except (OSError, ValueError):
+            break
+        if not ready:
+            continue
+        chunk = os.read(fd, _CHUNK)
+        if not chunk:
+            break  # the front-end is gone
+        buffer += chunk
+        *lines, buffer_rest = buffer.split(b"\n")
+        buffer = buffer_rest
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").strip()
+            if not line:
+                continue
+            if line == "quit":
+                stop.set()
+                break
+            if P.is_cancel_line(line):
+                for _thread, token in running:
+                    token.cancel()
+                continue
+            try:
+                spec = P.decode_spec(line)
+            except P.ProtocolError as exc:
+                sink(P.Error("unknown", code=P.BAD_SPEC, message=f"cannot read the job spec: {exc}",
+                             hint="send one JSON job spec per line"))
+                continue
+            if any(not token.finished.is_set() for _thread, token in running):
+                sink(P.Error(spec.id, code=P.BUSY, message="the warm engine is running another job",
+                             hint="wait for its done/error/cancelled event, or send 'cancel' first"))
+                continue
+            for thread, _token in running:  # it has said its last word; let its thread end
+                thread.join()
+            token = _ServedToken()
+            thread = threading.Thread(target=run_job, args=(spec, _ending_sink(sink, token), token), daemon=True)
+            thread.start()
+            running.append((thread, token))
+    for thread, token in running:
+        token.cancel()
+        thread.join(timeout=60)
+    return P.EXIT_OK
 
 
 if __name__ == "__main__":

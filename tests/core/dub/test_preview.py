@@ -1,0 +1,115 @@
+"""Preview: a previewed frame is the dub's frame before encoding; a warm engine answers previews from memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from core.io.audio import write_wav
+from core.jobs import protocol as P
+from core.jobs.runner import run_job
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def speech(path: Path, seconds: float, sr: int = 16000) -> Path:
+    t = np.arange(int(seconds * sr)) / sr
+    return write_wav(path, (0.3 * np.sin(2 * np.pi * 170 * t) * (t % 0.3 < 0.15)).astype(np.float32), sr)
+
+
+def job(ws: Any, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    events: list[P.Event] = []
+    assert run_job(P.JobSpec(kind, params, str(ws.root)), events.append) == P.EXIT_OK, events[-1]
+    return events[-1].outputs  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("delivery", ["h264", "png16"])
+def test_a_previewed_frame_is_the_dubs_frame_before_encoding(shared_trained_actor: Any, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, delivery: str) -> None:
+    ws = shared_trained_actor
+    audio = speech(tmp_path / "dub.wav", 1.2)  # 30 frames over a 24-frame shot: the last ones loop
+    base = {"actor": "a", "shot": "s", "audio": str(audio), "emotions": "happy:0.7", "device": "cpu",
+            "format": delivery}
+    written: list[np.ndarray] = []
+    if delivery == "h264":  # the review file alone: catch its frames before the encoder gets them
+        from core.io.video import VideoWriter
+
+        original = VideoWriter.write
+        monkeypatch.setattr(VideoWriter, "write", lambda self, frame: (written.append(np.array(frame)),
+                                                                       original(self, frame))[1])
+    dub = job(ws, "dub", {**base, "name": f"full-{delivery}", **({"out": str(tmp_path / "seq")}
+                                                              if delivery == "png16" else {})})
+    monkeypatch.undo()
+    if delivery == "png16":  # lossless: the delivered frames are the frames before encoding
+        import imageio.v3 as iio
+
+        written = [iio.imread(f) for f in sorted(Path(dub["delivery"]).glob("*.png"))]
+    assert len(written) == dub["frames"] == 30
+    shown = job(ws, "preview", {**base, "frame": 3, "count": 2, "out": str(tmp_path / "p")})
+    last = job(ws, "preview", {**base, "frame": 28, "count": 5, "out": str(tmp_path / "p")})  # clipped to 28, 29
+    assert shown["indices"] == [3, 4] and last["indices"] == [28, 29] and last["dub_frames"] == 30
+    assert last["warm"] and not list((ws.root / "renders").glob("*preview*"))
+    import imageio.v3 as iio
+
+    for index, path in zip(shown["indices"] + last["indices"], shown["frames"] + last["frames"], strict=True):
+        preview = iio.imread(path).astype(np.float64)
+        full = written[index].astype(np.float64)
+        if full.max() > 255:
+            full = full / 257.0
+        assert preview.shape == full.shape
+        assert np.abs(preview - full).max() <= 2.0, index  # batch size may change the last float bits
+        assert np.abs(preview - full).mean() < 0.05
+    different = iio.imread(shown["frames"][0]).astype(np.float64) - written[20].astype(np.float64) / (
+        257.0 if delivery == "png16" else 1.0)
+    assert np.abs(different).mean() > 0.5  # another frame does differ: the comparison can fail
+
+
+def test_a_frame_outside_the_dub_is_refused(shared_trained_actor: Any, tmp_path: Path) -> None:
+    events: list[P.Event] = []
+    code = run_job(P.JobSpec("preview", {"actor": "a", "shot": "s", "audio": str(speech(tmp_path / "a.wav", 0.4)),
+                                         "frame": 500, "device": "cpu"}, str(shared_trained_actor.root)),
+                   events.append)
+    assert code == P.EXIT_ERROR and isinstance(events[-1], P.Error) and events[-1].code == P.BAD_PARAMS
+    assert "0-9" in events[-1].message
+
+
+def test_a_warm_engine_answers_a_second_preview_from_memory(shared_trained_actor: Any, tmp_path: Path) -> None:
+    ws = shared_trained_actor
+    params = {"actor": "a", "shot": "s", "audio": str(speech(tmp_path / "a.wav", 0.8)), "frame": 5,
+              "device": "cpu", "out": str(tmp_path / "p")}
+    proc = subprocess.Popen([sys.executable, "-m", "core.worker", "--serve", "--idle-exit", "120"], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def ask(spec: P.JobSpec) -> P.Event:
+        proc.stdin.write(json.dumps(spec.to_dict()) + "\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            event = P.decode_event(proc.stdout.readline())  # type: ignore[union-attr]
+            if event.job_id == spec.id and isinstance(event, P.Done | P.Error | P.Cancelled):
+                return event
+        pytest.fail("no answer from the warm engine")
+
+    try:
+        first = ask(P.JobSpec("preview", params, str(ws.root)))
+        second = ask(P.JobSpec("preview", params, str(ws.root)))
+        happier = ask(P.JobSpec("preview", {**params, "emotions": "happy:1"}, str(ws.root)))
+        assert isinstance(first, P.Done) and isinstance(second, P.Done) and isinstance(happier, P.Done)
+        assert not first.outputs["warm"] and second.outputs["warm"] and not happier.outputs["warm"]
+        assert second.outputs["seconds"] < first.outputs["seconds"]
+        proc.stdin.write("quit\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
