@@ -17,12 +17,12 @@ import tempfile
 import traceback
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import bpy
 from bpy.props import EnumProperty, FloatProperty, StringProperty
 
-from . import compat, engine, faces, jobspec, mixdown, placement, protocol
+from . import compat, engine, faces, jobspec, mixdown, placement, protocol, readiness
 from . import renderers as renderer_catalog
 from . import workspace as workspace_info
 from .emotions import EMOTIONS, emotion_curves_payload, preset_keyframes, sample_emotions
@@ -403,11 +403,51 @@ def _poll_doctor() -> None:
 # Operators
 # --------------------------------------------------------------------------------------------------
 
-class EMODUB_OT_check_engine(bpy.types.Operator):
-    """Run `emodub doctor --json` with the configured engine and show what it finds"""
+def scene_facts(context: bpy.types.Context) -> readiness.SceneFacts:
+    """What the operators' polls look at (:mod:`.readiness`)."""
+    scene = getattr(context, "scene", None)
+    settings = getattr(scene, "emodub", None)
+    editor = getattr(scene, "sequence_editor", None)
+    if scene is None or settings is None:
+        return readiness.SceneFacts(has_sequencer=False)
+    active = editor.active_strip if editor is not None else None
+    if editor is not None and settings.source_strip:
+        named = compat.find_strip(editor, settings.source_strip)
+        source_type = named.type if named is not None else "MISSING"
+    else:
+        source_type = active.type if active is not None else None
+    selected_sounds = bool(editor is not None and compat.selected_strips(editor, "SOUND"))
+    return readiness.SceneFacts(
+        has_sequencer=editor is not None, source_type=source_type,
+        active_type=active.type if active is not None else None, actor=settings.actor,
+        has_dub_audio=bool(settings.sound_strip or settings.audio_file or selected_sounds),
+        selected_movies=len(compat.selected_strips(editor, "MOVIE")) if editor is not None else 0,
+        languages=settings.batch_languages,
+        jobs_running=len(JOBS.running()),
+        last_report=settings.last_report)
+
+
+class _Ready:
+    """``poll()`` from :mod:`.readiness`: the button is greyed out with the reason as its tooltip."""
+
+    ready: ClassVar[Any] = None
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        check = cls.ready
+        reason = check(scene_facts(context)) if check is not None else None
+        if reason:
+            cls.poll_message_set(reason)
+            return False
+        return True
+
+
+class EMODUB_OT_check_engine(_Ready, bpy.types.Operator):
+    """Ask the configured engine to check itself (Python, torch, ffmpeg, the workspace) and show what it finds"""
 
     bl_idname = "emodub.check_engine"
-    bl_label = "Check engine"
+    bl_label = "Check Engine"
+    ready = staticmethod(lambda _facts: None)  # always available: it is how a broken set-up is diagnosed
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         prefs = preferences(context)
@@ -431,11 +471,12 @@ class EMODUB_OT_check_engine(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class EMODUB_OT_prepare_shot(bpy.types.Operator):
+class EMODUB_OT_prepare_shot(_Ready, bpy.types.Operator):
     """Ingest and track the source strip's movie file as a shot in the workspace"""
 
     bl_idname = "emodub.prepare_shot"
     bl_label = "Prepare Shot"
+    ready = staticmethod(readiness.prepare_shot)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = settings_of(context)
@@ -455,11 +496,12 @@ class EMODUB_OT_prepare_shot(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class EMODUB_OT_train_actor(bpy.types.Operator):
+class EMODUB_OT_train_actor(_Ready, bpy.types.Operator):
     """Train the actor's audio-to-expression model and renderer from their clips in the workspace"""
 
     bl_idname = "emodub.train_actor"
     bl_label = "Train Actor"
+    ready = staticmethod(readiness.train_actor)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = settings_of(context)
@@ -479,12 +521,12 @@ class EMODUB_OT_train_actor(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class EMODUB_OT_render_dub(bpy.types.Operator):
-    """Render the source shot with the dub audio and the keyframed emotions; the result is added as a
-    movie strip aligned to the source strip"""
+class EMODUB_OT_render_dub(_Ready, bpy.types.Operator):
+    """Render the source shot with the dub audio and the keyed emotions, added as a strip over the source"""
 
     bl_idname = "emodub.render_dub"
     bl_label = "Render Dub"
+    ready = staticmethod(readiness.render_dub)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = settings_of(context)
@@ -524,22 +566,12 @@ class EMODUB_OT_render_dub(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class EMODUB_OT_dub_selected(bpy.types.Operator):
+class EMODUB_OT_dub_selected(_Ready, bpy.types.Operator):
     """Dub every selected movie strip in every dub language in one batch, with the current emotion curves"""
 
     bl_idname = "emodub.dub_selected"
     bl_label = "Dub All Selected Strips"
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        editor = context.scene.sequence_editor if context.scene is not None else None
-        if editor is None or not compat.selected_strips(editor, "MOVIE"):
-            cls.poll_message_set("Select the movie strips to dub")
-            return False
-        if not getattr(context.scene.emodub, "batch_languages", "").strip():
-            cls.poll_message_set("Set the dub languages first (e.g. de:5, fr:6)")
-            return False
-        return True
+    ready = staticmethod(readiness.dub_selected)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = settings_of(context)
@@ -605,12 +637,13 @@ class EMODUB_OT_dub_selected(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class EMODUB_OT_pick_face(bpy.types.Operator):
+class EMODUB_OT_pick_face(_Ready, bpy.types.Operator):
     """Click a face in the sequencer preview to choose the face to dub in a shot with several faces"""
 
     bl_idname = "emodub.pick_face"
     bl_label = "Pick Face"
     bl_options = {"REGISTER", "UNDO"}
+    ready = staticmethod(readiness.pick_face)
 
     x: FloatProperty(name="X", description="Point in the source picture, 0 (left) to 1 (right); -1: click it",
                      default=-1.0)  # type: ignore[valid-type]
@@ -671,11 +704,12 @@ class EMODUB_OT_pick_face(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class EMODUB_OT_cancel_job(bpy.types.Operator):
+class EMODUB_OT_cancel_job(_Ready, bpy.types.Operator):
     """Ask the engine to stop the job (it saves what it has and exits)"""
 
     bl_idname = "emodub.cancel_job"
     bl_label = "Cancel"
+    ready = staticmethod(readiness.cancel_job)
 
     job_id: StringProperty(name="Job", default="", options={"SKIP_SAVE"})  # type: ignore[valid-type]
 
@@ -700,12 +734,13 @@ PRESET_ITEMS = [("RAMP_IN", "Ramp In", "From 0 at the strip's start up to the pe
                 ("RAMP_OUT", "Ramp Out", "From the peak at the strip's start down to 0 at its end")]
 
 
-class EMODUB_OT_emotion_preset(bpy.types.Operator):
+class EMODUB_OT_emotion_preset(_Ready, bpy.types.Operator):
     """Keyframe an emotion over the selected strip's range (replacing its keys in that range)"""
 
     bl_idname = "emodub.emotion_preset"
     bl_label = "Emotion Preset"
     bl_options = {"REGISTER", "UNDO"}
+    ready = staticmethod(readiness.emotion_preset)
 
     preset: EnumProperty(name="Preset", items=PRESET_ITEMS, default="RAMP_IN")  # type: ignore[valid-type]
     emotion: EnumProperty(name="Emotion", items=EMOTION_ITEMS, default="happy")  # type: ignore[valid-type]
@@ -742,11 +777,13 @@ class EMODUB_OT_emotion_preset(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class EMODUB_OT_pick_active_strip(bpy.types.Operator):
+class EMODUB_OT_pick_active_strip(_Ready, bpy.types.Operator):
     """Use the active strip as the source movie or the dub sound"""
 
     bl_idname = "emodub.pick_active_strip"
     bl_label = "Use Active Strip"
+    bl_options = {"REGISTER", "UNDO"}
+    ready = staticmethod(readiness.pick_active_strip)
 
     target: EnumProperty(items=[("SOURCE", "Source", ""), ("SOUND", "Sound", "")])  # type: ignore[valid-type]
 
@@ -761,11 +798,12 @@ class EMODUB_OT_pick_active_strip(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class EMODUB_OT_open_report(bpy.types.Operator):
+class EMODUB_OT_open_report(_Ready, bpy.types.Operator):
     """Open the last job's report"""
 
     bl_idname = "emodub.open_report"
     bl_label = "Open Report"
+    ready = staticmethod(readiness.open_report)
 
     filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})  # type: ignore[valid-type]
 

@@ -97,12 +97,12 @@ class EMODUB_AddonPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
     engine_command: StringProperty(  # type: ignore[valid-type]
-        name="Engine command",
-        description=("A Python with emodub installed (runs `python -m core.worker`) or the emodub executable "
-                     "(runs `emodub worker`). Empty: `emodub` found on PATH"),
+        name="Engine Command",
+        description=("A Python with emodub installed, or the emodub program; empty: the emodub program found on "
+                     "the system PATH"),
         default="", subtype="FILE_PATH")
     engine_env: StringProperty(  # type: ignore[valid-type]
-        name="Engine environment",
+        name="Engine Environment",
         description="Extra environment variables for the engine, KEY=VALUE separated by ';' "
                     "(e.g. PYTHONPATH=/src/emodub;OMP_NUM_THREADS=4)",
         default="")
@@ -111,8 +111,8 @@ class EMODUB_AddonPreferences(bpy.types.AddonPreferences):
         default="", subtype="DIR_PATH")
     device: EnumProperty(  # type: ignore[valid-type]
         name="Device", items=DEVICE_ITEMS, default="auto", description="Where the engine runs its models")
-    engine_check_summary: StringProperty(name="Engine check", default="")  # type: ignore[valid-type]
-    engine_check_details: StringProperty(name="Engine check details", default="")  # type: ignore[valid-type]
+    engine_check_summary: StringProperty(name="Engine Check", default="")  # type: ignore[valid-type]
+    engine_check_details: StringProperty(name="Engine Check Details", default="")  # type: ignore[valid-type]
     engine_check_ok: BoolProperty(name="Engine OK", default=False)  # type: ignore[valid-type]
 
     def draw(self, context: bpy.types.Context) -> None:
@@ -156,17 +156,17 @@ class EMODUB_SceneSettings(bpy.types.PropertyGroup):
         name="Renderer", items=_renderer_items, options=set(),
         description="The renderer variant to dub with (the list comes from the engine)")
     source_strip: StringProperty(  # type: ignore[valid-type]
-        name="Source strip", description="The movie strip to dub (empty: the active movie strip)",
+        name="Source Strip", description="The movie strip to dub (empty: the active movie strip)",
         search=_search_movie_strips, options=set())
     sound_strip: StringProperty(  # type: ignore[valid-type]
-        name="Dub sound", description=("The sound strip with the new dialogue (empty: the audio file, "
+        name="Dub Sound", description=("The sound strip with the new dialogue (empty: the audio file, "
                                        "else a mixdown of the selected sound strips)"),
         search=_search_sound_strips, options=set())
     audio_file: StringProperty(  # type: ignore[valid-type]
-        name="Audio file", description="Dub audio from a file instead of a strip; it starts with the shot",
+        name="Audio File", description="Dub audio from a file instead of a strip; it starts with the shot",
         default="", subtype="FILE_PATH", options=set())
     output_channel: IntProperty(  # type: ignore[valid-type]
-        name="Output channel",
+        name="Output Channel",
         description="Channel of the rendered strip (0: the first free one above the source)",
         default=0, min=0, max=128, options=set())
     delivery_format: EnumProperty(  # type: ignore[valid-type]

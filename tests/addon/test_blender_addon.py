@@ -574,3 +574,22 @@ def test_dub_all_selected_strips_runs_one_batch_and_adds_a_strip_per_language(
     plan = json.loads(Path(engine.received(job.id)["params"]["plan"]).read_text())
     assert {i["id"] for i in plan["items"]} == {"take1-de", "take1-fr", "take2-de", "take2-fr"}
     assert all(i["options"]["length"] == "shot" for i in plan["items"])
+
+
+def test_every_operator_polls_with_a_reason_and_labels_are_title_case(addon: SimpleNamespace, scene: Any) -> None:
+    for cls in addon.ops.classes:
+        assert "poll" in {name for klass in cls.__mro__ if klass is not bpy.types.Operator for name in vars(klass)}, \
+            cls.__name__
+        words = [w for w in cls.bl_label.split() if w not in ("a", "an", "the", "of", "to", "in", "All")]
+        assert all(w[0].isupper() for w in words), cls.bl_label
+        assert "\n" not in (cls.__doc__ or "") and "`" not in (cls.__doc__ or ""), cls.__name__
+    settings = scene.emodub
+    settings.last_report = ""
+    with bpy.context.temp_override(scene=scene):
+        assert not bpy.ops.emodub.open_report.poll()  # nothing to open yet
+        assert bpy.ops.emodub.render_dub.poll()  # the fixture chose actor, source and sound
+        settings.actor = ""
+        assert not bpy.ops.emodub.render_dub.poll() and not bpy.ops.emodub.train_actor.poll()
+        settings.actor = "anna"
+        settings.source_strip = "gone"
+        assert not bpy.ops.emodub.render_dub.poll() and not bpy.ops.emodub.prepare_shot.poll()

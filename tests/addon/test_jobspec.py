@@ -175,3 +175,22 @@ def test_the_add_ons_batch_plan_passes_the_engines_plan_checks(tmp_path: Path) -
         "shot", "prores422hq", "triplane", str(curves))
     with pytest.raises(jobspec.JobInputError, match="same name"):
         jobspec.batch_plan(name="n", actor="anna", items=[items[0], items[0]])
+
+
+def test_every_poll_reason_says_what_to_do() -> None:
+    from addon import readiness
+    from addon.readiness import SceneFacts
+
+    ready = SceneFacts(source_type="MOVIE", active_type="MOVIE", actor="anna", has_dub_audio=True, selected_movies=2,
+                       languages="de:5", jobs_running=1, last_report="/r/report.md")
+    checks = [readiness.prepare_shot, readiness.train_actor, readiness.render_dub, readiness.pick_face,
+              readiness.dub_selected, readiness.cancel_job, readiness.emotion_preset, readiness.pick_active_strip,
+              readiness.open_report]
+    assert all(check(ready) is None for check in checks)
+    empty = SceneFacts(has_sequencer=False)
+    for check in checks:
+        reason = check(empty)
+        assert reason and reason[0].isupper() and "\n" not in reason and "`" not in reason, check.__name__
+    assert readiness.render_dub(SceneFacts(source_type="MISSING", actor="anna")) == (
+        "The chosen source strip no longer exists: pick it again")
+    assert "sound" in readiness.render_dub(SceneFacts(source_type="MOVIE", actor="anna"))
