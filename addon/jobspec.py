@@ -56,7 +56,8 @@ def sanitize_name(text: str, fallback: str = "shot") -> str:
 def shot_name_for(video_path: str) -> str:
     """Deterministic shot name for a movie file: its sanitized stem and a short hash of its absolute
     path, so the same file always maps to the same prepared shot and two files called ``take1.mp4``
-    in different folders do not collide."""
+    in different folders do not collide. A copy of ``core.workspace.shot_name_for`` (the app names shots with
+    that one): a test keeps the two equal."""
     absolute = os.path.normcase(os.path.abspath(video_path))
     digest = hashlib.sha1(absolute.encode("utf-8")).hexdigest()[:6]
     stem = sanitize_name(os.path.splitext(os.path.basename(video_path))[0])[:57]

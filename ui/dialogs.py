@@ -163,11 +163,13 @@ class IngestDialog(QDialog):
         self.max_faces.setEnabled(not clip)
 
     def _suggest_names(self, text: str) -> None:
+        from core.workspace import shot_name_for
+
         stem = "".join(c if c.isalnum() or c in "_.-" else "_" for c in Path(text).stem)[:64]
         if not self.clip.text():
             self.clip.setPlaceholderText(stem)
-        if not self.shot.text():
-            self.shot.setPlaceholderText(stem)
+        if not self.shot.text():  # the engine's name for this file: Blender names it the same
+            self.shot.setPlaceholderText(shot_name_for(text) if text.strip() else stem)
 
     def values(self) -> dict[str, Any]:
         clip = self.clip.text() or self.clip.placeholderText()

@@ -266,7 +266,9 @@ def run_preview(ctx: JobContext) -> dict[str, Any]:
 
 
 @job_kind("shot.prepare", help="ingest and track a shot to be dubbed",
-          args=[Arg("video", help="the shot's video file"), Arg("--shot", required=True),
+          args=[Arg("video", help="the shot's video file"),
+                Arg("--shot", default=None, help="the shot's name (default: the file's stem and a hash of its path, "
+                                                 "the name the app and the Blender add-on give it)"),
                 Arg("--fps", type=float, default=None, bounds=FRAME_RATE,
                     help="resample the working copy to this rate (default: the shot keeps its own rate and frames, "
                          "so the dub lines up frame for frame with the edit)"),
@@ -276,7 +278,10 @@ def run_preview(ctx: JobContext) -> dict[str, Any]:
                     help="the face to track in a shot with several (a shot already ingested is not ingested again)"),
                 Arg("--device", default="auto", choices=["auto", "cpu", "cuda"], help="tracking device")])
 def run_prepare_shot(ctx: JobContext) -> dict[str, Any]:
+    from core.workspace import shot_name_for
+
     p = ctx.params
+    p["shot"] = p.get("shot") or shot_name_for(p["video"])
     existing = ctx.workspace.read_manifest().get("shots", {}).get(p["shot"])
     same_source = existing is not None and existing.get("source") == str(Path(p["video"]).expanduser().resolve())
     if p.get("face") is not None and same_source:  # choosing the face of a shot already ingested

@@ -58,6 +58,26 @@ def validate_name(name: str, what: str = "name") -> str:
     return name
 
 
+def sanitize_name(text: str, fallback: str = "shot") -> str:
+    """A workspace name from ``text``: letters, digits, ``_ . -``, starting with a letter or digit, at most 64
+    characters (``fallback`` when nothing is left)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-")[:64]
+    return name if name and _NAME.match(name) else fallback
+
+
+def shot_name_for(video: str | os.PathLike[str]) -> str:
+    """The shot name of a movie file, the same in every front-end: its sanitized stem and a short hash of its
+    absolute path (the same file is always the same shot; two ``take1.mp4`` in different folders are not).
+    The Blender add-on carries a copy (``addon/jobspec.py``, which cannot import the engine); a test keeps them
+    equal."""
+    import hashlib
+
+    absolute = os.path.normcase(os.path.abspath(os.fspath(video)))
+    digest = hashlib.sha1(absolute.encode("utf-8")).hexdigest()[:6]
+    stem = sanitize_name(os.path.splitext(os.path.basename(absolute))[0])[:57]
+    return f"{stem}-{digest}"
+
+
 def empty_manifest() -> dict[str, Any]:
     from core import __version__
 

@@ -194,3 +194,11 @@ def test_every_poll_reason_says_what_to_do() -> None:
     assert readiness.render_dub(SceneFacts(source_type="MISSING", actor="anna")) == (
         "The chosen source strip no longer exists: pick it again")
     assert "sound" in readiness.render_dub(SceneFacts(source_type="MOVIE", actor="anna"))
+
+
+@pytest.mark.parametrize("path", ["/footage/day 1/Take #1 (final).mov", "relative/shot_2s.mp4",
+                                  "/x/" + "é" * 90 + ".mp4", "/a/..weird..name...MP4", "/a/.hidden"])
+def test_the_add_on_names_a_shot_as_the_engine_does(path: str) -> None:
+    from core.workspace import shot_name_for
+
+    assert jobspec.shot_name_for(path) == shot_name_for(path)

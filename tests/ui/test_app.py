@@ -316,3 +316,15 @@ def test_a_batch_is_one_job_with_a_row_per_item(window, tmp_path) -> None:
     other = queue.submit(P.JobSpec(kind="selftest", params={"steps": 1}))
     window.jobs_panel.select(other.id)
     assert not table.isVisible()  # only batches have items
+
+
+def test_the_import_dialog_names_a_shot_as_the_engine_and_blender_do(qtbot, tmp_path) -> None:
+    from core.workspace import shot_name_for
+    from ui.dialogs import IngestDialog
+
+    dialog = IngestDialog(["anna"])
+    qtbot.addWidget(dialog)
+    dialog.as_shot.setChecked(True)
+    video = str(tmp_path / "shot_2s.mp4")
+    dialog.video.edit.setText(video)
+    assert dialog.values()["shot"] == shot_name_for(video) and dialog.values()["shot"].startswith("shot_2s-")
