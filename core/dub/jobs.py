@@ -218,6 +218,8 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
                     if p.get("face") is None else
                     f"track that face first: emodub track -w {ws.root} --shot {p['shot']} --face {p['face']}")
             raise JobFailed(str(exc), code="missing_input", hint=hint) from None
+    for warning in result.get("warnings", []):
+        ctx.log(warning, "warning")
     ctx.artifact(result["video"], "video")
     if result["delivery"] != result["video"]:
         ctx.artifact(result["delivery"], "sequence" if fmt.sequence else "video")

@@ -563,6 +563,10 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
               "paste_region": config.paste_region, "config": asdict(config)}
     if gaps:
         result["chin_neck_gap_px"] = {"max": max(gaps), "mean": float(np.mean(gaps))}
+    from core.expression.emotions import EMOTIONS
+
+    used = [e for j, e in enumerate(EMOTIONS) if np.any(np.asarray(prediction.emotion)[:, j] > 0)]
+    result["warnings"] = dub_warnings(result, used)
     result["report"] = str(write_report(render_dir, result, prediction, wave16, sr16, fps))
     delivery_path = Path(result["delivery"])
 
@@ -576,6 +580,35 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
                                 "variant": renderer.variant,
                                 "report": ws.rel(result["report"])})
     return result
+
+
+UNDERTRAINED_FACE_PSNR = 22.0  # dB held out: below this the face is visibly wrong (a grey mask after a few steps)
+
+
+def dub_warnings(result: dict[str, Any], emotions_used: list[str]) -> list[str]:
+    """What an editor should know before using the dub: an undertrained renderer (by its own held-out figures),
+    emotions that come from the generic prior, a dub longer than its shot."""
+    warnings = []
+    held_out = (result.get("renderer") or {}).get("held_out") or {}
+    psnr = held_out.get("face_psnr")
+    model = (result.get("renderer") or {}).get("model")
+    if psnr is not None and psnr < UNDERTRAINED_FACE_PSNR:
+        warnings.append(f"the renderer {model!r} looks undertrained: {psnr:.1f} dB face PSNR on its held-out frames "
+                        f"(below {UNDERTRAINED_FACE_PSNR:g} dB the face is visibly wrong); train it longer")
+    elif psnr is None:
+        warnings.append(f"the renderer {model!r} was never measured on held-out frames, so nobody knows how good its "
+                        "face is; train it with held-out frames (--holdout) or run eval renderer")
+    prior = [e for e in emotions_used if (result.get("emotion_sources") or {}).get(e) == "prior"]
+    if prior:
+        warnings.append(f"{', '.join(prior)} come{'s' if len(prior) == 1 else ''} from the face model's generic "
+                        "expression, not from this actor's footage (ingest labelled takes with --emotion to learn "
+                        "the actor's own)")
+    frames, shot_frames = int(result["frames"]), int(result["shot_frames"])
+    if frames > shot_frames:
+        how = "loop the shot from its start" if result.get("end") == "loop" else "hold the shot's last frame"
+        warnings.append(f"the dub is {frames} frames long and its shot {shot_frames}: frames {shot_frames}-"
+                        f"{frames - 1} {how} (--length shot cuts the audio to the shot)")
+    return warnings
 
 
 def write_report(render_dir: Path, result: dict[str, Any], prediction: Any, wave16: np.ndarray, sr: int,
@@ -608,6 +641,7 @@ def write_report(render_dir: Path, result: dict[str, Any], prediction: Any, wave
              f"- rendering: {result['render_fps']:.1f} frames/s, peak memory {result['peak_rss_mb']:.0f} MB",
              f"- lip-sync proxy (jaw opening vs audio envelope): peak correlation "
              f"{sync['peak_corr']:.2f} at offset {sync['offset_frames']} frames", "",
+             *([f"**Warning:** {w}" for w in result.get("warnings", [])] + [""] if result.get("warnings") else []),
              "| emotion | max | mean | from |", "| --- | --- | --- | --- |"]
     lines += [f"| {e} | {s['max']:.2f} | {s['mean']:.2f} | {s['source']} |" for e, s in stats.items()] or [
         "| neutral | 0 | 0 | |"]

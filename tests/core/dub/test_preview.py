@@ -113,3 +113,19 @@ def test_a_warm_engine_answers_a_second_preview_from_memory(shared_trained_actor
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_dub_warns_of_what_an_editor_should_know() -> None:
+    from core.dub.pipeline import dub_warnings
+
+    base = {"frames": 24, "shot_frames": 24, "end": "loop", "emotion_sources": {"happy": "prior", "sad": "footage"},
+            "renderer": {"model": "neural_texture", "held_out": {"face_psnr": 31.0}}}
+    assert dub_warnings(base, ["sad"]) == []
+    warnings = dub_warnings({**base, "frames": 30, "renderer": {"model": "nt", "held_out": {"face_psnr": 12.5}}},
+                            ["happy", "sad"])
+    assert len(warnings) == 3
+    assert "undertrained" in warnings[0] and "12.5 dB" in warnings[0]
+    assert warnings[1].startswith("happy comes from the face model's generic expression")
+    assert "frames 24-29 loop the shot" in warnings[2]
+    held = dub_warnings({**base, "frames": 30, "end": "hold", "renderer": {"model": "nt"}}, [])
+    assert "never measured" in held[0] and "hold the shot's last frame" in held[1]
