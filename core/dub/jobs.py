@@ -303,7 +303,7 @@ def run_prepare_shot(ctx: JobContext) -> dict[str, Any]:
     return {"ingest": ingest, "track": track}
 
 
-@job_kind("train.actor", help="train an actor's a2e model, then its renderer",
+@job_kind("train.actor", help="train an actor's a2e model, then its renderer (tracking the clips that need it first)",
           args=[Arg("--actor", required=True),
                 Arg("--renderer", default=None, help="renderer variant to train (default: `emodub renderers` says)"),
                 Arg("--preset", default=None, help="the renderer variant's preset"),
@@ -313,6 +313,25 @@ def run_prepare_shot(ctx: JobContext) -> dict[str, Any]:
 def run_train_actor(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     common = {"actor": p["actor"], "device": p.get("device", "auto")}
+    record = ctx.workspace.read_manifest().get("actors", {}).get(p["actor"])
+    if record is None:
+        raise JobFailed(f"no actor {p['actor']!r} in {ctx.workspace.root}", code="missing_input",
+                        hint="import the actor's footage first")
+    clips = record.get("clips") or {}
+    if not clips:
+        raise JobFailed(f"actor {p['actor']!r} has no footage yet", code="missing_input",
+                        hint="import the actor's footage (a clip with their face and voice) first")
+    # Footage that was only imported is made ready here: one job from import to trained models.
+    tracked = []
+    for clip, clip_record in sorted(clips.items()):
+        if (ctx.workspace.clip_dir(p["actor"], clip) / "tracking" / "params.npz").is_file():
+            continue
+        if not (clip_record.get("stages") or {}).get("landmarks"):
+            ctx.run_kind("landmarks", {"actor": p["actor"], "clip": clip})
+        ctx.run_kind("track", {"actor": p["actor"], "clip": clip, "device": p.get("device", "auto")})
+        tracked.append(clip)
+    if tracked:
+        ctx.log(f"tracked {len(tracked)} clip(s) first: {', '.join(tracked)}")
     a2e = ctx.run_kind("train.a2e", {**common, **({"iterations": p["a2e_iterations"]}
                                                   if p.get("a2e_iterations") else {})})
     renderer_params = {**common, **({"iterations": p["renderer_iterations"]} if p.get("renderer_iterations") else {})}
@@ -320,4 +339,4 @@ def run_train_actor(ctx: JobContext) -> dict[str, Any]:
         if p.get(key):
             renderer_params[key] = p[key]
     renderer = ctx.run_kind("train.renderer", renderer_params)
-    return {"a2e": a2e, "renderer": renderer}
+    return {"a2e": a2e, "renderer": renderer, "tracked_first": tracked}

@@ -129,3 +129,18 @@ def test_the_dub_warns_of_what_an_editor_should_know() -> None:
     assert "frames 24-29 loop the shot" in warnings[2]
     held = dub_warnings({**base, "frames": 30, "end": "hold", "renderer": {"model": "nt"}}, [])
     assert "never measured" in held[0] and "hold the shot's last frame" in held[1]
+
+
+def test_train_actor_tracks_only_what_is_not_tracked_and_says_what_is_missing(tmp_path: Path) -> None:
+    from core.synthetic.known_clip import known_clip_workspace
+    from core.workspace import Workspace
+
+    ws = known_clip_workspace(tmp_path / "ws", n_frames=12, size=64, clips=1)
+    outputs = job(ws, "train.actor", {"actor": "a", "a2e_iterations": 2, "renderer_iterations": 2, "device": "cpu"})
+    assert outputs["tracked_first"] == [] and outputs["renderer"]["iterations"] == 2
+    empty = Workspace.create(tmp_path / "empty")
+    empty.add_actor("bob")
+    events: list[P.Event] = []
+    assert run_job(P.JobSpec("train.actor", {"actor": "bob"}, str(empty.root)), events.append) == P.EXIT_ERROR
+    assert isinstance(events[-1], P.Error) and "no footage" in events[-1].message
+    assert "import the actor's footage" in events[-1].hint
