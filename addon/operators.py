@@ -811,6 +811,9 @@ class EMODUB_OT_open_report(_Ready, bpy.types.Operator):
         path = self.filepath or settings_of(context).last_report
         if not path or not os.path.exists(path):
             return fail(self, None, f"the report {path!r} does not exist")
+        readable = os.path.splitext(path)[0] + ".md"
+        if path.endswith(".json") and os.path.exists(readable):  # the page for people, not the data beside it
+            path = readable
         bpy.ops.wm.path_open(filepath=path)
         return {"FINISHED"}
 

@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         self.browser.create_requested.connect(self.ask_create_workspace)
         self.browser.open_requested.connect(self.ask_open_workspace)
         self.timeline.render_requested.connect(self.ask_render)
+        self.timeline.audio_requested.connect(self.ask_dub_audio)
         self.timeline.dirty_changed.connect(self._update_title)
         self.jobs.job_added.connect(self._on_job_added)
         self.jobs.job_event.connect(self._on_job_event)
@@ -590,6 +591,17 @@ class MainWindow(QMainWindow):
                 values["actor"], values["audio"] or None, values["audio_offset_s"], values["length"],
                 values["renderer"], values["format"], values["matte"], values["face"],
             )
+
+    def ask_dub_audio(self) -> None:
+        """Choose the dub audio of the open shot (the timeline shows its waveform; Render dub takes it)."""
+        from .dialogs import AUDIO_FILTER
+
+        if self.timeline.doc is None:
+            self.notifier.warning("No shot is open", "the dub audio belongs to a shot", "double-click a shot first")
+            return
+        path = self.chooser.open_file("Dub audio", AUDIO_FILTER)
+        if path:
+            self.timeline.set_audio(Path(path), 0.0)
 
     def ask_batch(self) -> None:
         """Run a dubbing plan (JSON or TOML: core/batch/plan.py) as one batch job of the queue."""

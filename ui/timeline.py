@@ -518,6 +518,7 @@ class TimelineEditor(QWidget):
 
     dirty_changed = Signal(bool)
     render_requested = Signal()
+    audio_requested = Signal()  # "Dub audio…": the window asks for the file (it owns the file chooser)
 
     def __init__(self, notifier: Notifier, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -605,6 +606,7 @@ class TimelineEditor(QWidget):
         preset_row.addLayout(interp_row)
 
         self.audio_button = QPushButton("Dub audio…")
+        self.audio_button.clicked.connect(self.audio_requested.emit)
         self.audio_label = QLabel("")
         self.audio_label.setStyleSheet("color: #888;")
         self.render_button = QPushButton("Render dub…")

@@ -328,3 +328,21 @@ def test_the_import_dialog_names_a_shot_as_the_engine_and_blender_do(qtbot, tmp_
     video = str(tmp_path / "shot_2s.mp4")
     dialog.video.edit.setText(video)
     assert dialog.values()["shot"] == shot_name_for(video) and dialog.values()["shot"].startswith("shot_2s-")
+
+
+def test_the_dub_audio_button_sets_the_audio_the_dub_sends(qtbot, window, shot_workspace, tmp_path,
+                                                          monkeypatch) -> None:
+    from pathlib import Path
+
+    from core.io.audio import write_wav
+
+    wav = write_wav(tmp_path / "german.wav", np.zeros(16000, np.float32) + 0.1, 16000)
+    window.open_workspace(shot_workspace.root)
+    assert window.open_shot("scene12")
+    _settle(qtbot, window)
+    monkeypatch.setattr(window.chooser, "open_file", lambda title, file_filter: str(wav))
+    window.timeline.audio_button.click()
+    assert window.timeline.audio_path == wav
+    job = window.render_dub("anna")
+    window.jobs.cancel(job.id)
+    assert Path(job.params["audio"]).resolve() == wav.resolve()
