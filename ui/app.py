@@ -129,6 +129,13 @@ class MainWindow(QMainWindow):
         self.browser.open_requested.connect(self.ask_open_workspace)
         self.timeline.render_requested.connect(self.ask_render)
         self.timeline.audio_requested.connect(self.ask_dub_audio)
+        self.timeline.preview_requested.connect(self.preview_frame)
+        from .warm import WarmEngine
+
+        self.warm = WarmEngine(self.settings, self)
+        self.warm.answered.connect(self._on_preview_answer)
+        self._previews: dict[str, int] = {}
+        self.dub_actor: str | None = None  # the actor of the last Render dub: previews use them too
         self.timeline.dirty_changed.connect(self._update_title)
         self.jobs.job_added.connect(self._on_job_added)
         self.jobs.job_event.connect(self._on_job_event)
@@ -496,6 +503,7 @@ class MainWindow(QMainWindow):
             return None
         if self.timeline.is_dirty:
             self.timeline.save()  # the workspace copy should match what is rendered
+        self.dub_actor = actor
         return self.jobs.submit(
             "dub", params, str(self.workspace.root), title=f"Render dub of {params['shot']}"
         )
@@ -591,6 +599,37 @@ class MainWindow(QMainWindow):
                 values["actor"], values["audio"] or None, values["audio_offset_s"], values["length"],
                 values["renderer"], values["format"], values["matte"], values["face"],
             )
+
+    def preview_frame(self, frame: int, actor: str | None = None) -> P.JobSpec | None:
+        """Render output frame ``frame`` of the dub the timeline describes (the same params as Render dub) in the
+        warm engine; the timeline shows it when it comes."""
+        if not self._require_writable("preview"):
+            return None
+        actors = self.workspace.actors()
+        actor = actor or self.dub_actor or (actors[0] if len(actors) == 1 else None)
+        if actor is None:
+            self.notifier.warning("Cannot preview yet", "which actor plays in this shot?",
+                                  "render a dub once (Render dub…) to choose the actor")
+            return None
+        try:
+            params = self.dub_params(actor)
+        except ValueError as exc:
+            self.notifier.warning("Cannot preview yet", str(exc), "")
+            return None
+        spec = P.JobSpec("preview", {**params, "frame": int(frame), "count": 1}, str(self.workspace.root))
+        self._previews[spec.id] = int(frame)
+        self.timeline.preview_info.setText(f"rendering the dub's frame {frame}…")
+        self.warm.request(spec)
+        return spec
+
+    def _on_preview_answer(self, job_id: str, event: P.Event) -> None:
+        frame = self._previews.pop(job_id, None)
+        if frame is None:
+            return
+        if isinstance(event, P.Done) and event.outputs.get("frames"):
+            self.timeline.show_dub_frame(frame, Path(event.outputs["frames"][0]))
+        elif isinstance(event, P.Error):
+            self.notifier.error("Preview failed", event.message, event.hint)
 
     def ask_dub_audio(self) -> None:
         """Choose the dub audio of the open shot (the timeline shows its waveform; Render dub takes it)."""
@@ -695,6 +734,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.jobs.shutdown()
+        self.warm.stop()
         event.accept()
 
 

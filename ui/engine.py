@@ -29,6 +29,20 @@ from .settings import StudioSettings
 STDERR_TAIL_LINES = 60
 
 
+def prepare_engine_process(process: QProcess, settings: StudioSettings, arguments: list[str]) -> None:
+    """Program, arguments, environment and folder of an engine process (the settings' Python and PYTHONPATH)."""
+    env = QProcessEnvironment.systemEnvironment()
+    if settings.engine_pythonpath:
+        current = env.value("PYTHONPATH", "")
+        env.insert("PYTHONPATH", os.pathsep.join(p for p in (settings.engine_pythonpath, current) if p))
+    env.insert("PYTHONUNBUFFERED", "1")
+    process.setProcessEnvironment(env)
+    if settings.engine_pythonpath and Path(settings.engine_pythonpath).is_dir():
+        process.setWorkingDirectory(settings.engine_pythonpath)
+    process.setProgram(settings.engine_python)
+    process.setArguments(arguments)
+
+
 class EngineProcess(QObject):
     """One engine worker process running one job.
 
@@ -67,18 +81,7 @@ class EngineProcess(QObject):
 
     # -- control -------------------------------------------------------------------------------
     def start(self) -> None:
-        env = QProcessEnvironment.systemEnvironment()
-        if self.settings.engine_pythonpath:
-            current = env.value("PYTHONPATH", "")
-            env.insert(
-                "PYTHONPATH", os.pathsep.join(p for p in (self.settings.engine_pythonpath, current) if p)
-            )
-        env.insert("PYTHONUNBUFFERED", "1")
-        self.process.setProcessEnvironment(env)
-        if self.settings.engine_pythonpath and Path(self.settings.engine_pythonpath).is_dir():
-            self.process.setWorkingDirectory(self.settings.engine_pythonpath)
-        self.process.setProgram(self.settings.engine_python)
-        self.process.setArguments(["-m", "core.worker"])
+        prepare_engine_process(self.process, self.settings, ["-m", "core.worker"])
         self.process.start()
         # Written now, buffered by Qt until the process runs; the worker reads its first stdin line.
         self.process.write((self.spec.to_json() + "\n").encode("utf-8"))

@@ -519,6 +519,7 @@ class TimelineEditor(QWidget):
     dirty_changed = Signal(bool)
     render_requested = Signal()
     audio_requested = Signal()  # "Dub audio…": the window asks for the file (it owns the file chooser)
+    preview_requested = Signal(int)  # "Preview frame": the window renders this frame of the dub (warm engine)
 
     def __init__(self, notifier: Notifier, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -636,11 +637,20 @@ class TimelineEditor(QWidget):
         self.preview.setStyleSheet("background: #111; color: #777;")
         self.preview_source = QRadioButton("Source")
         self.preview_render = QRadioButton("Render")
+        self.preview_dub = QRadioButton("Dub preview")
+        self.preview_dub.setToolTip("The dub's frame at the playhead with the current curves (Preview frame)")
         self.preview_source.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.preview_source)
         group.addButton(self.preview_render)
+        group.addButton(self.preview_dub)
         self.preview_source.toggled.connect(lambda _: self._preview_timer.start())
+        self.preview_dub.toggled.connect(lambda _: self._preview_timer.start())
+        self.preview_button = QPushButton("Preview frame")
+        self.preview_button.setToolTip("Render the dub's frame at the playhead with the current curves, in seconds")
+        self.preview_button.clicked.connect(lambda: self.preview_requested.emit(self.canvas.playhead))
+        self._dub_frames: dict[int, Path] = {}
+        self.undo_stack.indexChanged.connect(self._forget_dub_frames)  # the curves changed
         self.preview_info = QLabel("")
         self.preview_info.setWordWrap(True)
         preview_box = QWidget()
@@ -650,7 +660,9 @@ class TimelineEditor(QWidget):
         toggles.addWidget(QLabel("Preview:"))
         toggles.addWidget(self.preview_source)
         toggles.addWidget(self.preview_render)
+        toggles.addWidget(self.preview_dub)
         toggles.addStretch(1)
+        toggles.addWidget(self.preview_button)
         pv.addLayout(toggles)
         pv.addWidget(self.preview, 1)
         pv.addWidget(self.preview_info)
@@ -681,6 +693,7 @@ class TimelineEditor(QWidget):
             self.preset_apply,
             self.audio_button,
             self.render_button,
+            self.preview_button,
             *self.interp_buttons.values(),
             self.delete_button,
             self.preset_kind,
@@ -836,6 +849,7 @@ class TimelineEditor(QWidget):
     def set_audio(self, path: Path | None, offset_s: float | None = None, remember: bool = True) -> None:
         """Use ``path`` as the dub audio (waveform and the ``dub`` job's ``audio`` param)."""
         self.audio_path = path
+        self._dub_frames.clear()  # previews of the old audio
         if offset_s is not None:
             self.audio_offset_s = float(offset_s)
         self.canvas.audio_offset_s = self.audio_offset_s
@@ -898,7 +912,30 @@ class TimelineEditor(QWidget):
         record = self.workspace.shot(self.shot)
         return self.workspace.root / record["video"] if record.get("video") else None
 
+    def _forget_dub_frames(self, *_args: object) -> None:
+        self._dub_frames.clear()
+        if self.preview_dub.isChecked():
+            self._update_preview()
+
+    def show_dub_frame(self, frame: int, path: Path) -> None:
+        """Show a previewed dub frame (a PNG from the engine) and keep it for the playhead's return."""
+        self._dub_frames[int(frame)] = Path(path)
+        self.preview_dub.setChecked(True)
+        self._update_preview()
+
     def _update_preview(self) -> None:
+        if self.preview_dub.isChecked():
+            shown = self._dub_frames.get(self.canvas.playhead)
+            if shown is None:
+                self.preview.setPixmap(QPixmap())
+                self.preview.setText("Press Preview frame to see the dub here")
+                self.preview_info.setText(f"dub preview · frame {self.canvas.playhead} not rendered yet")
+                return
+            pixmap = QPixmap(str(shown))
+            self.preview.setPixmap(pixmap.scaled(self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                 Qt.TransformationMode.SmoothTransformation))
+            self.preview_info.setText(f"dub preview frame {self.canvas.playhead}")
+            return
         path = self.preview_path()
         if path is None:
             return

@@ -41,6 +41,7 @@ def window(qtbot, studio_settings, notifier):
     win.show()
     yield win
     win.jobs.shutdown(wait_ms=2000)
+    win.warm.stop(wait_ms=2000)
 
 
 @pytest.fixture(scope="session")

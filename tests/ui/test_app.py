@@ -346,3 +346,34 @@ def test_the_dub_audio_button_sets_the_audio_the_dub_sends(qtbot, window, shot_w
     job = window.render_dub("anna")
     window.jobs.cancel(job.id)
     assert Path(job.params["audio"]).resolve() == wav.resolve()
+
+
+def test_preview_frame_shows_the_dub_from_a_warm_engine(qtbot, window, tmp_path) -> None:
+    import shutil
+    from pathlib import Path
+
+    from core.jobs.runner import run_job
+    from core.synthetic.known_clip import known_clip_workspace
+
+    ws = known_clip_workspace(tmp_path / "ws", n_frames=24, size=64, clips=2)
+    for spec in (P.JobSpec("train.a2e", {"actor": "a", "iterations": 4, "batch_size": 4, "seq_len": 8,
+                                         "device": "cpu"}, str(ws.root)),
+                 P.JobSpec("train.renderer", {"actor": "a", "iterations": 2, "options": {"unet_base": 8},
+                                              "device": "cpu"}, str(ws.root))):
+        events: list[P.Event] = []
+        assert run_job(spec, events.append) == P.EXIT_OK, events[-1]
+    shutil.copytree(ws.clip_dir("a", "c1"), ws.shot_dir("s"))
+    ws.set_shot("s", {"video": "shots/s/video.mp4", "audio": "shots/s/audio.wav", "fps": 25, "frames": 24})
+    window.open_workspace(ws.root)
+    assert window.open_shot("s")
+    _settle(qtbot, window)
+    timeline = window.timeline
+    timeline.canvas.set_playhead(7)
+    with qtbot.waitSignal(window.warm.answered, timeout=120_000):
+        timeline.preview_button.click()
+    assert timeline.preview_dub.isChecked() and "dub preview frame 7" in timeline.preview_info.text()
+    shown = timeline._dub_frames[7]
+    assert shown.is_file() and shown.parent == Path(ws.root) / "previews" / "s"
+    assert timeline.preview.pixmap() is not None and not timeline.preview.pixmap().isNull()
+    timeline.push_edit(cd.apply_preset(timeline.doc, "happy", "ramp in", 0, 20, 0.9))  # new curves: old frame gone
+    assert 7 not in timeline._dub_frames and "not rendered yet" in timeline.preview_info.text()
