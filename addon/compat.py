@@ -76,6 +76,14 @@ def new_movie(editor: Any, name: str, filepath: str, channel: int, frame_start: 
                                          frame_start=int(frame_start))
 
 
+def new_image(editor: Any, name: str, filepath: str, channel: int, frame_start: int) -> Any:
+    """A one-frame image strip of ``filepath``."""
+    strip = top_strips(editor).new_image(name=name, filepath=filepath, channel=int(channel),
+                                         frame_start=int(frame_start))
+    strip.frame_final_duration = 1
+    return strip
+
+
 def strip_span(strip: Any) -> StripSpan:
     """The timing of a movie strip as plain numbers."""
     trim_start, trim_end = content_trim(strip)

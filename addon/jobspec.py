@@ -161,6 +161,27 @@ def dub_params(*, actor: str, shot: str, audio: AudioSpan, emotions: dict[str, A
     return params
 
 
+def preview_frame_index(span: Any, scene_frame: int) -> int:
+    """The dub's output frame shown at ``scene_frame`` over the source strip (the dub covers the whole file:
+    output frame ``k`` is at scene frame ``shot_start + k``).
+
+    Raises:
+        JobInputError: the playhead is not over the source strip's visible part.
+    """
+    if not span.final_start <= scene_frame < span.final_end:
+        raise JobInputError(f"the playhead (frame {scene_frame}) is not over the source strip "
+                            f"(frames {span.final_start:g}-{span.final_end - 1:g})",
+                            hint="move the playhead over the strip to preview")
+    return int(round(scene_frame - span.shot_start))
+
+
+def preview_params(dub: dict[str, Any], frame: int, count: int = 1) -> dict[str, Any]:
+    """``preview``: the dub's params (the same dub) and the output frames to render."""
+    params = {k: v for k, v in dub.items() if k not in ("out", "name")}
+    params.update(frame=int(frame), count=int(count))
+    return params
+
+
 def make_spec(kind: str, params: dict[str, Any], workspace: str | None) -> protocol.JobSpec:
     return protocol.JobSpec(kind=kind, params=params, workspace=workspace or None)
 

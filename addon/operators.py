@@ -16,6 +16,7 @@ import sys
 import tempfile
 import traceback
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -373,6 +374,30 @@ def _finish_batch(job: engine.EngineJob, scene: bpy.types.Scene) -> str:
     return message
 
 
+def _finish_preview(job: engine.EngineJob, scene: bpy.types.Scene) -> str:
+    """Show the previewed frame as a one-frame image strip at its frame, above the source strip (replacing the
+    source's earlier preview)."""
+    frames = job.state.outputs.get("frames") or []
+    if not frames or not os.path.isfile(frames[0]):
+        raise AddonError("the engine reported a preview but its image does not exist",
+                         hint=f"see the engine log {job.log_path}")
+    editor = scene.sequence_editor
+    source = compat.find_strip(editor, job.meta["source_strip"])
+    if source is None:
+        raise AddonError(f"the source strip {job.meta['source_strip']!r} was removed", hint="")
+    name = f"{source.name}.preview"
+    old = compat.find_strip(editor, name)
+    if old is not None:
+        compat.top_strips(editor).remove(old)
+    frame = int(job.meta["scene_frame"])
+    occupied = compat.occupants(editor)
+    wanted = int(job.meta.get("output_channel", 0)) or source.channel + 1
+    channel = placement.first_free_channel(wanted, frame, frame + 1, occupied)
+    strip = compat.new_image(editor, name, frames[0], channel, frame)
+    strip["emodub_job"] = job.id
+    return f"previewed frame {frame} in channel {channel} (the {name!r} strip)"
+
+
 def _finish_prepare(job: engine.EngineJob, _scene: bpy.types.Scene) -> str:
     return f"shot {job.meta.get('shot', '')!r} is prepared"
 
@@ -381,7 +406,8 @@ def _finish_train(job: engine.EngineJob, _scene: bpy.types.Scene) -> str:
     return f"actor {job.meta.get('actor', '')!r} is trained"
 
 
-_DONE_HANDLERS = {"dub": _finish_dub, "batch.dub": _finish_batch, "shot.prepare": _finish_prepare,
+_DONE_HANDLERS = {"dub": _finish_dub, "preview": _finish_preview, "batch.dub": _finish_batch,
+                  "shot.prepare": _finish_prepare,
                   "train.actor": _finish_train}
 
 
@@ -521,6 +547,50 @@ class EMODUB_OT_train_actor(_Ready, bpy.types.Operator):
         return {"FINISHED"}
 
 
+@dataclass
+class _DubRequest:
+    """What Render Dub and Preview Frame send: the ``dub`` params of the source strip, and where it runs."""
+
+    params: dict[str, Any]
+    keys: frozenset[str]
+    source: Any
+    span: placement.StripSpan
+    shot: str
+    actor: str
+    workspace: str
+    command: engine.EngineCommand
+    env: dict[str, str]
+    job_id: str
+
+
+def _dub_request(context: bpy.types.Context, settings: Any) -> _DubRequest:
+    scene = context.scene
+    command, env, device = engine_setup(context)
+    workspace = workspace_path(context)
+    manifest = workspace_info.read_manifest(workspace)
+    source, path = resolve_source_strip(context, settings)
+    shot = settings.shot or jobspec.shot_name_for(path)
+    actor = _workspace_actor(settings, manifest)
+    if shot not in (manifest.get("shots") or {}):
+        raise AddonError(f"shot {shot!r} is not prepared in the workspace",
+                         hint="press Prepare Shot first (or pick the prepared shot)")
+    keys = jobspec.job_keys(shot=shot, actor=actor)
+    JOBS.check_free(keys)  # before any mixdown work
+    span = compat.strip_span(source)
+    fps = scene_fps(scene)
+    per_frame = sample_emotions(emotion_sources(scene, settings), span.shot_start, span.shot_frames)
+    emotions = emotion_curves_payload(per_frame, fps, span.shot_start)
+    job_id = uuid.uuid4().hex[:12]
+    audio = resolve_dub_audio(context, settings, span, fps, job_id)
+    catalog = engine_catalog(context)
+    chosen = settings.renderer if settings.renderer != renderer_catalog.BEST else None
+    params = jobspec.dub_params(actor=actor, shot=shot, audio=audio, emotions=emotions, renderer=chosen,
+                                renderers=catalog.names if not catalog.error else None, device=device,
+                                length="shot", format=settings.delivery_format, matte=settings.matte,
+                                face=settings.face_id if settings.face_id >= 0 else None)
+    return _DubRequest(params, keys, source, span, shot, actor, workspace, command, env, job_id)
+
+
 class EMODUB_OT_render_dub(_Ready, bpy.types.Operator):
     """Render the source shot with the dub audio and the keyed emotions, added as a strip over the source"""
 
@@ -530,38 +600,42 @@ class EMODUB_OT_render_dub(_Ready, bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = settings_of(context)
-        scene = context.scene
         try:
-            command, env, device = engine_setup(context)
-            workspace = workspace_path(context)
-            manifest = workspace_info.read_manifest(workspace)
-            source, path = resolve_source_strip(context, settings)
-            shot = settings.shot or jobspec.shot_name_for(path)
-            actor = _workspace_actor(settings, manifest)
-            if shot not in (manifest.get("shots") or {}):
-                raise AddonError(f"shot {shot!r} is not prepared in the workspace",
-                                 hint="press Prepare Shot first (or pick the prepared shot)")
-            keys = jobspec.job_keys(shot=shot, actor=actor)
-            JOBS.check_free(keys)  # before any mixdown work
-            span = compat.strip_span(source)
-            fps = scene_fps(scene)
-            per_frame = sample_emotions(emotion_sources(scene, settings), span.shot_start, span.shot_frames)
-            emotions = emotion_curves_payload(per_frame, fps, span.shot_start)
-            job_id = uuid.uuid4().hex[:12]
-            audio = resolve_dub_audio(context, settings, span, fps, job_id)
-            catalog = engine_catalog(context)
-            chosen = settings.renderer if settings.renderer != renderer_catalog.BEST else None
-            params = jobspec.dub_params(actor=actor, shot=shot, audio=audio, emotions=emotions, renderer=chosen,
-                                        renderers=catalog.names if not catalog.error else None, device=device,
-                                        length="shot", format=settings.delivery_format, matte=settings.matte,
-                                        face=settings.face_id if settings.face_id >= 0 else None)
-            start_job(context, kind="dub", params=params, workspace=workspace, keys=keys,
-                      label=f"Render dub of {source.name}", job_id=job_id, command=command, env=env,
-                      meta={"source_strip": source.name, "output_channel": settings.output_channel,
-                            "shot": shot, "actor": actor})
+            request = _dub_request(context, settings)
+            start_job(context, kind="dub", params=request.params, workspace=request.workspace, keys=request.keys,
+                      label=f"Render dub of {request.source.name}", job_id=request.job_id, command=request.command,
+                      env=request.env, meta={"source_strip": request.source.name,
+                                             "output_channel": settings.output_channel, "shot": request.shot,
+                                             "actor": request.actor})
         except USER_ERRORS as exc:
             return fail(self, settings, exc)
         except ValueError as exc:  # bad curve values, an empty strip...
+            return fail(self, settings, str(exc))
+        return {"FINISHED"}
+
+
+class EMODUB_OT_preview_frame(_Ready, bpy.types.Operator):
+    """Render the dub's frame at the playhead with the current curves and show it over the source strip"""
+
+    bl_idname = "emodub.preview_frame"
+    bl_label = "Preview Frame"
+    ready = staticmethod(readiness.render_dub)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = settings_of(context)
+        scene = context.scene
+        try:
+            request = _dub_request(context, settings)
+            frame = jobspec.preview_frame_index(request.span, scene.frame_current)
+            params = jobspec.preview_params(request.params, frame)
+            start_job(context, kind="preview", params=params, workspace=request.workspace, keys=request.keys,
+                      label=f"Preview frame {scene.frame_current} of {request.source.name}", job_id=request.job_id,
+                      command=request.command, env=request.env,
+                      meta={"source_strip": request.source.name, "scene_frame": scene.frame_current,
+                            "output_channel": settings.output_channel})
+        except USER_ERRORS as exc:
+            return fail(self, settings, exc)
+        except ValueError as exc:
             return fail(self, settings, str(exc))
         return {"FINISHED"}
 
@@ -819,7 +893,7 @@ class EMODUB_OT_open_report(_Ready, bpy.types.Operator):
 
 
 classes = (EMODUB_OT_check_engine, EMODUB_OT_prepare_shot, EMODUB_OT_train_actor, EMODUB_OT_render_dub,
-           EMODUB_OT_dub_selected, EMODUB_OT_pick_face,
+           EMODUB_OT_preview_frame, EMODUB_OT_dub_selected, EMODUB_OT_pick_face,
            EMODUB_OT_cancel_job, EMODUB_OT_emotion_preset, EMODUB_OT_pick_active_strip, EMODUB_OT_open_report)
 
 

@@ -156,6 +156,19 @@ def run(spec: P.JobSpec, cancel: threading.Event) -> int:
         emit(P.Error(spec.id, code="no_model", message=FAIL_MESSAGE, hint=FAIL_HINT))
         return P.EXIT_ERROR
     outputs: dict[str, object] = {"steps": steps}
+    if spec.kind == "preview":  # one PNG per asked frame, as the real engine writes them
+        import imageio.v3 as iio
+        import numpy as np
+
+        first, count = int(spec.params.get("frame", 0)), int(spec.params.get("count", 1))
+        folder = Path(spec.workspace or os.getcwd()) / "previews" / "fake"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for index in range(first, first + count):
+            path = folder / f"frame_{index:06d}.png"
+            iio.imwrite(path, np.full((48, 64, 3), 200, np.uint8))
+            paths.append(str(path))
+        outputs = {"frames": paths, "indices": list(range(first, first + count)), "warm": False}
     if spec.kind == "dub":
         base = Path(spec.workspace or os.getcwd()) / "renders" / f"fake-{spec.id}"
         video = Path(spec.params.get("out") or base / "dub.mp4")

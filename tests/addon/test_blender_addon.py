@@ -593,3 +593,25 @@ def test_every_operator_polls_with_a_reason_and_labels_are_title_case(addon: Sim
         settings.actor = "anna"
         settings.source_strip = "gone"
         assert not bpy.ops.emodub.render_dub.poll() and not bpy.ops.emodub.prepare_shot.poll()
+
+
+def test_preview_frame_shows_the_dubs_frame_at_the_playhead(addon: SimpleNamespace, engine: SimpleNamespace,
+                                                            scene: Any) -> None:
+    scene.frame_current = SRC_START + 5
+    assert run_op(scene, "preview_frame") == {"FINISHED"}
+    job = last_job(addon, scene)
+    drive(addon)
+    assert job.state.status == "done", job.log_tail()
+    params = engine.received(job.id)["params"]
+    assert (params["frame"], params["count"], params["length"]) == (5, 1, "shot") and "name" not in params
+    strip = addon.compat.find_strip(scene.sequence_editor, "take1.preview")
+    assert strip is not None and strip.type == "IMAGE"
+    assert (strip.frame_final_start, strip.frame_final_duration) == (SRC_START + 5, 1) and strip.channel >= 2
+    scene.frame_current = SRC_START + 8  # a second preview replaces the first
+    assert run_op(scene, "preview_frame") == {"FINISHED"}
+    drive(addon)
+    previews = [s for s in addon.compat.all_strips(scene.sequence_editor) if s.name.startswith("take1.preview")]
+    assert len(previews) == 1 and previews[0].frame_final_start == SRC_START + 8
+    scene.frame_current = SRC_START - 3  # before the strip
+    with pytest.raises(RuntimeError, match="not over the source strip"):
+        run_op(scene, "preview_frame")
