@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -203,6 +203,19 @@ class ReviewView(QWidget):
         self.audio_note.setWordWrap(True)
         self.audio_note.setStyleSheet("color: #e0a040;")
         self.audio_note.setVisible(not self.audio.available)
+        # The dub report: warnings, lip-sync, where each emotion came from, and the emotion plot.
+        self.report_text = QLabel("")
+        self.report_text.setWordWrap(True)
+        self.report_text.setTextFormat(Qt.TextFormat.RichText)
+        self.report_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.report_plot = QLabel("")
+        self.report_plot.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.report_box = QWidget()
+        report_layout = QHBoxLayout(self.report_box)
+        report_layout.setContentsMargins(0, 0, 0, 0)
+        report_layout.addWidget(self.report_text, 1)
+        report_layout.addWidget(self.report_plot, 1)
+        self.report_box.setVisible(False)
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Render:"))
@@ -227,6 +240,7 @@ class ReviewView(QWidget):
         layout.addLayout(top)
         layout.addLayout(panes, 1)
         layout.addLayout(transport)
+        layout.addWidget(self.report_box)
         layout.addWidget(self.audio_note)
         self._set_enabled(False)
 
@@ -277,7 +291,42 @@ class ReviewView(QWidget):
         self.render_list.setCurrentText(name)
         note = " — stand-in video, not an engine render" if record.get("stand_in") else ""
         frames = record.get("frames") if isinstance(record.get("frames"), int) else None
-        return self.open(self.workspace.root / record["video"], source, f"{name}{note}", frames)
+        opened = self.open(self.workspace.root / record["video"], source, f"{name}{note}", frames)
+        self.show_report(self.workspace.root / record["report"] if record.get("report") else None)
+        return opened
+
+    def show_report(self, path: Path | None) -> None:
+        """Show the dub's report (``report.json`` of its render): warnings first, then lip-sync and emotions."""
+        import html
+        import json
+
+        try:
+            report = json.loads(Path(path).read_text(encoding="utf-8")) if path else None
+        except (OSError, ValueError):
+            report = None
+        if not isinstance(report, dict):
+            self.report_box.setVisible(False)
+            return
+        lines = [f"<p style='color:#e0a040'><b>Warning:</b> {html.escape(str(w))}</p>"
+                 for w in report.get("warnings") or []]
+        sync = report.get("lipsync_proxy") or {}
+        if "peak_corr" in sync:
+            lines.append(f"<p>Lip-sync proxy (jaw opening against the audio): r = {float(sync['peak_corr']):.2f} "
+                         f"at offset {sync.get('offset_frames', 0)} frames</p>")
+        emotions = report.get("emotions") or {}
+        if emotions:
+            rows = "".join(f"<tr><td>{html.escape(e)}</td><td>{float(s.get('max', 0)):.2f}</td>"
+                           f"<td>{html.escape(str(s.get('source', '')))}</td></tr>" for e, s in emotions.items())
+            lines.append("<table cellspacing='6'><tr><th align='left'>emotion</th><th>max</th>"
+                         f"<th align='left'>from</th></tr>{rows}</table>")
+        else:
+            lines.append("<p>Emotions: neutral throughout</p>")
+        self.report_text.setText("".join(lines))
+        plot = report.get("plot")
+        pixmap = QPixmap(str(plot)) if plot and Path(plot).is_file() else QPixmap()
+        self.report_plot.setPixmap(pixmap.scaledToHeight(220, Qt.TransformationMode.SmoothTransformation)
+                                   if not pixmap.isNull() else pixmap)
+        self.report_box.setVisible(True)
 
     def open(self, render: Path, source: Path | None, title: str = "", frames: int | None = None) -> bool:
         """Show ``render`` (and ``source`` beside it, when given); ``frames`` is its frame count when

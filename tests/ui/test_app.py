@@ -377,3 +377,22 @@ def test_preview_frame_shows_the_dub_from_a_warm_engine(qtbot, window, tmp_path)
     assert timeline.preview.pixmap() is not None and not timeline.preview.pixmap().isNull()
     timeline.push_edit(cd.apply_preset(timeline.doc, "happy", "ramp in", 0, 20, 0.9))  # new curves: old frame gone
     assert 7 not in timeline._dub_frames and "not rendered yet" in timeline.preview_info.text()
+
+
+def test_review_shows_the_dub_report_with_its_warnings(qtbot, window, shot_workspace) -> None:
+    import json
+
+    from ui.demo_media import make_stand_in_render
+
+    make_stand_in_render(shot_workspace, "scene12", "scene12-dub", np.linspace(0, 1, 40))
+    folder = shot_workspace.render_dir("scene12-dub")
+    (folder / "report.json").write_text(json.dumps({
+        "warnings": ["the renderer 'nt' looks undertrained: 12.5 dB face PSNR on its held-out frames"],
+        "lipsync_proxy": {"peak_corr": 0.71, "offset_frames": 1},
+        "emotions": {"happy": {"max": 0.8, "mean": 0.4, "source": "prior"}}}))
+    shot_workspace.update(lambda m: m["renders"]["scene12-dub"].update(report="renders/scene12-dub/report.json"))
+    window.open_workspace(shot_workspace.root)
+    assert window.review.open_render_named("scene12-dub")
+    text = window.review.report_text.text()
+    assert window.review.report_box.isVisibleTo(window.review)
+    assert "undertrained" in text and "r = 0.71" in text and "prior" in text
