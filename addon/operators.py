@@ -247,10 +247,34 @@ def poll_jobs() -> float | None:
             if settings is not None:
                 _set(settings, "job_running", _scene_busy(scene.name))
     _poll_doctor()
+    _status_bar()
     _tag_redraw()
     JOBS.prune()
     busy = any(not job.handled for job in JOBS.jobs()) or bool(_DOCTOR)
     return TIMER_INTERVAL_S if busy else None
+
+
+_STATUS_BAR: list[bool] = []  # whether this add-on's progress is shown in the status bar
+
+
+def _status_bar() -> None:
+    """Blender's own progress indicator in the status bar while engine jobs run (the panel has the details)."""
+    try:
+        wm = bpy.context.window_manager
+    except (AttributeError, ReferenceError):
+        return
+    running = [job for job in JOBS.jobs() if not job.handled]
+    if wm is None:
+        return
+    if running:
+        if not _STATUS_BAR:
+            wm.progress_begin(0, 1000)
+            _STATUS_BAR.append(True)
+        # the least advanced job (never 100% while one still runs)
+        wm.progress_update(int(min(job.state.fraction for job in running) * 999))
+    elif _STATUS_BAR:
+        wm.progress_end()
+        _STATUS_BAR.clear()
 
 
 def _tag_redraw() -> None:
