@@ -103,6 +103,20 @@ def prepare_shot_params(video: str, shot: str, device: str = "auto", *, max_face
     return params
 
 
+def footage_params(video: str, actor: str, emotion: str = "neutral", intensity: float = 1.0) -> dict[str, Any]:
+    """``ingest``: a movie file as the actor's footage (a clip named like its file), labelled with one emotion
+    (``neutral``, or e.g. ``happy`` at ``intensity``), landmarks included. Train Actor tracks it."""
+    if not video:
+        raise JobInputError("the strip has no movie file", hint="select the actor's movie strips")
+    if emotion not in ("neutral", "angry", "contempt", "disgusted", "fear", "happy", "sad", "surprised"):
+        raise JobInputError(f"unknown emotion {emotion!r}", hint="choose one of the listed emotions")
+    if not 0.0 < intensity <= 1.0:
+        raise JobInputError(f"the footage's emotion intensity must be in (0, 1], got {intensity:g}")
+    label = "neutral" if emotion == "neutral" else f"{emotion}:{intensity:g}"
+    clip = sanitize_name(os.path.splitext(os.path.basename(video))[0], "clip")
+    return {"video": video, "actor": check_name(actor, "actor"), "clip": clip, "emotion": label}
+
+
 def train_actor_params(actor: str, device: str = "auto") -> dict[str, Any]:
     """``train.actor``: train the actor's audio-to-expression model and renderer in turn."""
     return {"actor": check_name(actor, "actor"), "device": check_device(device)}

@@ -422,6 +422,10 @@ def _finish_preview(job: engine.EngineJob, scene: bpy.types.Scene) -> str:
     return f"previewed frame {frame} in channel {channel} (the {name!r} strip)"
 
 
+def _finish_import(job: engine.EngineJob, _scene: bpy.types.Scene) -> str:
+    return f"clip {job.meta.get('clip', '')!r} of {job.meta.get('actor', '')!r} is imported: Train Actor next"
+
+
 def _finish_prepare(job: engine.EngineJob, _scene: bpy.types.Scene) -> str:
     return f"shot {job.meta.get('shot', '')!r} is prepared"
 
@@ -431,6 +435,7 @@ def _finish_train(job: engine.EngineJob, _scene: bpy.types.Scene) -> str:
 
 
 _DONE_HANDLERS = {"dub": _finish_dub, "preview": _finish_preview, "batch.dub": _finish_batch,
+                  "ingest": _finish_import,
                   "shot.prepare": _finish_prepare,
                   "train.actor": _finish_train}
 
@@ -543,6 +548,40 @@ class EMODUB_OT_prepare_shot(_Ready, bpy.types.Operator):
                       meta={"shot": shot, "source_strip": strip.name}, command=command, env=env)
         except USER_ERRORS as exc:
             return fail(self, settings, exc)
+        return {"FINISHED"}
+
+
+class EMODUB_OT_import_footage(_Ready, bpy.types.Operator):
+    """Bring the selected movie strips into the workspace as the actor's footage, labelled with their emotion"""
+
+    bl_idname = "emodub.import_footage"
+    bl_label = "Import Actor Footage"
+    ready = staticmethod(readiness.import_footage)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = settings_of(context)
+        try:
+            command, env, _device = engine_setup(context)
+            workspace = workspace_path(context)
+            workspace_info.read_manifest(workspace)
+            strips = compat.selected_strips(context.scene.sequence_editor, "MOVIE")
+            started = []
+            for strip in strips:
+                path = _abspath(strip.filepath)
+                if not os.path.isfile(path):
+                    raise AddonError(f"the movie file of {strip.name!r} does not exist: {path}",
+                                     hint="relink the strip's file")
+                params = jobspec.footage_params(path, settings.actor, settings.footage_emotion,
+                                                settings.footage_intensity)
+                # one key per clip: the strips import side by side (the manifest takes their writes in turn)
+                start_job(context, kind="ingest", params=params, workspace=workspace,
+                          keys=frozenset({f"clip:{params['actor']}/{params['clip']}"}),
+                          label=f"Import {strip.name} as {settings.actor}'s footage",
+                          meta={"actor": settings.actor, "clip": params["clip"]}, command=command, env=env)
+                started.append(params["clip"])
+        except USER_ERRORS as exc:
+            return fail(self, settings, exc)
+        self.report({"INFO"}, f"importing {len(started)} clip(s) of {settings.actor}: then press Train Actor")
         return {"FINISHED"}
 
 
@@ -916,8 +955,8 @@ class EMODUB_OT_open_report(_Ready, bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (EMODUB_OT_check_engine, EMODUB_OT_prepare_shot, EMODUB_OT_train_actor, EMODUB_OT_render_dub,
-           EMODUB_OT_preview_frame, EMODUB_OT_dub_selected, EMODUB_OT_pick_face,
+classes = (EMODUB_OT_check_engine, EMODUB_OT_prepare_shot, EMODUB_OT_import_footage, EMODUB_OT_train_actor,
+           EMODUB_OT_render_dub, EMODUB_OT_preview_frame, EMODUB_OT_dub_selected, EMODUB_OT_pick_face,
            EMODUB_OT_cancel_job, EMODUB_OT_emotion_preset, EMODUB_OT_pick_active_strip, EMODUB_OT_open_report)
 
 

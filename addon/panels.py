@@ -48,6 +48,12 @@ class EMODUB_PT_dubbing(_DubbingPanel, bpy.types.Panel):
         row.operator("emodub.pick_face", text="", icon="EYEDROPPER")
         col = layout.column(align=True)
         col.use_property_split = False
+        footage = layout.box()
+        footage.label(text="Actor Footage", icon="USER")
+        row = footage.row(align=True)
+        row.prop(settings, "footage_emotion", text="")
+        row.prop(settings, "footage_intensity")
+        footage.operator("emodub.import_footage", icon="IMPORT")
         row = col.row(align=True)
         row.operator("emodub.prepare_shot", icon="TRACKING")
         row.operator("emodub.train_actor", icon="MOD_ARMATURE")

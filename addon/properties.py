@@ -181,6 +181,13 @@ class EMODUB_SceneSettings(bpy.types.PropertyGroup):
     face_id: IntProperty(  # type: ignore[valid-type]
         name="Face", description="The face to dub in a shot with several (-1: the only face); Pick Face sets it",
         default=-1, min=-1, max=63, options=set())
+    footage_emotion: EnumProperty(  # type: ignore[valid-type]
+        name="Footage Emotion", items=[("neutral", "Neutral", "The actor speaks without a particular emotion"),
+                                       *EMOTION_ITEMS], default="neutral", options=set(),
+        description="The emotion the actor plays in the footage Import Actor Footage brings in")
+    footage_intensity: FloatProperty(  # type: ignore[valid-type]
+        name="Intensity", min=0.05, max=1.0, default=1.0, subtype="FACTOR", options=set(),
+        description="How strongly the actor plays that emotion in the footage")
     batch_languages: StringProperty(  # type: ignore[valid-type]
         name="Dub Languages", default="", options=set(),
         description="For Dub All Selected Strips: each language and the channel of its sound strips, e.g. de:5, fr:6")

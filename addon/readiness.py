@@ -80,6 +80,12 @@ def dub_selected(facts: SceneFacts) -> str | None:
     return None if facts.languages.strip() else "Set the dub languages first (e.g. de:5, fr:6)"
 
 
+def import_footage(facts: SceneFacts) -> str | None:
+    if not facts.has_sequencer or not facts.selected_movies:
+        return "Select the movie strips of the actor's footage"
+    return None if facts.actor.strip() else "Type the actor's name in Actor"
+
+
 def cancel_job(facts: SceneFacts) -> str | None:
     return None if facts.jobs_running else "No emodub job is running"
 

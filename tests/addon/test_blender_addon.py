@@ -615,3 +615,26 @@ def test_preview_frame_shows_the_dubs_frame_at_the_playhead(addon: SimpleNamespa
     scene.frame_current = SRC_START - 3  # before the strip
     with pytest.raises(RuntimeError, match="not over the source strip"):
         run_op(scene, "preview_frame")
+
+
+def test_import_actor_footage_sends_each_selected_strip_as_a_labelled_clip(addon: SimpleNamespace,
+                                                                            engine: SimpleNamespace, scene: Any,
+                                                                            clip: Path) -> None:
+    editor = scene.sequence_editor
+    for strip in addon.compat.all_strips(editor):
+        strip.select = strip.type == "MOVIE"
+    settings = scene.emodub
+    settings.footage_emotion, settings.footage_intensity = "happy", 0.6
+    with bpy.context.temp_override(scene=scene):
+        settings.actor = ""
+        assert not bpy.ops.emodub.import_footage.poll()  # no actor named: greyed out
+        settings.actor = "anna"
+    assert run_op(scene, "import_footage") == {"FINISHED"}
+    job = last_job(addon, scene)
+    drive(addon)
+    assert job.state.status == "done" and "Train Actor next" in settings.status_text
+    params = engine.received(job.id)["params"]
+    assert params == {"video": str(clip), "actor": "anna", "clip": clip.stem, "emotion": "happy:0.6"}
+    from core.jobs.registry import get_kind
+
+    assert get_kind("ingest").check_params(params) == []  # the engine takes them as they are

@@ -183,7 +183,8 @@ def test_every_poll_reason_says_what_to_do() -> None:
 
     ready = SceneFacts(source_type="MOVIE", active_type="MOVIE", actor="anna", has_dub_audio=True, selected_movies=2,
                        languages="de:5", jobs_running=1, last_report="/r/report.md")
-    checks = [readiness.prepare_shot, readiness.train_actor, readiness.render_dub, readiness.pick_face,
+    checks = [readiness.prepare_shot, readiness.import_footage, readiness.train_actor, readiness.render_dub,
+              readiness.pick_face,
               readiness.dub_selected, readiness.cancel_job, readiness.emotion_preset, readiness.pick_active_strip,
               readiness.open_report]
     assert all(check(ready) is None for check in checks)
@@ -202,3 +203,13 @@ def test_the_add_on_names_a_shot_as_the_engine_does(path: str) -> None:
     from core.workspace import shot_name_for
 
     assert jobspec.shot_name_for(path) == shot_name_for(path)
+
+
+def test_footage_params_label_the_clip_and_refuse_mistakes() -> None:
+    assert jobspec.footage_params("/f/Take 1.mov", "anna") == {"video": "/f/Take 1.mov", "actor": "anna",
+                                                                "clip": "Take_1", "emotion": "neutral"}
+    assert jobspec.footage_params("/f/t.mov", "anna", "sad", 0.5)["emotion"] == "sad:0.5"
+    for args, expected in ((("/f/t.mov", "anna", "joyful"), "unknown emotion"),
+                           (("/f/t.mov", "anna", "sad", 0.0), "intensity"), (("", "anna"), "no movie file")):
+        with pytest.raises(jobspec.JobInputError, match=expected):
+            jobspec.footage_params(*args)
