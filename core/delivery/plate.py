@@ -11,12 +11,9 @@ to source pixels. Otherwise the plate is the working copy ``video.mp4`` (H.264, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from core.landmarks.crop import CropTransform
 
@@ -97,34 +94,3 @@ def resolve_plate(shot_dir: Path, record: dict[str, Any], crop: CropTransform, n
     info = probe(working, count_frames=False)
     return Plate(working, "working", 8, crop, info.width, info.height, info.pix_fmt,
                  note=f"the plate is the shot's H.264 working copy: {reason}")
-
-
-class PlateReader:
-    """Sequential full-resolution frames of a plate at the given indices, decoded at its depth (re-opened to loop).
-    A plate that ends early holds its last frame."""
-
-    def __init__(self, plate: Plate) -> None:
-        self.plate = plate
-        self._it: Iterator[np.ndarray] | None = None
-        self._pos = -1
-        self._frame: np.ndarray | None = None
-
-    def get(self, index: int) -> np.ndarray:
-        from core.io.video import iter_frames
-
-        if self._it is None or index < self._pos:
-            self.close()
-            self._it, self._pos = iter_frames(self.plate.path, depth=self.plate.depth), -1
-        while self._pos < index:
-            try:
-                self._frame = next(self._it)
-            except StopIteration:
-                break
-            self._pos += 1
-        assert self._frame is not None, f"{self.plate.path} has no frames"
-        return self._frame
-
-    def close(self) -> None:
-        if self._it is not None:
-            self._it.close()  # type: ignore[attr-defined]
-            self._it = None

@@ -180,30 +180,6 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0 if sys.platform != "darwin" else 2**20)
 
 
-class ShotReader:
-    """Sequential full-resolution frames of the shot at the given source indices (re-opened to loop)."""
-
-    def __init__(self, video: Path) -> None:
-        self.video = video
-        self._it: Iterator[np.ndarray] | None = None
-        self._pos = -1
-        self._frame: np.ndarray | None = None
-
-    def get(self, index: int) -> np.ndarray:
-        from core.io.video import iter_frames
-
-        if self._it is None or index < self._pos:
-            self._it, self._pos = iter_frames(self.video), -1
-        while self._pos < index:
-            try:
-                self._frame = next(self._it)
-            except StopIteration:
-                break  # the shot ended early: hold its last frame
-            self._pos += 1
-        assert self._frame is not None, f"{self.video} has no frames"
-        return self._frame
-
-
 def shot_context(idx: np.ndarray, window: int, n_out: int, params: Any, camera: Any) -> Any:
     """The :class:`~core.renderers.base.TemporalContext` of output frames ``idx`` (neighbours in output time,
     each needed frame once), or ``None`` when the renderer needs none."""
@@ -386,17 +362,21 @@ def prepare_dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any
                     paste_faces=face_faces(face_model) if config.paste_region == "face" else None, device=device)
 
 
-def open_plate(setup: DubSetup, report: Callable[[str, int, int, str], None] | None = None) -> tuple[Any, Any]:
+def open_plate(setup: DubSetup, report: Callable[[str, int, int, str], None] | None = None,
+               seek: bool = False) -> tuple[Any, Any]:
     """``(reader, plate)``: the frames the dub is pasted into (the working copy for the review file alone, the
-    source plate at its own depth for a delivery; ``plate`` is ``None`` for the former)."""
-    from core.delivery.plate import PlateReader, resolve_plate
+    source plate at its own depth for a delivery; ``plate`` is ``None`` for the former). ``seek``: the reader
+    seeks to far frames (a preview) instead of decoding every frame from the first (the dub)."""
+    from core.delivery.plate import resolve_plate
+    from core.io.video import FrameReader
 
+    fps = float(setup.rate) if seek else None
     if setup.legacy:
-        return ShotReader(setup.shot_dir / "video.mp4"), None
+        return FrameReader(setup.shot_dir / "video.mp4", fps=fps), None
     plate = resolve_plate(setup.shot_dir, setup.shot_record, setup.crop, setup.n_shot)
     if plate.note and report is not None:
         report("render", 0, setup.n_out, plate.note)
-    return PlateReader(plate), plate
+    return FrameReader(plate.path, plate.depth, fps), plate
 
 
 @torch.no_grad()
@@ -543,8 +523,7 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
             report("render", int(idx[-1]) + 1, n_out, f"frame {int(idx[-1]) + 1}/{n_out}")
         if delivery is not None:
             delivered = delivery.close()
-    if hasattr(reader, "close"):
-        reader.close()
+    reader.close()
     render_s = time.perf_counter() - t_render
     model_record = ws.read_manifest()["actors"].get(actor, {}).get("models", {}).get(config.renderer_name, {})
     result = {"video": str(review), "frames": int(n_out), "fps": fps, "fps_num": rate.numerator,

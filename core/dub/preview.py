@@ -5,10 +5,11 @@ audio: what the dub does first) and then :func:`~core.dub.pipeline.render_chunk`
 :func:`~core.dub.pipeline.paste_chunk` for the asked frames only, so a previewed frame is the dub's frame before
 encoding. Nothing is written to the workspace but the PNGs (``previews/<shot>/``); no render is recorded.
 
-A process that previews again keeps what it loaded (:data:`SESSIONS`): the same shot, audio, curves and models
-reuse the whole set-up (only the asked frames are rendered); new curves or audio re-run the a2e but keep the
-models. That is what the warm engine (``emodub worker --serve``) is for: a front-end keeps one running while the
-editor works and sends it ``preview`` jobs.
+A process that previews again keeps what it set up (:data:`SESSIONS`): the same shot, audio, curves and models
+reuse the whole set-up (only the asked frames are rendered); new curves or audio make a new set-up (the models
+are read again from disk, the a2e runs again), which is still fast in a process that already has Python and
+torch loaded. That is what the warm engine (``emodub worker --serve``) is for: a front-end keeps one running while
+the editor works and sends it ``preview`` jobs.
 """
 
 from __future__ import annotations
@@ -54,39 +55,6 @@ def session_key(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any
             _file_key(ws.shot_dir(shot) / "video.mp4"))
 
 
-class SeekingReader:
-    """Frames of a video at any index: decoding starts near the asked frame instead of at the first one
-    (the dub reads every frame in order; a preview reads one or a few anywhere)."""
-
-    def __init__(self, path: Path, fps: float, depth: int = 8) -> None:
-        self.path, self.fps, self.depth = path, fps, depth
-        self._it: Any = None
-        self._pos = -1
-        self._frame: np.ndarray | None = None
-
-    def get(self, index: int) -> np.ndarray:
-        from core.io.video import iter_frames
-
-        if self._it is None or index < self._pos or index > self._pos + 8:
-            self.close()
-            # a quarter frame before its time: the first frame decoded is the asked one
-            self._it = iter_frames(self.path, start_s=max(0.0, (index - 0.25) / self.fps), depth=self.depth)
-            self._pos = index - 1
-        while self._pos < index:
-            try:
-                self._frame = next(self._it)
-            except StopIteration:
-                break
-            self._pos += 1
-        assert self._frame is not None, f"{self.path} has no frames"
-        return self._frame
-
-    def close(self) -> None:
-        if self._it is not None:
-            self._it.close()
-            self._it = None
-
-
 @dataclass
 class PreviewResult:
     frames: list[np.ndarray]  # plate frames with the dub pasted in (the dub's frames before encoding)
@@ -105,8 +73,6 @@ def preview_frames(ws: Workspace, actor: str, shot: str, audio: Path, emotions: 
     Raises:
         ValueError: no asked frame lies within the dub.
     """
-    import torch
-
     from .pipeline import open_plate, paste_chunk, prepare_dub, render_chunk
 
     report = progress or (lambda *a: None)
@@ -124,20 +90,14 @@ def preview_frames(ws: Workspace, actor: str, shot: str, audio: Path, emotions: 
     wanted = sorted({int(f) for f in frames if 0 <= int(f) < setup.n_out})
     if not wanted:
         raise ValueError(f"no asked frame lies within the dub's {setup.n_out} frames (0-{setup.n_out - 1})")
-    if setup.legacy:
-        reader: Any = SeekingReader(setup.shot_dir / "video.mp4", float(setup.clip.rate))
-        plate = None
-    else:
-        _, plate = open_plate(setup)
-        reader = SeekingReader(Path(plate.path), float(setup.clip.rate), plate.depth)
+    reader, plate = open_plate(setup, seek=True)
     out: list[np.ndarray] = []
     try:
-        with torch.no_grad():
-            for start in range(0, len(wanted), config.chunk):
-                idx = np.asarray(wanted[start:start + config.chunk])
-                chunk = render_chunk(setup, idx)
-                out += [frame for frame, _ in paste_chunk(setup, chunk, reader, plate)]
-                report("preview", min(len(wanted), start + config.chunk), len(wanted), "")
+        for start in range(0, len(wanted), config.chunk):
+            idx = np.asarray(wanted[start:start + config.chunk])
+            chunk = render_chunk(setup, idx)  # without autograd, as in the dub
+            out += [frame for frame, _ in paste_chunk(setup, chunk, reader, plate)]
+            report("preview", min(len(wanted), start + config.chunk), len(wanted), "")
     finally:
         reader.close()
     return PreviewResult(out, wanted, setup.n_out, warm, setup.emotion_sources)

@@ -459,11 +459,55 @@ def read_frame(path: str | Path, index: int, *, fps: float | None = None,
     rate = float(fps or info.fps)
     if rate <= 0:
         raise MediaError(f"{path}: unknown frame rate", hint="pass fps=", code="decode_failed")
-    start = max(0.0, (index - 0.5) / rate)
-    frames = list(iter_frames(path, start_s=start, max_frames=1, info=info))
+    frames = list(iter_frames(path, start_s=_seek_time(index, rate), max_frames=1, info=info))
     if not frames:
         raise IndexError(f"{path} has no frame {index} (about {info.frames} frames)")
     return frames[0]
+
+
+def _seek_time(index: int, rate: float) -> float:
+    """Where to seek for frame ``index``: half a frame early, robust to the rounding of container time bases."""
+    return max(0.0, (index - 0.5) / rate)
+
+
+class FrameReader:
+    """Full-resolution frames of a video by index, decoded (at ``depth``) as they are asked for.
+
+    Read in order (a dub), every frame is decoded once. Without ``fps``, an earlier frame starts the decoding
+    again from the first frame (a shot that loops); with ``fps``, an earlier frame, or one more than
+    :attr:`SEEK_AHEAD` frames ahead, is reached by seeking (a preview reads a few frames anywhere). A video that
+    ends early holds its last frame.
+    """
+
+    SEEK_AHEAD = 8
+
+    def __init__(self, path: str | Path, depth: int = 8, fps: float | None = None) -> None:
+        self.path, self.depth, self.fps = Path(path), depth, fps
+        self._it: Iterator[np.ndarray] | None = None
+        self._pos = -1
+        self._frame: np.ndarray | None = None
+
+    def get(self, index: int) -> np.ndarray:
+        seek = self.fps is not None and (index < self._pos or index > self._pos + self.SEEK_AHEAD)
+        if self._it is None or index < self._pos or seek:
+            self.close()
+            start = index if seek and index > 0 else 0
+            self._it = iter_frames(self.path, start_s=_seek_time(start, self.fps) if start else 0.0,
+                                   depth=self.depth)
+            self._pos = start - 1
+        while self._pos < index:
+            try:
+                self._frame = next(self._it)
+            except StopIteration:
+                break
+            self._pos += 1
+        assert self._frame is not None, f"{self.path} has no frames"
+        return self._frame
+
+    def close(self) -> None:
+        if self._it is not None:
+            self._it.close()  # type: ignore[attr-defined]
+            self._it = None
 
 
 # ------------------------------------------------------------------------------------------------
