@@ -2,16 +2,14 @@
 
 The ``batch.dub`` job announces its expanded plan (artifact ``batch_plan``: ``<batch>/plan.json``); each item's
 record is ``<batch>/items/<id>.json`` and, while it runs, ``<batch>/items/<id>.progress.json``
-(:mod:`core.batch.items`). The app reads them when the job reports progress, so the queue shows one job with a
-row per item.
+(:mod:`core.batch.items`, whose readers this uses). The app reads them when the job reports progress, so the
+queue shows one job with a row per item.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,14 +19,6 @@ class BatchItemRow:
     detail: str
     seconds: float | None = None
     fraction: float | None = None
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def batch_plan_path(artifacts: list[dict[str, str]]) -> Path | None:
@@ -42,16 +32,17 @@ def batch_plan_path(artifacts: list[dict[str, str]]) -> Path | None:
 def batch_items(plan_path: Path, job_finished: bool = False) -> list[BatchItemRow]:
     """One row per item of the plan: its status (``pending`` until a worker takes it), the output or the error,
     its time, and how far a running item is."""
-    plan = _read(plan_path)
-    folder = plan_path.parent / "items"
+    from core.batch.items import read_json_object, read_progress, read_record
+
+    batch_dir = plan_path.parent
     rows = []
-    for item in plan.get("items") or []:
+    for item in read_json_object(plan_path).get("items") or []:
         item_id = str(item.get("id", "?"))
-        record = _read(folder / f"{item_id}.json")
+        record = read_record(batch_dir, item_id)
         status = str(record.get("status") or "pending")
         fraction = None
         if status == "running":
-            progress = _read(folder / f"{item_id}.progress.json")
+            progress = read_progress(batch_dir, item_id)
             total = progress.get("total") or 0
             fraction = min(1.0, float(progress.get("done", 0)) / total) if total else None
             if job_finished:  # the batch ended while this item ran (stopped): it was not finished

@@ -22,7 +22,6 @@ from core.jobs.context import CancelToken
 from core.workspace.atomic import atomic_write_json
 
 PROGRESS_EVERY_S = 0.5
-STATUSES = ("pending", "running", "done", "failed", "cancelled")
 
 
 def item_paths(batch_dir: Path, item_id: str) -> tuple[Path, Path, Path]:
@@ -31,21 +30,31 @@ def item_paths(batch_dir: Path, item_id: str) -> tuple[Path, Path, Path]:
             batch_dir / "logs" / f"{item_id}.jsonl")
 
 
-def read_record(batch_dir: Path, item_id: str) -> dict[str, Any]:
-    """The item's record (``{}`` when it never ran or the file is unreadable)."""
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A batch file's JSON object (``{}`` when it is missing, unreadable or not an object)."""
     try:
-        record = json.loads(item_paths(batch_dir, item_id)[0].read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return record if isinstance(record, dict) else {}
+    return value if isinstance(value, dict) else {}
+
+
+def read_record(batch_dir: Path, item_id: str) -> dict[str, Any]:
+    """The item's record (``{}`` when it never ran or the file is unreadable)."""
+    return read_json_object(item_paths(batch_dir, item_id)[0])
+
+
+def read_progress(batch_dir: Path, item_id: str) -> dict[str, Any]:
+    """A running item's latest progress (``stage``, ``done``, ``total``; ``{}`` when there is none)."""
+    return read_json_object(item_paths(batch_dir, item_id)[1])
 
 
 def item_fraction(batch_dir: Path, item_id: str) -> float:
     """How far a running item is, 0..1, from its progress file (the render stage is most of a dub)."""
+    progress = read_progress(batch_dir, item_id)
     try:
-        progress = json.loads(item_paths(batch_dir, item_id)[1].read_text(encoding="utf-8"))
         done, total = float(progress["done"]), float(progress["total"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return 0.0
     share = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
     return 0.1 + 0.85 * share if progress.get("stage") == "render" else 0.05
@@ -55,10 +64,9 @@ class _ItemSink:
     """Receives the item's job events: appends them to its log and keeps its progress file fresh."""
 
     def __init__(self, log_path: Path, progress_path: Path) -> None:
-        self.log_path, self.progress_path = log_path, progress_path
+        self.progress_path = progress_path
         self.last_write = 0.0
         self.error: P.Error | None = None
-        self.cancelled: P.Cancelled | None = None
         self.outputs: dict[str, Any] = {}
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(log_path, "a", encoding="utf-8")
@@ -73,8 +81,6 @@ class _ItemSink:
             return
         if isinstance(event, P.Error):
             self.error = event
-        elif isinstance(event, P.Cancelled):
-            self.cancelled = event
         elif isinstance(event, P.Done):
             self.outputs = event.outputs
         self.log.write(P.encode_event(event) + "\n")

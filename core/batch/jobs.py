@@ -70,7 +70,7 @@ def run_batch_dub(ctx: JobContext) -> dict[str, Any]:
             return RayExecutor(run, workers=workers, address=p.get("ray_address"), gpus_per_item=float(gpus))
     ctx.log(f"plan {plan.name}: {len(plan.items)} item(s); batch folder {batch_dir}")
     with ws.lock(f"batch/{plan.name}"):
-        result = run_batch(plan, ws.root, factory, run,
+        result = run_batch(plan, factory, run,
                            progress=lambda done, total, msg: ctx.progress("batch", done, total, msg),
                            log=lambda message, level: ctx.log(message, level),
                            artifact=lambda path, kind: ctx.artifact(path, kind))

@@ -34,15 +34,11 @@ from typing import Any, Protocol
 from core.jobs.context import CancelToken, JobCancelled, JobFailed
 from core.workspace.atomic import atomic_write_json, atomic_write_text
 
-from .items import item_fraction, item_paths, read_record, run_item
+from .items import failed_record, item_fraction, item_paths, read_record, run_item
 from .plan import Plan, PlanItem
 
 CANCEL_GRACE_S = 20.0  # how long stopped items get to record that they were cancelled
 POLL_S = 0.5
-
-
-def _item_json(item: PlanItem, digest: str) -> dict[str, Any]:
-    return {**item.to_json(), "digest": digest}
 
 
 def item_digest(item: PlanItem) -> str:
@@ -61,11 +57,12 @@ def item_digest(item: PlanItem) -> str:
     return hashlib.sha256(json.dumps([item.params, files], sort_keys=True).encode()).hexdigest()[:16]
 
 
-def is_finished(batch_dir: Path, item: PlanItem) -> bool:
-    """The item's record says done, for these params, and its video is still on disk."""
+def is_finished(batch_dir: Path, item: PlanItem, digest: str) -> bool:
+    """The item's record says done, for these params (``digest``: :func:`item_digest`), and its video is still
+    on disk."""
     record = read_record(batch_dir, item.id)
     video = (record.get("outputs") or {}).get("video")
-    return (record.get("status") == "done" and record.get("digest") == item_digest(item)
+    return (record.get("status") == "done" and record.get("digest") == digest
             and bool(video) and Path(str(video)).exists())
 
 
@@ -135,8 +132,6 @@ def _ray_item(item: dict[str, Any], workspace: str, batch_dir: str, batch_id: st
     from core import __version__
 
     if version != __version__:
-        from core.batch.items import failed_record
-
         return failed_record(item, Path(batch_dir), "version_mismatch",
                              f"this node has emodub {__version__}, the batch was started with {version}",
                              "install the same emodub on every node of the cluster")
@@ -271,14 +266,10 @@ class RayExecutor:
         try:
             return ray.get(ref)
         except (ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError) as exc:
-            from core.batch.items import failed_record
-
             status = "cancelled" if isinstance(exc, ray.exceptions.TaskCancelledError) else "failed"
             return failed_record(item, self.run.batch_dir, status, f"the item's worker stopped: {type(exc).__name__}",
                                  "run the plan again: it redoes this item", status=status)
         except ray.exceptions.RayError as exc:
-            from core.batch.items import failed_record
-
             return failed_record(item, self.run.batch_dir, "worker_failed", f"{type(exc).__name__}: {exc}",
                                  "see the item's log in the batch folder")
 
@@ -304,7 +295,7 @@ class BatchResult:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def run_batch(plan: Plan, workspace_root: Path, executor_factory: Callable[[RunContext], Executor],
+def run_batch(plan: Plan, executor_factory: Callable[[RunContext], Executor],
               run: RunContext, progress: Callable[[int, int, str], None],
               log: Callable[[str, str], None], artifact: Callable[[Path, str], None]) -> BatchResult:
     """Run the unfinished items of ``plan``; write ``summary.json`` and ``batch_report.md``.
@@ -319,11 +310,12 @@ def run_batch(plan: Plan, workspace_root: Path, executor_factory: Callable[[RunC
     result = BatchResult()
     todo: list[dict[str, Any]] = []
     for item in plan.items:
-        if is_finished(batch_dir, item):
+        digest = item_digest(item)  # hashes the item's audio and curves: once per item
+        if is_finished(batch_dir, item, digest):
             result.skipped.append(item.id)
             result.records[item.id] = read_record(batch_dir, item.id)
         else:
-            todo.append(_item_json(item, item_digest(item)))
+            todo.append({**item.to_json(), "digest": digest})
     if result.skipped:
         log(f"{len(result.skipped)} item(s) finished in an earlier run are skipped: "
             + ", ".join(result.skipped[:6]) + (" ..." if len(result.skipped) > 6 else ""), "info")
