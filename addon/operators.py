@@ -18,7 +18,7 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import bpy
 from bpy.props import EnumProperty, FloatProperty, StringProperty
@@ -115,12 +115,28 @@ def resolve_source_strip(context: bpy.types.Context, settings: Any) -> tuple[Any
     return strip, path
 
 
-def _workspace_actor(settings: Any, manifest: dict[str, Any]) -> str:
+def _workspace_actor(settings: Any, manifest: dict[str, Any], hint: str = "pick a trained actor") -> str:
     """The chosen actor's name, when the workspace has that actor."""
     actor = jobspec.check_name(settings.actor, "actor")
     if actor not in (manifest.get("actors") or {}):
-        raise AddonError(f"actor {actor!r} is not in the workspace", hint="pick a trained actor")
+        raise AddonError(f"actor {actor!r} is not in the workspace", hint=hint)
     return actor
+
+
+class _EngineAndWorkspace(NamedTuple):
+    command: engine.EngineCommand
+    env: dict[str, str]
+    device: str
+    workspace: str
+    manifest: dict[str, Any]
+
+
+def engine_and_workspace(context: bpy.types.Context) -> _EngineAndWorkspace:
+    """The engine and device from the preferences, and the workspace with its manifest, read now so that a missing
+    engine or a broken workspace is said before anything starts."""
+    command, env, device = engine_setup(context)
+    workspace = workspace_path(context)
+    return _EngineAndWorkspace(command, env, device, workspace, workspace_info.read_manifest(workspace))
 
 
 def _sound_infos(strips: list[Any]) -> list[jobspec.SoundStripInfo]:
@@ -536,9 +552,7 @@ class EMODUB_OT_prepare_shot(_Ready, bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = settings_of(context)
         try:
-            command, env, device = engine_setup(context)
-            workspace = workspace_path(context)
-            workspace_info.read_manifest(workspace)
+            command, env, device, workspace, _manifest = engine_and_workspace(context)
             strip, path = resolve_source_strip(context, settings)
             shot = settings.shot or jobspec.shot_name_for(path)
             params = jobspec.prepare_shot_params(path, shot, device, max_faces=settings.max_faces,
@@ -561,9 +575,7 @@ class EMODUB_OT_import_footage(_Ready, bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = settings_of(context)
         try:
-            command, env, _device = engine_setup(context)
-            workspace = workspace_path(context)
-            workspace_info.read_manifest(workspace)
+            command, env, _device, workspace, _manifest = engine_and_workspace(context)
             strips = compat.selected_strips(context.scene.sequence_editor, "MOVIE")
             started = []
             for strip in strips:
@@ -595,13 +607,9 @@ class EMODUB_OT_train_actor(_Ready, bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = settings_of(context)
         try:
-            command, env, device = engine_setup(context)
-            workspace = workspace_path(context)
-            manifest = workspace_info.read_manifest(workspace)
-            actor = jobspec.check_name(settings.actor, "actor")
-            if actor not in (manifest.get("actors") or {}):
-                raise AddonError(f"actor {actor!r} is not in the workspace",
-                                 hint="ingest their footage first (emodub ingest VIDEO --actor NAME)")
+            command, env, device, workspace, manifest = engine_and_workspace(context)
+            actor = _workspace_actor(settings, manifest,
+                                     hint="ingest their footage first (emodub ingest VIDEO --actor NAME)")
             start_job(context, kind="train.actor", params=jobspec.train_actor_params(actor, device),
                       workspace=workspace, keys=jobspec.job_keys(actor=actor), label=f"Train actor {actor}",
                       meta={"actor": actor}, command=command, env=env)
@@ -628,9 +636,7 @@ class _DubRequest:
 
 def _dub_request(context: bpy.types.Context, settings: Any) -> _DubRequest:
     scene = context.scene
-    command, env, device = engine_setup(context)
-    workspace = workspace_path(context)
-    manifest = workspace_info.read_manifest(workspace)
+    command, env, device, workspace, manifest = engine_and_workspace(context)
     source, path = resolve_source_strip(context, settings)
     shot = settings.shot or jobspec.shot_name_for(path)
     actor = _workspace_actor(settings, manifest)
@@ -714,9 +720,7 @@ class EMODUB_OT_dub_selected(_Ready, bpy.types.Operator):
         settings = settings_of(context)
         scene = context.scene
         try:
-            command, env, device = engine_setup(context)
-            workspace = workspace_path(context)
-            manifest = workspace_info.read_manifest(workspace)
+            command, env, device, workspace, manifest = engine_and_workspace(context)
             actor = _workspace_actor(settings, manifest)
             languages = jobspec.parse_languages(settings.batch_languages)
             editor = scene.sequence_editor

@@ -8,9 +8,11 @@ each as seconds from sending the request to reading its answer:
 
 * ``preview_cold_s``: ``emodub preview`` in a new process (Python, torch, models, the a2e over the audio, one
   frame, the PNG);
-* ``preview_warm_first_s``: a warm engine (models loaded by a warm-up preview) asked for new audio (the a2e runs);
+* ``preview_warm_first_s``: a warm engine (Python and torch loaded by a warm-up preview) asked for new audio (a new
+  set-up: models read again, the a2e runs);
 * ``preview_warm_s``: the median of 5 more previews of other frames with the same audio and curves;
-* ``preview_warm_new_curves_s``: a preview after the curves changed (the a2e runs again; models stay loaded).
+* ``preview_warm_new_curves_s``: a preview after the curves changed (a new set-up: models read again, the a2e
+  runs again).
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def main() -> int:
             ask({**base, "frame": 0, "audio": str(write_wav(folder / "warmup.wav", speech(0.5, seed=9), 16000))})
             first, _ = ask({**base, "frame": 10})
             emit("preview_warm_first_s", round(first, 2), "s",
-                 {**config, "note": "new audio: the a2e runs; models loaded by a warm-up"})
+                 {**config, "note": "new audio: a new set-up in a warm process"})
             times = [ask({**base, "frame": frame})[0] for frame in (12, 20, 31, 40, 49)]
             emit("preview_warm_s", round(statistics.median(times), 3), "s", {**config, "runs": [round(t, 3)
                                                                                                  for t in times]})

@@ -190,15 +190,13 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
     from core.delivery.formats import get_format
     from core.landmarks.faces import FaceChoiceError
 
-    from .pipeline import dub
+    from .pipeline import check_render_name, dub, unique_render_name
 
     p = ctx.params
     config, emotions = _dub_inputs(ctx)
     fmt = get_format(config.format)
     ws = ctx.workspace
     audio_offset_s = float(p.get("audio_offset_s") or 0.0)
-    from .pipeline import check_render_name, unique_render_name
-
     render_name = p.get("name") or unique_render_name(ws, p["shot"])
     check_render_name(ws, render_name, p["shot"])
     # One dub writes one render folder: dubs of the same shot (its languages, its emotion passes) run side by side.

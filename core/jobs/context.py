@@ -46,6 +46,15 @@ class CancelToken:
         return self._event.is_set()
 
 
+def resolve_device(wanted: str | None) -> str:
+    """``cpu`` or ``cuda`` for a ``device`` param (``auto`` or none: CUDA when available)."""
+    if wanted and wanted != "auto":
+        return str(wanted)
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class JobContext:
     """Passed to every job function. Reporting methods also act as cancellation points."""
 
@@ -124,12 +133,7 @@ class JobContext:
     @property
     def device(self) -> str:
         """``cpu`` or ``cuda`` from the ``device`` param (``auto``: CUDA when available)."""
-        wanted = str(self.params.get("device", "auto"))
-        if wanted != "auto":
-            return wanted
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.params.get("device"))
 
     def run_kind(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run another job kind as a step of this job (same workspace, events and cancel token);

@@ -209,14 +209,17 @@ def serve(sink: _LineSink, idle_exit_s: float = 900.0, fd: int = STDIN) -> int:
     import time
 
     log = logging.getLogger("emodub.worker")
-    running: list[tuple[threading.Thread, _ServedToken]] = []
+    current: tuple[threading.Thread, _ServedToken] | None = None  # the job running now, one at a time
     stop = threading.Event()
+
+    def cancel_current() -> None:
+        if current is not None:
+            current[1].cancel()
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping the warm engine", signum)
         stop.set()
-        for _thread, token in running:
-            token.cancel()
+        cancel_current()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -224,8 +227,9 @@ def serve(sink: _LineSink, idle_exit_s: float = 900.0, fd: int = STDIN) -> int:
     last_active = time.monotonic()
     log.info("warm engine ready: one job spec per line on stdin; 'quit' or end of file stops it")
     while not stop.is_set():
-        running[:] = [(thread, token) for thread, token in running if thread.is_alive()]
-        if running:
+        if current is not None and not current[0].is_alive():
+            current = None
+        if current is not None:
             last_active = time.monotonic()
         elif time.monotonic() - last_active > idle_exit_s:
             log.info("no job for %.0f s: stopping", idle_exit_s)
@@ -239,9 +243,7 @@ def serve(sink: _LineSink, idle_exit_s: float = 900.0, fd: int = STDIN) -> int:
         chunk = os.read(fd, _CHUNK)
         if not chunk:
             break  # the front-end is gone
-        buffer += chunk
-        *lines, buffer_rest = buffer.split(b"\n")
-        buffer = buffer_rest
+        *lines, buffer = (buffer + chunk).split(b"\n")
         for raw in lines:
             line = raw.decode("utf-8", "replace").strip()
             if not line:
@@ -250,8 +252,7 @@ def serve(sink: _LineSink, idle_exit_s: float = 900.0, fd: int = STDIN) -> int:
                 stop.set()
                 break
             if P.is_cancel_line(line):
-                for _thread, token in running:
-                    token.cancel()
+                cancel_current()
                 continue
             try:
                 spec = P.decode_spec(line)
@@ -259,19 +260,19 @@ def serve(sink: _LineSink, idle_exit_s: float = 900.0, fd: int = STDIN) -> int:
                 sink(P.Error("unknown", code=P.BAD_SPEC, message=f"cannot read the job spec: {exc}",
                              hint="send one JSON job spec per line"))
                 continue
-            if any(not token.finished.is_set() for _thread, token in running):
+            if current is not None and not current[1].finished.is_set():
                 sink(P.Error(spec.id, code=P.BUSY, message="the warm engine is running another job",
                              hint="wait for its done/error/cancelled event, or send 'cancel' first"))
                 continue
-            for thread, _token in running:  # it has said its last word; let its thread end
-                thread.join()
+            if current is not None:  # it has said its last word; let its thread end
+                current[0].join()
             token = _ServedToken()
             thread = threading.Thread(target=run_job, args=(spec, _ending_sink(sink, token), token), daemon=True)
             thread.start()
-            running.append((thread, token))
-    for thread, token in running:
-        token.cancel()
-        thread.join(timeout=60)
+            current = (thread, token)
+    if current is not None:
+        cancel_current()
+        current[0].join(timeout=60)
     return P.EXIT_OK
 
 

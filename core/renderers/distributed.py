@@ -98,25 +98,36 @@ def process_group(env: DistEnv, device: str) -> Iterator[None]:
         dist.destroy_process_group()
 
 
-def agree(elapsed_s: float, stop: bool) -> tuple[float, bool]:
-    """The ranks' common training clock (the slowest rank's) and whether any rank stops."""
+def _group() -> Any:
+    """``torch.distributed`` when this process is in a process group, else ``None``."""
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()):
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def _numbers(values: list[float]) -> torch.Tensor:
+    """``values`` as a float64 tensor where the group's collectives run (NCCL: the GPU)."""
+    import torch.distributed as dist
+
+    return torch.tensor(values, dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+
+
+def agree(elapsed_s: float, stop: bool) -> tuple[float, bool]:
+    """The ranks' common training clock (the slowest rank's) and whether any rank stops."""
+    dist = _group()
+    if dist is None:
         return elapsed_s, stop
-    flags = torch.tensor([elapsed_s, 1.0 if stop else 0.0], dtype=torch.float64,
-                         device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    flags = _numbers([elapsed_s, 1.0 if stop else 0.0])
     dist.all_reduce(flags, op=dist.ReduceOp.MAX)
     return float(flags[0]), bool(flags[1] > 0)
 
 
 def gather_numbers(values: list[float]) -> list[list[float]]:
     """Every rank's ``values`` (same length on each), on every rank."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
+    dist = _group()
+    if dist is None:
         return [values]
-    mine = torch.tensor(values, dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    mine = _numbers(values)
     every = [torch.zeros_like(mine) for _ in range(dist.get_world_size())]
     dist.all_gather(every, mine)
     return [t.cpu().tolist() for t in every]
@@ -125,9 +136,8 @@ def gather_numbers(values: list[float]) -> list[list[float]]:
 def average_gradients(parameters: Any) -> None:
     """Average the gradients of ``parameters`` over the ranks (for modules outside the DDP wrapper: the
     discriminators of adversarial terms)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
+    dist = _group()
+    if dist is None:
         return
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
@@ -180,12 +190,12 @@ def local_ranks(nproc: int, params: dict[str, Any], workspace: str) -> Iterator[
         torch.set_num_threads(threads)
         try:
             yield DistEnv(0, nproc, 0)
-        except RuntimeError as exc:  # a collective failed: most often another rank died; say why it did
+        except RuntimeError:  # a collective failed: most often another rank died; say why it did
             for child in children:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=5)
             check_children(children)
-            raise exc
+            raise
         check_children(children)
     finally:
         for child in children:

@@ -125,16 +125,9 @@ def _training(ws: Any, p: dict[str, Any]) -> _Training:
     return _Training(variant, name, holdout, config, out, train_src, held, split, setup, renderer)
 
 
-def _device(wanted: str | None) -> str:
-    if wanted and wanted != "auto":
-        return wanted
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def train_follower(params: dict[str, Any], workspace: str, env: Any) -> dict[str, Any]:
     """Rank ``env.rank`` > 0 of a distributed ``train.renderer``: train beside rank 0, write nothing."""
+    from core.jobs.context import resolve_device
     from core.workspace import Workspace
     from core.workspace.atomic import forbid_writes
 
@@ -143,7 +136,7 @@ def train_follower(params: dict[str, Any], workspace: str, env: Any) -> dict[str
 
     forbid_writes(f"rank {env.rank} of a distributed training (only rank 0 writes)")
     job = _training(Workspace.open(workspace), params)
-    device = rank_device(_device(params.get("device")), env)
+    device = rank_device(resolve_device(params.get("device")), env)
     with process_group(env, device):
         return train(job.renderer, job.train_src, job.out, job.config, device=device, dist_env=env)
 
