@@ -40,6 +40,8 @@ EMODUB_NAME = re.compile(r"^emodub(\.exe|\.cmd|\.bat)?$", re.IGNORECASE)
 # Seconds a cancelled engine gets to save and exit before SIGTERM, then before SIGKILL.
 CANCEL_GRACE_S = 15.0
 KILL_GRACE_S = 5.0
+# A running job's bar stops short of full: only the engine's ``done`` fills it.
+NEVER_FULL = 0.99
 # Seconds an engine may linger after its terminal event before it is killed.
 EXIT_GRACE_S = 10.0
 # Environment variables of Blender's own Python that must not leak into the engine's Python.
@@ -212,6 +214,8 @@ class JobState:
     total: int = 0
     message: str = ""
     eta_s: float | None = None
+    overall: float | None = None
+    overall_eta_s: float | None = None
     text: str = "starting the engine"
     outputs: dict[str, Any] = field(default_factory=dict)
     error_code: str = ""
@@ -227,8 +231,14 @@ class JobState:
 
     @property
     def fraction(self) -> float:
-        """Progress of the current stage in [0, 1] (0 while unknown)."""
-        return min(1.0, self.done / self.total) if self.total > 0 else 0.0
+        """The job's bar in [0, 1]: the whole job across its stages (the current stage alone from an engine
+        older than protocol 3; 0 while unknown). Full only once the job is done; a failed or cancelled job
+        keeps where it stopped."""
+        if self.status == "done":
+            return 1.0
+        if self.overall is not None:
+            return min(max(self.overall, 0.0), NEVER_FULL)
+        return min(NEVER_FULL, self.done / self.total) if self.total > 0 else 0.0
 
     @property
     def outcome_known(self) -> bool:
@@ -257,8 +267,12 @@ def apply_event(state: JobState, event: protocol.Event) -> None:
             state.status = "running"
         state.stage, state.done, state.total = event.stage, event.done, event.total
         state.message, state.eta_s = event.message, event.eta_s
+        if event.overall is not None:  # the bar never goes back
+            state.overall = max(state.overall or 0.0, event.overall)
+        state.overall_eta_s = event.overall_eta_s
         count = f" {event.done}/{event.total}" if event.total else ""
-        eta = f" (about {format_eta(event.eta_s)} left)" if event.eta_s is not None else ""
+        left = event.overall_eta_s if event.overall is not None else event.eta_s
+        eta = f" (about {format_eta(left)} left)" if left is not None else ""
         detail = f": {event.message}" if event.message else ""
         state.text = f"{event.stage}{count}{detail}{eta}"
     elif isinstance(event, protocol.Log):
@@ -271,7 +285,8 @@ def apply_event(state: JobState, event: protocol.Event) -> None:
         state.status = "error"
         state.error_code, state.error_message, state.error_hint = event.code, event.message, event.hint
         state.traceback = event.traceback
-        state.text = f"emodub bug: {event.message}" if state.is_bug else f"failed: {event.message}"
+        at = f" at {round(100 * state.fraction)}%" if state.fraction > 0 else ""
+        state.text = f"emodub bug: {event.message}" if state.is_bug else f"failed{at}: {event.message}"
     elif isinstance(event, protocol.Done):
         state.status = "done"
         state.outputs = dict(event.outputs)
@@ -281,7 +296,8 @@ def apply_event(state: JobState, event: protocol.Event) -> None:
         state.text = "done"
     elif isinstance(event, protocol.Cancelled):
         state.status = "cancelled"
-        state.text = f"cancelled: {event.message}" if event.message else "cancelled"
+        at = f" at {round(100 * state.fraction)}%" if state.fraction > 0 else ""
+        state.text = f"cancelled{at}: {event.message}" if event.message else f"cancelled{at}"
 
 
 class EngineJob:

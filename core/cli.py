@@ -50,8 +50,13 @@ class TerminalReporter:
             if event.total and bar.total != event.total:
                 bar.total = event.total
             bar.n = event.done
-            if event.message:
-                bar.set_postfix_str(event.message, refresh=False)
+            whole = ""
+            if event.overall is not None:  # where the whole job is: stages come and go, this only grows
+                left = f", ~{round(event.overall_eta_s)} s left" if event.overall_eta_s is not None else ""
+                whole = f"job {round(100 * event.overall)}%{left}"
+            postfix = "; ".join(part for part in (event.message, whole) if part)
+            if postfix:
+                bar.set_postfix_str(postfix, refresh=False)
             bar.refresh()
         elif isinstance(event, P.Log):
             self._write(f"[{event.level}] {event.message}")

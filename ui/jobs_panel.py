@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from .batchview import batch_items, batch_plan_path
 from .engine import JobManager
-from .jobstate import ERROR, QUEUED, RUNNING, JobRecord
+from .jobstate import CANCELLED, ERROR, INTERRUPTED, QUEUED, RUNNING, JobRecord
 from .models import FRACTION_ROLE, JobListModel
 
 
@@ -49,6 +49,8 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.minimum, bar.maximum = 0, 0 if fraction is None else 1000
         bar.progress = 0 if fraction is None else int(round(fraction * 1000))
         bar.text = "" if fraction is None else f"{round(100 * fraction)}%"
+        if fraction is not None and state in (ERROR, CANCELLED, INTERRUPTED):
+            bar.text = f"{state} at {round(100 * fraction)}%"  # where it stopped, never a full bar
         bar.textVisible = True
         bar.textAlignment = Qt.AlignmentFlag.AlignCenter
         # Qt 6 draws a vertical bar unless State_Horizontal is set.

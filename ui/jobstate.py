@@ -36,6 +36,8 @@ QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
 DONE, ERROR, CANCELLED, INTERRUPTED = "done", "error", "cancelled", "interrupted"
 ACTIVE_STATES = frozenset({RUNNING, CANCELLING})
 FINISHED_STATES = frozenset({DONE, ERROR, CANCELLED, INTERRUPTED})
+# A running job's bar stops short of full: only ``done`` fills it.
+NEVER_FULL = 0.99
 MAX_LOG_LINES = 2000  # per job; older lines are dropped so a chatty job cannot exhaust memory
 
 # Job kinds the app starts, with a human title (the registry on the engine side is the truth).
@@ -66,7 +68,9 @@ class JobRecord:
         title: what the queue shows.
         home: workspace root whose journal keeps this record (the open workspace at submit time).
         state: one of the states in the module docstring.
-        stage, done, total, message, eta_s: the latest progress event.
+        stage, done, total, message, eta_s: the latest progress event (``eta_s``: that stage's time left).
+        overall, overall_eta_s: the whole job's position (0..1, across its stages) and time left, from the
+            same event (``None`` from an engine older than protocol 3).
         log: recent log lines (``[level] message``), at most :data:`MAX_LOG_LINES`.
         error_code, error_message, error_hint, traceback: set in state ``error``.
         outputs: the ``done`` event's outputs.
@@ -88,6 +92,8 @@ class JobRecord:
     total: int = 0
     message: str = ""
     eta_s: float | None = None
+    overall: float | None = None
+    overall_eta_s: float | None = None
     log: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
     error_code: str = ""
     error_message: str = ""
@@ -113,12 +119,16 @@ class JobRecord:
 
     @property
     def fraction(self) -> float | None:
-        """Progress of the current stage in [0, 1]; ``None`` when the total is unknown."""
+        """The job's bar in [0, 1]: the whole job across its stages (the current stage's share alone from an
+        engine that does not say, ``None`` when that is unknown too). Full only once the job is done; a failed
+        or cancelled job keeps where it stopped."""
         if self.state == DONE:
             return 1.0
+        if self.overall is not None:
+            return min(max(self.overall, 0.0), NEVER_FULL)
         if self.total <= 0:
             return None
-        return min(max(self.done / self.total, 0.0), 1.0)
+        return min(max(self.done / self.total, 0.0), NEVER_FULL)
 
     @property
     def is_finished(self) -> bool:
@@ -144,7 +154,8 @@ class JobRecord:
         if self.state == INTERRUPTED:
             return self.message or "interrupted"
         if self.stage and self.state in ACTIVE_STATES:
-            eta = f", about {_duration(self.eta_s)} left" if self.eta_s else ""
+            left = self.overall_eta_s if self.overall is not None else self.eta_s
+            eta = f", about {_duration(left)} left" if left else ""
             text = f"{self.stage} {self.done}/{self.total}" if self.total else self.stage
             return f"{text}{': ' + self.message if self.message else ''}{eta}"
         return self.message
@@ -163,6 +174,8 @@ class JobRecord:
             "total": self.total,
             "message": self.message,
             "eta_s": self.eta_s,
+            "overall": self.overall,
+            "overall_eta_s": self.overall_eta_s,
             "log": list(self.log)[-200:],
             "error_code": self.error_code,
             "error_message": self.error_message,
@@ -298,6 +311,9 @@ class JobQueue:
         elif isinstance(event, P.Progress):
             record.stage, record.done, record.total = event.stage, event.done, event.total
             record.message, record.eta_s = event.message, event.eta_s
+            if event.overall is not None:  # the bar never goes back, whatever order events come in
+                record.overall = max(record.overall or 0.0, event.overall)
+            record.overall_eta_s = event.overall_eta_s
         elif isinstance(event, P.Log):
             record.log.append(f"[{event.level}] {event.message}")
         elif isinstance(event, P.Artifact):

@@ -16,6 +16,11 @@ from core.jobs import protocol as P
 from core.jobs.context import JobContext, JobFailed
 from core.jobs.registry import FRAME_RATE, NON_NEGATIVE, POSITIVE, Arg, Bounds, job_kind
 
+# Rough costs on a 2-core CPU (seconds), only to share a composite job's bar among its steps: the bar and its
+# ETA hold as long as the ratios do (the ETA scales with the pace measured so far).
+SECONDS_PER_FRAME = {"ingest": 0.1, "landmarks": 0.05, "track": 0.25}
+SECONDS_PER_ITERATION = {"a2e": 0.02, "renderer": 0.25}
+
 _CURVES_HINT = "see the JSON form in core/expression/emotions.py, or give a spec such as happy:0.5,sad:0.2"
 _AUDIO_HINT = "give a WAV, FLAC or OGG file with sound (convert with: ffmpeg -i INPUT -ar 48000 out.wav)"
 
@@ -200,6 +205,7 @@ def run_dub(ctx: JobContext) -> dict[str, Any]:
     render_name = p.get("name") or unique_render_name(ws, p["shot"])
     check_render_name(ws, render_name, p["shot"])
     # One dub writes one render folder: dubs of the same shot (its languages, its emotion passes) run side by side.
+    ctx.plan([("predict", 1.0), ("render", 4.0)])  # loading the models and predicting, then rendering + encoding
     with ws.lock(f"render/{render_name}"):
         try:
             result = dub(ws, p["actor"], p["shot"], Path(p["audio"]), emotions, out=p.get("out"),
@@ -293,6 +299,7 @@ def run_prepare_shot(ctx: JobContext) -> dict[str, Any]:
             ingest_params["fps"] = p["fps"]
         if (p.get("max_faces") or 1) > 1:
             ingest_params["max_faces"] = int(p["max_faces"])
+        ctx.plan([("ingest", SECONDS_PER_FRAME["ingest"]), ("track", SECONDS_PER_FRAME["track"])])
         ingest = ctx.run_kind("ingest", ingest_params)
     track_params: dict[str, Any] = {"shot": p["shot"], "device": p.get("device") or "auto"}
     if p.get("face") is not None:
@@ -307,6 +314,9 @@ def run_prepare_shot(ctx: JobContext) -> dict[str, Any]:
                 Arg("--preset", default=None, help="the renderer variant's preset"),
                 Arg("--a2e-iterations", type=int, default=None, dest="a2e_iterations"),
                 Arg("--renderer-iterations", type=int, default=None, dest="renderer_iterations"),
+                Arg("--track-iterations", type=float, default=None, dest="track_iterations", bounds=NON_NEGATIVE,
+                    help="scale of the tracking iterations of clips not tracked yet (default 1; less: faster, "
+                         "coarser)"),
                 Arg("--device", default="auto", choices=["auto", "cpu", "cuda"])])
 def run_train_actor(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
@@ -319,20 +329,34 @@ def run_train_actor(ctx: JobContext) -> dict[str, Any]:
     if not clips:
         raise JobFailed(f"actor {p['actor']!r} has no footage yet", code="missing_input",
                         hint="import the actor's footage (a clip with their face and voice) first")
-    # Footage that was only imported is made ready here: one job from import to trained models.
-    tracked = []
-    for clip, clip_record in sorted(clips.items()):
-        if (ctx.workspace.clip_dir(p["actor"], clip) / "tracking" / "params.npz").is_file():
-            continue
-        if not (clip_record.get("stages") or {}).get("landmarks"):
-            ctx.run_kind("landmarks", {"actor": p["actor"], "clip": clip})
-        ctx.run_kind("track", {"actor": p["actor"], "clip": clip, "device": p.get("device", "auto")})
-        tracked.append(clip)
+    # Footage that was only imported is made ready here: one job (one bar) from import to trained models.
+    untracked = {clip: clip_record for clip, clip_record in sorted(clips.items())
+                 if not (ctx.workspace.clip_dir(p["actor"], clip) / "tracking" / "params.npz").is_file()}
+    needs_landmarks = [clip for clip, clip_record in untracked.items()
+                       if not (clip_record.get("stages") or {}).get("landmarks")]
+    track_scale = float(p["track_iterations"]) if p.get("track_iterations") is not None else 1.0
+    steps: list[tuple[str, float]] = []
+    for clip, clip_record in untracked.items():
+        frames = float(clip_record.get("frames") or 250)
+        if clip in needs_landmarks:
+            steps.append((f"landmarks {clip}", frames * SECONDS_PER_FRAME["landmarks"]))
+        steps.append((f"track {clip}", frames * SECONDS_PER_FRAME["track"] * max(track_scale, 0.05)))
+    a2e_iterations, renderer_iterations = p.get("a2e_iterations"), p.get("renderer_iterations")
+    steps += [("train.a2e", (a2e_iterations or 3000) * SECONDS_PER_ITERATION["a2e"]),
+              ("train.renderer", (renderer_iterations or 2000) * SECONDS_PER_ITERATION["renderer"])]
+    ctx.plan(steps)
+    for clip in untracked:
+        if clip in needs_landmarks:
+            ctx.run_kind("landmarks", {"actor": p["actor"], "clip": clip}, step=f"landmarks {clip}")
+        track_params = {"actor": p["actor"], "clip": clip, "device": p.get("device", "auto")}
+        if p.get("track_iterations") is not None:
+            track_params["iterations"] = track_scale
+        ctx.run_kind("track", track_params, step=f"track {clip}")
+    tracked = list(untracked)
     if tracked:
         ctx.log(f"tracked {len(tracked)} clip(s) first: {', '.join(tracked)}")
-    a2e = ctx.run_kind("train.a2e", {**common, **({"iterations": p["a2e_iterations"]}
-                                                  if p.get("a2e_iterations") else {})})
-    renderer_params = {**common, **({"iterations": p["renderer_iterations"]} if p.get("renderer_iterations") else {})}
+    a2e = ctx.run_kind("train.a2e", {**common, **({"iterations": a2e_iterations} if a2e_iterations else {})})
+    renderer_params = {**common, **({"iterations": renderer_iterations} if renderer_iterations else {})}
     for key in ("renderer", "preset"):
         if p.get(key):
             renderer_params[key] = p[key]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -46,6 +47,62 @@ class CancelToken:
         return self._event.is_set()
 
 
+# The bar stops short of full until the job's ``done`` event: a job is never shown finished while it runs.
+MAX_BEFORE_DONE = 0.99
+# An ETA from fewer seconds or a smaller part of the job than this would jump about.
+ETA_MIN_SECONDS = 1.0
+ETA_MIN_FRACTION = 0.02
+
+
+@dataclass
+class _JobBar:
+    """The one bar of a job: its position in [0, MAX_BEFORE_DONE] across all its stages and the jobs it
+    runs as steps (all of them move this one object). It never goes back."""
+
+    started: float = field(default_factory=lambda: time.monotonic())
+    fraction: float = 0.0
+
+    def advance(self, fraction: float) -> None:
+        self.fraction = max(self.fraction, min(fraction, MAX_BEFORE_DONE))
+
+    def eta_s(self) -> float | None:
+        """Seconds left at the pace so far (``None`` until enough is done to tell)."""
+        elapsed = time.monotonic() - self.started
+        if self.fraction < ETA_MIN_FRACTION or elapsed < ETA_MIN_SECONDS:
+            return None
+        return elapsed * (1.0 - self.fraction) / self.fraction
+
+
+@dataclass
+class _Steps:
+    """How one (sub-)job's share ``[lo, hi]`` of the bar is split among its steps.
+
+    Declared steps (:meth:`JobContext.plan`) get shares in proportion to their cost. A stage nobody declared
+    gets half of what is left of the share when no plan was made (a job that does not know its stages still
+    moves forward, never past its share), and no room at all when one was (the plan covers the share).
+    """
+
+    lo: float = 0.0
+    hi: float = 1.0
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)
+    free: float = 0.0  # where the room for undeclared stages starts
+    planned: bool = False
+
+    def __post_init__(self) -> None:
+        self.free = self.lo
+
+    def span(self, name: str, now: float) -> tuple[float, float]:
+        """The share of step ``name``; ``now`` is where the bar is."""
+        if name in self.spans:
+            return self.spans[name]
+        start = min(max(self.free, now, self.lo), self.hi)
+        if self.planned:
+            return (min(max(now, self.lo), self.hi),) * 2
+        self.spans[name] = (start, start + (self.hi - start) / 2)
+        self.free = self.spans[name][1]
+        return self.spans[name]
+
+
 def resolve_device(wanted: str | None) -> str:
     """``cpu`` or ``cuda`` for a ``device`` param (``auto`` or none: CUDA when available)."""
     if wanted and wanted != "auto":
@@ -67,6 +124,8 @@ class JobContext:
         self._stage_start: dict[str, tuple[float, int]] = {}
         self._workspace: Workspace | None = None
         self._held = contextlib.ExitStack()
+        self._bar = _JobBar()
+        self._steps = _Steps()
 
     # -- workspace -------------------------------------------------------------------------
     @property
@@ -127,6 +186,7 @@ class JobContext:
         closed with this one."""
         sub = JobContext(P.JobSpec(kind=self.spec.kind, params=self.params, workspace=workspace, id=self.spec.id),
                          self._sink, self.cancel_token)
+        sub._bar, sub._steps = self._bar, self._steps  # the same job, the same bar
         self._held.callback(sub.close)
         return sub
 
@@ -135,9 +195,26 @@ class JobContext:
         """``cpu`` or ``cuda`` from the ``device`` param (``auto``: CUDA when available)."""
         return resolve_device(self.params.get("device"))
 
-    def run_kind(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Run another job kind as a step of this job (same workspace, events and cancel token);
-        returns its outputs. Used by composite kinds such as ``shot.prepare`` and ``train.actor``."""
+    def plan(self, steps: Sequence[tuple[str, float]]) -> None:
+        """Declare the steps of this job in order, each with its relative cost (expected seconds, say): each
+        gets that share of the job's bar. A step is a progress stage or a job run with :meth:`run_kind`
+        (``step=``, or its kind). Call it before the first of them reports; stages left out of a plan show
+        their label but do not move the bar."""
+        steps_ = self._steps
+        costs = [max(float(cost), 0.0) for _, cost in steps]
+        total = sum(costs) or 1.0
+        position = min(max(steps_.free, self._bar.fraction, steps_.lo), steps_.hi)  # what ran before is kept
+        width = steps_.hi - position
+        for (name, _), cost in zip(steps, costs, strict=True):
+            end = position + width * cost / total
+            steps_.spans[name] = (position, end)
+            position = end
+        steps_.free, steps_.planned = steps_.hi, True
+
+    def run_kind(self, kind: str, params: dict[str, Any], step: str | None = None) -> dict[str, Any]:
+        """Run another job kind as a step of this job (same workspace, events, cancel token and bar: it moves
+        within the share of ``step``, default its kind, see :meth:`plan`); returns its outputs. Used by
+        composite kinds such as ``shot.prepare`` and ``train.actor``."""
         from .registry import get_kind
 
         job = get_kind(kind)
@@ -148,7 +225,11 @@ class JobContext:
                          self._sink, self.cancel_token)
         if self.spec.workspace:
             sub._workspace = self.workspace  # opened (and announced) once, by this job
-        return job.run(sub)
+        lo, hi = self._steps.span(step or kind, self._bar.fraction)
+        sub._bar, sub._steps = self._bar, _Steps(lo, hi)
+        outputs = job.run(sub)
+        self._bar.advance(hi)
+        return outputs
 
     # -- reporting -------------------------------------------------------------------------
     def emit(self, event: P.Event) -> None:
@@ -159,16 +240,18 @@ class JobContext:
             raise JobCancelled("cancel requested")
 
     def progress(self, stage: str, done: int, total: int, message: str = "") -> None:
-        """Report ``done``/``total`` of ``stage`` (ETA from the stage's rate so far); then raise
-        :class:`JobCancelled` if a cancel was requested."""
+        """Report ``done``/``total`` of ``stage`` (ETA from the stage's rate so far) and where the whole job
+        is (see :meth:`plan`); then raise :class:`JobCancelled` if a cancel was requested."""
         now = time.monotonic()
         start = self._stage_start.setdefault(stage, (now, done))
         eta: float | None = None
         if done > start[1] and total > 0:
             rate = (now - start[0]) / (done - start[1])
             eta = max(0.0, rate * (total - done))
-        self.emit(P.Progress(self.spec.id, stage=stage, done=int(done), total=int(total),
-                             message=message, eta_s=eta))
+        lo, hi = self._steps.span(stage, self._bar.fraction)
+        self._bar.advance(lo + (hi - lo) * (min(max(done / total, 0.0), 1.0) if total > 0 else 0.0))
+        self.emit(P.Progress(self.spec.id, stage=stage, done=int(done), total=int(total), message=message,
+                             eta_s=eta, overall=round(self._bar.fraction, 4), overall_eta_s=self._bar.eta_s()))
         self.check_cancelled()
 
     def log(self, message: str, level: str = "info") -> None:

@@ -7,13 +7,13 @@ Blender's Python (no torch, no numpy) and carries a byte-identical copy of this 
 
 Wire format
 -----------
-* A job spec is one JSON object: ``{"v": 2, "id": ..., "kind": ..., "params": {...},
+* A job spec is one JSON object: ``{"v": 3, "id": ..., "kind": ..., "params": {...},
   "workspace": ...}``, on one line (or in a file). Nesting deeper than :data:`MAX_JSON_DEPTH` is
   refused.
-* The engine writes one event per line on stdout: ``{"v": 2, "event": "progress", "job_id": ...,
+* The engine writes one event per line on stdout: ``{"v": 3, "event": "progress", "job_id": ...,
   "t": <unix seconds>, ...fields}``. Logs for people go to stderr.
 * The front-end may write control lines on the engine's stdin: ``cancel`` or
-  ``{"v": 2, "control": "cancel"}``.
+  ``{"v": 3, "control": "cancel"}``.
 
 Anything else is rejected by :func:`decode_event` / :func:`decode_spec` with a
 :class:`ProtocolError` that says what is wrong, never with a crash.
@@ -24,10 +24,14 @@ Versions
 * 2: params are strict: a param the kind does not have is refused (error code ``bad_spec``, with the
   closest valid name), and so is a param of the wrong type (``bad_params``). Error codes are
   :data:`ERROR_CODES`.
+* 3: ``progress`` events carry the whole job's position, ``overall`` (0..1 across all its stages and the
+  jobs it runs as steps, monotone, below 1 until ``done``) and ``overall_eta_s``, so that a front-end shows
+  one bar per job; ``stage``/``done``/``total`` still say what the current stage is doing.
 
 The engine still answers a version-1 spec (an add-on or app older than the engine): the job runs as
 before, unknown params are ignored with a ``warning`` log that names them and asks for the front-end
 to be updated, and the job's events are written in version 1 so that the old front-end can read them.
+Likewise a version-2 spec gets version-2 events (without the fields version 3 added).
 A spec of a version newer than :data:`PROTOCOL_VERSION` is refused (update the engine).
 """
 
@@ -40,11 +44,14 @@ import uuid
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 # Spec versions this side answers (see "Versions" above); events of any of them decode too, so a
 # front-end reads the refusal of an engine one version older than itself.
-SUPPORTED_VERSIONS = (1, 2)
+SUPPORTED_VERSIONS = (1, 2, 3)
 STRICT_PARAMS_SINCE = 2
+# Event fields added after version 1, and the version that added them: events answering an older spec
+# leave them out (its front-end refuses fields it does not know).
+FIELDS_SINCE: dict[str, int] = {"overall": 3, "overall_eta_s": 3}
 # Deeper nesting is refused before json.loads, which would die of a RecursionError on it.
 MAX_JSON_DEPTH = 64
 # A spec larger than this is refused (long per-frame curves are a few MB).
@@ -140,7 +147,7 @@ class Event:
     t: float = field(default_factory=time.time, kw_only=True)
 
     def to_dict(self, version: int = PROTOCOL_VERSION) -> dict[str, Any]:
-        payload = asdict(self)
+        payload = {key: value for key, value in asdict(self).items() if FIELDS_SINCE.get(key, 1) <= version}
         return {"v": version, "event": self.name, **payload}
 
 
@@ -152,7 +159,9 @@ class Started(Event):
 
 @dataclass(frozen=True)
 class Progress(Event):
-    """``done`` of ``total`` steps of ``stage``; ``eta_s`` is ``None`` until it can be estimated."""
+    """``done`` of ``total`` steps of ``stage``; ``eta_s`` (that stage's time left) is ``None`` until it can be
+    estimated. ``overall`` is the whole job's position in [0, 1) (``None``: the engine does not say, version
+    < 3) and ``overall_eta_s`` the whole job's time left."""
 
     name: ClassVar[str] = "progress"
     stage: str = ""
@@ -160,6 +169,8 @@ class Progress(Event):
     total: int = 0
     message: str = ""
     eta_s: float | None = None
+    overall: float | None = None
+    overall_eta_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +222,7 @@ _NUMBER = (int, float)
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "job_id": (str,), "t": _NUMBER, "kind": (str,), "stage": (str,), "done": (int,),
     "total": (int,), "message": (str,), "eta_s": _NUMBER + (type(None),), "level": (str,),
+    "overall": _NUMBER + (type(None),), "overall_eta_s": _NUMBER + (type(None),),
     "path": (str,), "code": (str,), "hint": (str,), "traceback": (str,), "outputs": (dict,),
 }
 

@@ -119,7 +119,32 @@ def test_apply_event_builds_status_text_progress_and_outcome() -> None:
     assert state.report == "/w/report.json" and not state.outcome_known
     engine.apply_event(state, protocol.Error("j1", code="no_model", message="no renderer", hint="train"))
     assert (state.status, state.error_message, state.error_hint) == ("error", "no renderer", "train")
-    assert state.text == "failed: no renderer" and not state.is_bug
+    assert state.text == "failed at 25%: no renderer" and not state.is_bug and state.fraction == 0.25
+
+
+def test_one_bar_across_stages_never_full_before_done_and_kept_where_a_job_stopped() -> None:
+    """Protocol 3: the bar follows the whole job (``overall``), not each stage's count."""
+    state = engine.JobState("j1", "train.actor")
+    seen = []
+    for stage, done, total, overall in (("track c0", 5, 10, 0.1), ("track c0", 10, 10, 0.2), ("pretrain", 1, 100, 0.21),
+                                        ("pretrain", 100, 100, 0.5), ("train renderer", 3, 3, 0.99)):
+        engine.apply_event(state, protocol.Progress("j1", stage=stage, done=done, total=total, overall=overall,
+                                                    overall_eta_s=30.0))
+        seen.append(state.fraction)
+    assert seen == sorted(seen) and max(seen) < 1.0 and seen[2] > seen[1]  # a new stage does not start at 0
+    assert "about 30s left" in state.text
+    engine.apply_event(state, protocol.Progress("j1", stage="late", done=0, total=1, overall=0.3))
+    assert state.fraction == pytest.approx(0.99)  # an event out of order does not move the bar back
+    engine.apply_event(state, protocol.Done("j1"))
+    assert state.fraction == 1.0
+    cancelled = engine.JobState("j2", "dub")
+    engine.apply_event(cancelled, protocol.Progress("j2", stage="render", done=1, total=4, overall=0.4))
+    engine.apply_event(cancelled, protocol.Cancelled("j2", message="by the user"))
+    assert cancelled.fraction == pytest.approx(0.4) and cancelled.text == "cancelled at 40%: by the user"
+    # An engine that does not send `overall` (protocol 2): the stage's count, never full before done.
+    old = engine.JobState("j3", "dub")
+    engine.apply_event(old, protocol.Progress("j3", stage="render", done=120, total=120))
+    assert old.fraction == pytest.approx(engine.NEVER_FULL)
 
 
 @pytest.mark.parametrize("code", ["bad_input", "bad_params", "bad_spec", "busy", "read_only",

@@ -68,7 +68,7 @@ def test_the_engine_takes_the_add_ons_params_under_the_strict_protocol() -> None
             ("dub", jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav"),
                                        emotions=emotions, format="png16", matte="sequence", face=2))):
         spec = jobspec.make_spec(kind, params, "/ws")
-        assert protocol.decode_spec(spec.to_json()).version == protocol.PROTOCOL_VERSION == 2
+        assert protocol.decode_spec(spec.to_json()).version == protocol.PROTOCOL_VERSION == 3
         assert get_kind(kind).check_params(spec.params, strict=True) == []
 
 

@@ -49,6 +49,32 @@ def test_events_drive_the_states_and_listeners_hear_them() -> None:
     assert heard[0] == ("added", QUEUED) and heard[-1] == ("changed", DONE)
 
 
+def test_one_bar_per_job_across_its_stages_never_full_before_done() -> None:
+    queue = JobQueue()
+    job = _submit(queue, kind="train.actor")
+    queue.mark_running(job)
+    bars = []
+    for stage, done, total, overall in (("track c0", 10, 10, 0.2), ("pretrain", 0, 100, 0.2),
+                                        ("pretrain", 50, 100, 0.45), ("train renderer", 300, 300, 0.99)):
+        queue.apply(job, P.Progress(job, stage=stage, done=done, total=total, eta_s=1.0, overall=overall,
+                                    overall_eta_s=90.0))
+        bars.append(queue[job].fraction)
+    assert bars == sorted(bars) and bars[1] == pytest.approx(0.2) and max(bars) < 1.0
+    assert "about 1 min 30 s left" in queue[job].status_text()  # the whole job's time left, not the stage's
+    queue.apply(job, P.Error(job, code="bad_input", message="no audio"))
+    record = queue.process_finished(job, P.EXIT_ERROR)
+    assert record.state == ERROR and record.fraction == pytest.approx(0.99)
+    # a journal keeps the bar of a finished job
+    from ui.jobstate import JobRecord
+
+    assert JobRecord.from_json(record.to_json()).fraction == pytest.approx(0.99)
+    # an engine that says nothing of the whole job (protocol 2): the stage's count, never full before done
+    old = _submit(queue)
+    queue.mark_running(old)
+    queue.apply(old, P.Progress(old, stage="fit", done=4, total=4))
+    assert queue[old].fraction == pytest.approx(0.99)
+
+
 def test_error_event_keeps_message_and_hint() -> None:
     queue = JobQueue()
     job = _submit(queue)

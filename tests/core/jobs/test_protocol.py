@@ -40,7 +40,7 @@ def test_spec_round_trip() -> None:
     ("{not json", "not JSON"),
     ("[1, 2]", "expected a JSON object"),
     ('{"v": 1, "event": "explode", "job_id": "a"}', "unknown event 'explode'"),
-    ('{"v": 3, "event": "done", "job_id": "a"}', "protocol version 3"),
+    ('{"v": 4, "event": "done", "job_id": "a"}', "protocol version 4"),
     ('{"event": "done", "job_id": "a"}', "protocol version None"),
     ('{"v": 1, "event": "done"}', "no 'job_id'"),
     ('{"v": 1, "job_id": "a"}', "no 'event'"),
@@ -86,15 +86,27 @@ def test_specs_keep_their_version_and_newer_ones_are_refused() -> None:
     old = P.decode_spec('{"v": 1, "kind": "selftest", "params": {"step": 3}}')
     assert old.version == 1 and not old.strict
     new = P.decode_spec(P.JobSpec(kind="selftest").to_json())
-    assert new.version == P.PROTOCOL_VERSION == 2 and new.strict
+    assert new.version == P.PROTOCOL_VERSION == 3 and new.strict
     assert json.loads(old.to_json())["v"] == 1  # re-encoded as it came
     with pytest.raises(P.ProtocolError, match="update emodub"):
-        P.decode_spec('{"v": 3, "kind": "selftest"}')
+        P.decode_spec('{"v": 4, "kind": "selftest"}')
     with pytest.raises(P.ProtocolError, match="protocol version True"):
         P.decode_spec('{"v": true, "kind": "selftest"}')
     # An engine answers a version-1 front-end in version 1, and front-ends read both.
     line = P.encode_event(P.Done("j"), version=1)
     assert json.loads(line)["v"] == 1 and P.decode_event(line) == P.Done("j", t=json.loads(line)["t"])
+
+
+def test_older_front_ends_get_progress_without_the_fields_they_do_not_know() -> None:
+    event = P.Progress("j", stage="render", done=3, total=10, overall=0.42, overall_eta_s=12.5)
+    for version in (1, 2):
+        payload = json.loads(P.encode_event(event, version=version))
+        assert payload["v"] == version and "overall" not in payload and "overall_eta_s" not in payload
+        assert P.decode_event(json.dumps(payload)).overall is None
+    decoded = P.decode_event(P.encode_event(event))
+    assert decoded.overall == pytest.approx(0.42) and decoded.overall_eta_s == pytest.approx(12.5)
+    with pytest.raises(P.ProtocolError, match="'overall' has the wrong type"):
+        P.decode_event('{"v": 3, "event": "progress", "job_id": "j", "overall": "half"}')
 
 
 @pytest.mark.timeout(20)
