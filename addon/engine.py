@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import protocol
+from . import hints, protocol
 
 PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)*)?w?(\.exe)?$", re.IGNORECASE)
 EMODUB_NAME = re.compile(r"^emodub(\.exe|\.cmd|\.bat)?$", re.IGNORECASE)
@@ -79,6 +79,11 @@ class EngineCommand:
     def worker(self, job_file: str | os.PathLike[str]) -> list[str]:
         entry = ["-m", "core.worker"] if self.style == "python" else ["worker"]
         return [*self.prefix, *entry, "--job", str(job_file)]
+
+    def serve(self, idle_exit_s: float) -> list[str]:
+        """A warm engine: job specs on stdin, one per line (``worker --serve``)."""
+        entry = ["-m", "core.worker"] if self.style == "python" else ["worker"]
+        return [*self.prefix, *entry, "--serve", "--idle-exit", f"{idle_exit_s:g}"]
 
     def doctor(self, workspace: str | None = None) -> list[str]:
         entry = ["-m", "core.cli", "doctor"] if self.style == "python" else ["doctor"]
@@ -283,7 +288,10 @@ def apply_event(state: JobState, event: protocol.Event) -> None:
             state.report = event.path
     elif isinstance(event, protocol.Error):
         state.status = "error"
-        state.error_code, state.error_message, state.error_hint = event.code, event.message, event.hint
+        state.error_code, state.error_message = event.code, event.message
+        state.error_hint = protocol.hint_in_own_words(event.code, state.kind, event.hint, hints.WORDS)
+        if event.hint and event.hint != state.error_hint:
+            state.logs.append(f"[hint] engine: {event.hint}")
         state.traceback = event.traceback
         at = f" at {round(100 * state.fraction)}%" if state.fraction > 0 else ""
         state.text = f"emodub bug: {event.message}" if state.is_bug else f"failed{at}: {event.message}"
@@ -514,6 +522,224 @@ class EngineJob:
 
     def wait(self, timeout: float, interval: float = 0.05) -> JobState:
         """Poll until finished or ``timeout`` seconds (for scripts and tests; the add-on never waits)."""
+        deadline = time.monotonic() + timeout
+        while not self.poll().finished and time.monotonic() < deadline:
+            time.sleep(interval)
+        return self.state
+
+
+class WarmEngine:
+    """One engine process kept warm (``worker --serve``) for short jobs such as previews: torch, the models and a
+    preview's set-up stay loaded from one job to the next, so the second preview of a shot takes a fraction of the
+    first.
+
+    It runs one job at a time. It stops on :meth:`stop` (a ``quit`` line; the add-on sends it when it is disabled
+    and when Blender quits), when its stdin closes (Blender died), or by itself after ``idle_exit_s`` seconds
+    without a job; the next job then starts a new one.
+    """
+
+    def __init__(self, command: EngineCommand, job_dir: str | os.PathLike[str], *,
+                 env: Mapping[str, str] | None = None, idle_exit_s: float = 600.0) -> None:
+        self.command = command
+        self.env = dict(env or {})
+        self.job_dir = Path(job_dir)
+        self.log_path = self.job_dir / "warm-engine.log"
+        self.idle_exit_s = idle_exit_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_file: Any = None
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._jobs: dict[str, WarmJob] = {}
+
+    def serves(self, command: EngineCommand, env: Mapping[str, str]) -> bool:
+        """Whether this engine is the one the preferences name now (else a new one is started)."""
+        return command == self.command and dict(env) == self.env
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.alive and self._proc is not None else None
+
+    def _start(self) -> None:
+        try:
+            self.job_dir.mkdir(parents=True, exist_ok=True)
+            self._log_file = open(self.log_path, "ab")
+        except OSError as exc:
+            raise EngineError(f"cannot write the engine log in {self.job_dir}: {exc}",
+                              hint="check that the folder is writable") from None
+        argv = self.command.serve(self.idle_exit_s)
+        kwargs: dict[str, Any] = {}
+        if os.name == "nt":
+            kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+        else:
+            kwargs["start_new_session"] = True
+        try:
+            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log_file,
+                                          cwd=str(self.job_dir), env=engine_environment(self.env), **kwargs)
+        except OSError as exc:
+            self._log_file.close()
+            raise EngineError(f"cannot start the engine ({shlex.join(argv)}): {exc}", hint=ENGINE_HINT) from None
+        self._queue = queue.Queue()
+        threading.Thread(target=self._read_events, args=(self._proc, self._queue), name="emodub-warm-events",
+                         daemon=True).start()
+
+    @staticmethod
+    def _read_events(proc: subprocess.Popen[bytes], out: queue.Queue[tuple[str, Any]]) -> None:
+        assert proc.stdout is not None
+        try:
+            for raw in proc.stdout:
+                if raw.strip():
+                    try:
+                        out.put(("event", protocol.decode_event(raw)))
+                    except protocol.ProtocolError:
+                        continue
+        except (OSError, ValueError):
+            pass
+        out.put(("exit", proc.wait()))
+
+    def _write(self, line: str) -> bool:
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            return False
+        try:
+            proc.stdin.write((line + "\n").encode("utf-8"))
+            proc.stdin.flush()
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def submit(self, spec: protocol.JobSpec, *, keys: Iterable[str] = (), label: str = "",
+               meta: Mapping[str, Any] | None = None) -> WarmJob:
+        """Send ``spec`` to the warm engine (started first when there is none); returns at once."""
+        busy = [job for job in self._jobs.values() if not job.state.finished]
+        if busy:
+            raise JobConflict(f"{busy[0].label} is still running in the preview engine",
+                              hint="wait for it to finish or cancel it first")
+        if not self.alive:
+            self._start()
+        job = WarmJob(self, spec, keys=keys, label=label, meta=meta)
+        self._jobs = {spec.id: job}
+        if not self._write(spec.to_json()):
+            job.state.status, job.state.finished = "error", True
+            job.state.error_code, job.state.error_message = "engine_stopped", "the preview engine is not running"
+            job.state.error_hint = "try again (a new engine starts)"
+        return job
+
+    def drain(self) -> None:
+        """Hand the events that arrived to their jobs; a job whose engine ended under it fails."""
+        while True:
+            try:
+                kind, payload = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "event":
+                job = self._jobs.get(payload.job_id)
+                if job is not None:
+                    job.apply(payload)
+            elif kind == "exit":
+                for job in self._jobs.values():
+                    job.engine_ended(int(payload))
+                if self._log_file is not None and not self._log_file.closed:
+                    self._log_file.close()
+
+    def cancel(self) -> None:
+        self._write(protocol.encode_cancel())
+
+    def stop(self, grace_s: float = 2.0) -> None:
+        """Ask it to quit (a ``quit`` line), then end it if it does not; never raises."""
+        proc = self._proc
+        if proc is None:
+            return
+        self._write("quit")
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._proc = None
+
+    def kill(self) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            if os.name == "nt":
+                proc.kill()
+            else:
+                os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+
+    def log_tail(self, lines: int = 8) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+
+class WarmJob:
+    """A job of a :class:`WarmEngine`; it looks like an :class:`EngineJob` to the registry and the timer. It is
+    finished when its outcome event comes (the engine stays up for the next one)."""
+
+    def __init__(self, engine: WarmEngine, spec: protocol.JobSpec, *, keys: Iterable[str] = (), label: str = "",
+                 meta: Mapping[str, Any] | None = None, cancel_grace_s: float = CANCEL_GRACE_S) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.keys = frozenset(keys)
+        self.label = label or spec.kind
+        self.meta = dict(meta or {})
+        self.state = JobState(spec.id, spec.kind, label=self.label)
+        self.state.status, self.state.text = "running", "sent to the warm engine"
+        self.handled = False
+        self.log_path = engine.log_path
+        self.cancel_grace_s = cancel_grace_s
+        self._cancel_at: float | None = None
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def apply(self, event: protocol.Event) -> None:
+        apply_event(self.state, event)
+        if self.state.outcome_known:
+            self.state.finished = True
+
+    def engine_ended(self, code: int) -> None:
+        if self.state.finished:
+            return
+        self.state.exit_code, self.state.finished = code, True
+        if self.state.cancel_requested:
+            self.state.status, self.state.text = "cancelled", "cancelled (the preview engine was stopped)"
+            return
+        self.state.status, self.state.error_code = "error", "engine_stopped"
+        self.state.error_message = f"the preview engine stopped (exit code {code}) before answering"
+        self.state.error_hint = f"try again (a new engine starts); its log is {self.log_path}"
+        self.state.text = f"failed: {self.state.error_message}"
+
+    def poll(self, now: float | None = None) -> JobState:
+        now = time.monotonic() if now is None else now
+        self.engine.drain()
+        if not self.state.finished and self._cancel_at is not None and now - self._cancel_at >= self.cancel_grace_s:
+            self.engine.kill()  # it does not listen: the next preview starts a new one
+        return self.state
+
+    def cancel(self) -> None:
+        if self.state.finished or self.state.cancel_requested:
+            return
+        self.state.cancel_requested, self._cancel_at = True, time.monotonic()
+        self.state.text = "cancelling..."
+        self.engine.cancel()
+
+    def kill(self) -> None:
+        self.state.cancel_requested = True
+        self.engine.kill()
+
+    def log_tail(self, lines: int = 8) -> str:
+        return self.engine.log_tail(lines)
+
+    def wait(self, timeout: float, interval: float = 0.05) -> JobState:
         deadline = time.monotonic() + timeout
         while not self.poll().finished and time.monotonic() < deadline:
             time.sleep(interval)

@@ -117,9 +117,32 @@ def footage_params(video: str, actor: str, emotion: str = "neutral", intensity: 
     return {"video": video, "actor": check_name(actor, "actor"), "clip": clip, "emotion": label}
 
 
-def train_actor_params(actor: str, device: str = "auto") -> dict[str, Any]:
-    """``train.actor``: train the actor's audio-to-expression model and renderer in turn."""
-    return {"actor": check_name(actor, "actor"), "device": check_device(device)}
+def consent_params(actor: str, consented_by: str, scope: str, document: str) -> dict[str, Any]:
+    """``actor.consent``: the record every actor needs before a dub (who consented, to what, the signed document)."""
+    missing = [label for label, value in (("Consented By", consented_by), ("Scope", scope),
+                                          ("Signed Document", document)) if not value.strip()]
+    if missing:
+        raise JobInputError(f"the consent record needs {', '.join(missing)}",
+                            hint="fill in the Consent fields in the Actor Footage box")
+    return {"actor": check_name(actor, "actor"), "consented_by": consented_by.strip(), "scope": scope.strip(),
+            "document": document.strip()}
+
+
+def train_actor_params(actor: str, device: str = "auto", a2e_iterations: int = 0, renderer_iterations: int = 0,
+                       track_iterations: float = 1.0) -> dict[str, Any]:
+    """``train.actor``: track the footage not tracked yet, then train the actor's audio-to-expression model and
+    renderer in turn. Iterations of 0 and a tracking effort of 1 keep the engine's defaults."""
+    params: dict[str, Any] = {"actor": check_name(actor, "actor"), "device": check_device(device)}
+    if a2e_iterations < 0 or renderer_iterations < 0 or track_iterations <= 0:
+        raise JobInputError("iterations and tracking effort cannot be negative",
+                            hint="use 0 iterations for the defaults, a tracking effort above 0")
+    if a2e_iterations:
+        params["a2e_iterations"] = int(a2e_iterations)
+    if renderer_iterations:
+        params["renderer_iterations"] = int(renderer_iterations)
+    if abs(track_iterations - 1.0) > 1e-9:
+        params["track_iterations"] = round(float(track_iterations), 3)
+    return params
 
 
 @dataclass(frozen=True)

@@ -198,17 +198,39 @@ def emotion_sources(scene: bpy.types.Scene, settings: Any) -> dict[str, Any]:
     return sources
 
 
+WARM: list[engine.WarmEngine] = []  # the engine kept warm for previews (at most one)
+
+
+def warm_engine(command: engine.EngineCommand, env: dict[str, str]) -> engine.WarmEngine:
+    """The warm engine of the current preferences (a new one when they changed: the old one is stopped)."""
+    if WARM and not WARM[0].serves(command, env):
+        WARM.pop().stop()
+    if not WARM:
+        WARM.append(engine.WarmEngine(command, job_dir(), env=env))
+    return WARM[0]
+
+
+def stop_warm_engine() -> None:
+    while WARM:
+        WARM.pop().stop()
+
+
 def start_job(context: bpy.types.Context, *, kind: str, params: dict[str, Any], workspace: str,
               keys: frozenset[str], label: str, meta: dict[str, Any], command: engine.EngineCommand,
-              env: dict[str, str], job_id: str | None = None) -> engine.EngineJob:
-    """Start ``kind`` in an engine subprocess and follow it from the timer."""
+              env: dict[str, str], job_id: str | None = None,
+              warm: bool = False) -> engine.EngineJob | engine.WarmJob:
+    """Start ``kind`` in an engine subprocess (``warm``: in the warm engine) and follow it from the timer."""
     spec = protocol.JobSpec(kind=kind, params=params, workspace=workspace or None,
                             id=job_id or uuid.uuid4().hex[:12])
     scene = context.scene
-    job = engine.EngineJob(spec, command, job_dir(), env=env, keys=keys, label=label,
-                           meta={"scene": scene.name, "blend": bpy.data.filepath, **meta})
-    JOBS.check_free(job.keys)
-    job.start()
+    meta = {"scene": scene.name, "blend": bpy.data.filepath, **meta}
+    JOBS.check_free(keys)
+    job: engine.EngineJob | engine.WarmJob
+    if warm:
+        job = warm_engine(command, env).submit(spec, keys=keys, label=label, meta=meta)
+    else:
+        job = engine.EngineJob(spec, command, job_dir(), env=env, keys=keys, label=label, meta=meta)
+        job.start()
     JOBS.add(job)
     settings = scene.emodub
     settings.job_id = job.id
@@ -350,6 +372,9 @@ def _place_dub(scene: bpy.types.Scene, source_name: str, video: Any, frames: Any
     if source is None:
         raise AddonError(f"the source strip {source_name!r} was removed while the dub rendered; "
                          f"the render is {video}", hint="add it by hand with Add > Movie")
+    preview = compat.find_strip(editor, f"{source.name}.preview")
+    if preview is not None:  # the render supersedes the previewed frame (and takes its channel)
+        compat.top_strips(editor).remove(preview)
     span = compat.strip_span(source)
     expected = int(frames) if isinstance(frames, int) and frames > 0 else span.shot_frames
     plan = placement.plan_output_strip(span, expected, channel_wanted, compat.occupants(editor))
@@ -495,7 +520,10 @@ def scene_facts(context: bpy.types.Context) -> readiness.SceneFacts:
         selected_movies=len(compat.selected_strips(editor, "MOVIE")) if editor is not None else 0,
         languages=settings.batch_languages,
         jobs_running=len(JOBS.running()),
-        last_report=settings.last_report)
+        last_report=settings.last_report,
+        consent_filled=all(str(value).strip() for value in (settings.consent_by, settings.consent_scope,
+                                                            settings.consent_document)),
+        workspace_set=bool(workspace_path(context)))
 
 
 class _Ready:
@@ -597,6 +625,47 @@ class EMODUB_OT_import_footage(_Ready, bpy.types.Operator):
         return {"FINISHED"}
 
 
+class EMODUB_OT_record_consent(_Ready, bpy.types.Operator):
+    """Record the actor's consent to be dubbed (who consented, to what, the signed document): needed before a dub"""
+
+    bl_idname = "emodub.record_consent"
+    bl_label = "Record Actor Consent"
+    ready = staticmethod(readiness.record_consent)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = settings_of(context)
+        try:
+            command, env, _device, workspace, _manifest = engine_and_workspace(context)
+            params = jobspec.consent_params(settings.actor, settings.consent_by, settings.consent_scope,
+                                            settings.consent_document)
+            start_job(context, kind="actor.consent", params=params, workspace=workspace,
+                      keys=frozenset({f"consent:{params['actor']}"}), label=f"Record consent of {params['actor']}",
+                      meta={"actor": params["actor"]}, command=command, env=env)
+        except USER_ERRORS as exc:
+            return fail(self, settings, exc)
+        return {"FINISHED"}
+
+
+class EMODUB_OT_create_workspace(_Ready, bpy.types.Operator):
+    """Create a new emodub workspace in the Workspace folder (a new or empty folder)"""
+
+    bl_idname = "emodub.create_workspace"
+    bl_label = "Create Workspace"
+    ready = staticmethod(readiness.create_workspace)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = getattr(context.scene, "emodub", None)
+        try:
+            command, env, _device = engine_setup(context)
+            path = workspace_path(context)
+            start_job(context, kind="workspace.init", params={"path": path}, workspace="",
+                      keys=frozenset({f"workspace:{path}"}), label=f"Create workspace {path}", meta={},
+                      command=command, env=env)
+        except USER_ERRORS as exc:
+            return fail(self, settings, exc)
+        return {"FINISHED"}
+
+
 class EMODUB_OT_train_actor(_Ready, bpy.types.Operator):
     """Train the actor's audio-to-expression model and renderer from their clips in the workspace"""
 
@@ -609,8 +678,10 @@ class EMODUB_OT_train_actor(_Ready, bpy.types.Operator):
         try:
             command, env, device, workspace, manifest = engine_and_workspace(context)
             actor = _workspace_actor(settings, manifest,
-                                     hint="ingest their footage first (emodub ingest VIDEO --actor NAME)")
-            start_job(context, kind="train.actor", params=jobspec.train_actor_params(actor, device),
+                                     hint="select the actor's movie strips and press Import Actor Footage first")
+            params = jobspec.train_actor_params(actor, device, settings.a2e_iterations, settings.renderer_iterations,
+                                                settings.track_iterations)
+            start_job(context, kind="train.actor", params=params,
                       workspace=workspace, keys=jobspec.job_keys(actor=actor), label=f"Train actor {actor}",
                       meta={"actor": actor}, command=command, env=env)
         except USER_ERRORS as exc:
@@ -683,6 +754,11 @@ class EMODUB_OT_render_dub(_Ready, bpy.types.Operator):
         return {"FINISHED"}
 
 
+def _warm_previews(context: bpy.types.Context) -> bool:
+    prefs = preferences(context)
+    return bool(prefs is None or prefs.warm_preview)
+
+
 class EMODUB_OT_preview_frame(_Ready, bpy.types.Operator):
     """Render the dub's frame at the playhead with the current curves and show it over the source strip"""
 
@@ -699,7 +775,7 @@ class EMODUB_OT_preview_frame(_Ready, bpy.types.Operator):
             params = jobspec.preview_params(request.params, frame)
             start_job(context, kind="preview", params=params, workspace=request.workspace, keys=request.keys,
                       label=f"Preview frame {scene.frame_current} of {request.source.name}", job_id=request.job_id,
-                      command=request.command, env=request.env,
+                      command=request.command, env=request.env, warm=_warm_previews(context),
                       meta={"source_strip": request.source.name, "scene_frame": scene.frame_current,
                             "output_channel": settings.output_channel})
         except USER_ERRORS as exc:
@@ -955,17 +1031,32 @@ class EMODUB_OT_open_report(_Ready, bpy.types.Operator):
         readable = os.path.splitext(path)[0] + ".md"
         if path.endswith(".json") and os.path.exists(readable):  # the page for people, not the data beside it
             path = readable
-        bpy.ops.wm.path_open(filepath=path)
+        # In Blender's Text Editor (where one is open), else in the system's viewer.
+        text = next((t for t in bpy.data.texts if t.filepath and os.path.samefile(_abspath(t.filepath), path)), None)
+        if text is None:
+            text = bpy.data.texts.load(path)
+        else:
+            text.from_string(Path(path).read_text(encoding="utf-8"))
+        editors = [area.spaces.active for window in context.window_manager.windows
+                   for area in window.screen.areas if area.type == "TEXT_EDITOR"]
+        for space in editors:
+            space.text = text
+        if not editors and not bpy.app.background:
+            bpy.ops.wm.path_open(filepath=path)
+        self.report({"INFO"}, f"report: {path} (text {text.name!r})")
         return {"FINISHED"}
 
 
-classes = (EMODUB_OT_check_engine, EMODUB_OT_prepare_shot, EMODUB_OT_import_footage, EMODUB_OT_train_actor,
+classes = (EMODUB_OT_check_engine, EMODUB_OT_create_workspace, EMODUB_OT_prepare_shot, EMODUB_OT_import_footage,
+           EMODUB_OT_record_consent, EMODUB_OT_train_actor,
            EMODUB_OT_render_dub, EMODUB_OT_preview_frame, EMODUB_OT_dub_selected, EMODUB_OT_pick_face,
            EMODUB_OT_cancel_job, EMODUB_OT_emotion_preset, EMODUB_OT_pick_active_strip, EMODUB_OT_open_report)
 
 
 def _kill_all_at_exit() -> None:
     JOBS.kill_all()
+    for warm in WARM:
+        warm.kill()
 
 
 def register() -> None:
@@ -979,6 +1070,7 @@ def unregister() -> None:
     JOBS.kill_all()
     for job in JOBS.jobs():
         job.wait(timeout=5.0)
+    stop_warm_engine()
     atexit.unregister(_kill_all_at_exit)
     if bpy.app.timers.is_registered(poll_jobs):
         bpy.app.timers.unregister(poll_jobs)

@@ -20,7 +20,7 @@ class _DubbingPanel:
 
 class EMODUB_PT_dubbing(_DubbingPanel, bpy.types.Panel):
     bl_idname = "EMODUB_PT_dubbing"
-    bl_label = "emodub"
+    bl_label = "Emotion Dubbing"
 
     def draw(self, context: bpy.types.Context) -> None:
         settings = context.scene.emodub
@@ -54,6 +54,11 @@ class EMODUB_PT_dubbing(_DubbingPanel, bpy.types.Panel):
         row.prop(settings, "footage_emotion", text="")
         row.prop(settings, "footage_intensity")
         footage.operator("emodub.import_footage", icon="IMPORT")
+        consent = footage.column(align=True)
+        consent.prop(settings, "consent_by")
+        consent.prop(settings, "consent_scope")
+        consent.prop(settings, "consent_document")
+        footage.operator("emodub.record_consent", icon="CHECKMARK")
         row = col.row(align=True)
         row.operator("emodub.prepare_shot", icon="TRACKING")
         row.operator("emodub.train_actor", icon="MOD_ARMATURE")
@@ -108,6 +113,24 @@ class EMODUB_PT_emotions(_DubbingPanel, bpy.types.Panel):
             op.preset, op.emotion, op.peak = preset, settings.preset_emotion, settings.preset_peak
 
 
+class EMODUB_PT_training(_DubbingPanel, bpy.types.Panel):
+    bl_idname = "EMODUB_PT_training"
+    bl_label = "Training"
+    bl_parent_id = "EMODUB_PT_dubbing"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        settings = context.scene.emodub
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        col = layout.column(align=True)
+        col.prop(settings, "a2e_iterations")
+        col.prop(settings, "renderer_iterations")
+        col.prop(settings, "track_iterations")
+        layout.operator("emodub.train_actor", icon="MOD_ARMATURE")
+
+
 class EMODUB_PT_jobs(_DubbingPanel, bpy.types.Panel):
     bl_idname = "EMODUB_PT_jobs"
     bl_label = "Engine Jobs"
@@ -132,7 +155,7 @@ class EMODUB_PT_jobs(_DubbingPanel, bpy.types.Panel):
                 box.label(text=state.text)
 
 
-classes = (EMODUB_PT_dubbing, EMODUB_PT_emotions, EMODUB_PT_jobs)
+classes = (EMODUB_PT_dubbing, EMODUB_PT_emotions, EMODUB_PT_training, EMODUB_PT_jobs)
 
 
 def register() -> None:

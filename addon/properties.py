@@ -111,6 +111,10 @@ class EMODUB_AddonPreferences(bpy.types.AddonPreferences):
         default="", subtype="DIR_PATH")
     device: EnumProperty(  # type: ignore[valid-type]
         name="Device", items=DEVICE_ITEMS, default="auto", description="Where the engine runs its models")
+    warm_preview: BoolProperty(  # type: ignore[valid-type]
+        name="Keep a Preview Engine Warm", default=True,
+        description=("Previews run in an engine that stays loaded between them (seconds faster). It stops when "
+                     "the add-on is disabled, when Blender quits, or after 10 minutes without a preview"))
     engine_check_summary: StringProperty(name="Engine Check", default="")  # type: ignore[valid-type]
     engine_check_details: StringProperty(name="Engine Check Details", default="")  # type: ignore[valid-type]
     engine_check_ok: BoolProperty(name="Engine OK", default=False)  # type: ignore[valid-type]
@@ -120,8 +124,11 @@ class EMODUB_AddonPreferences(bpy.types.AddonPreferences):
         layout.use_property_split = True
         layout.prop(self, "engine_command")
         layout.prop(self, "engine_env")
-        layout.prop(self, "workspace")
+        row = layout.row(align=True)
+        row.prop(self, "workspace")
+        row.operator("emodub.create_workspace", text="", icon="NEWFOLDER")
         layout.prop(self, "device")
+        layout.prop(self, "warm_preview")
         row = layout.row()
         row.operator("emodub.check_engine", icon="CHECKMARK")
         if self.engine_check_summary:
@@ -188,6 +195,23 @@ class EMODUB_SceneSettings(bpy.types.PropertyGroup):
     footage_intensity: FloatProperty(  # type: ignore[valid-type]
         name="Intensity", min=0.05, max=1.0, default=1.0, subtype="FACTOR", options=set(),
         description="How strongly the actor plays that emotion in the footage")
+    a2e_iterations: IntProperty(  # type: ignore[valid-type]
+        name="Expression Iterations", default=0, min=0, options=set(),
+        description="Training steps of the audio-to-expression model (0: the engine's default)")
+    renderer_iterations: IntProperty(  # type: ignore[valid-type]
+        name="Renderer Iterations", default=0, min=0, options=set(),
+        description="Training steps of the renderer (0: the engine's default)")
+    track_iterations: FloatProperty(  # type: ignore[valid-type]
+        name="Tracking Effort", default=1.0, min=0.05, max=4.0, options=set(),
+        description="Tracking effort for footage not tracked yet (1: the default; less is faster and coarser)")
+    consent_by: StringProperty(  # type: ignore[valid-type]
+        name="Consented By", default="", options=set(),
+        description="The person who consented to be dubbed (or their legal representative)")
+    consent_scope: StringProperty(  # type: ignore[valid-type]
+        name="Scope", default="", options=set(), description="What they consented to: productions, languages, uses")
+    consent_document: StringProperty(  # type: ignore[valid-type]
+        name="Signed Document", default="", options=set(),
+        description="Where the signed consent is: a file, an archive reference or an e-signature id")
     batch_languages: StringProperty(  # type: ignore[valid-type]
         name="Dub Languages", default="", options=set(),
         description="For Dub All Selected Strips: each language and the channel of its sound strips, e.g. de:5, fr:6")

@@ -103,6 +103,28 @@ def is_user_error(code: str) -> bool:
     return code != INTERNAL
 
 
+# A hint that names a command line (``emodub track ...``, ``--shot``, a backticked command) is for the CLI; a
+# front-end says what to do in its own buttons and menus instead (:func:`hint_in_own_words`).
+_COMMAND_LINE = re.compile(r"`|\bemodub [a-z]|(?<![\w-])--[a-z]|\b[a-z_]+\.[a-z_]+\(")
+
+
+def names_a_command(hint: str) -> bool:
+    """True when ``hint`` speaks of a command, a flag or a function rather than of what a user clicks."""
+    return bool(_COMMAND_LINE.search(hint))
+
+
+def hint_in_own_words(code: str, kind: str, engine_hint: str, words: dict[str, str]) -> str:
+    """What a front-end tells its user to do about an error: its own words for the error ``code`` of a job of
+    ``kind`` (key ``"code@kind"``, then ``"code"``), else the engine's hint when it names no command, else
+    the front-end's general advice (key ``"*"``)."""
+    for key in (f"{code}@{kind}", code):
+        if key in words:
+            return words[key]
+    if engine_hint and not names_a_command(engine_hint):
+        return engine_hint
+    return words.get("*", "")
+
+
 class ProtocolError(ValueError):
     """A line or spec that does not follow the protocol. The message says what is wrong."""
 

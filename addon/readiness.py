@@ -26,6 +26,8 @@ class SceneFacts:
         languages: the Dub Languages text.
         jobs_running: engine jobs of this scene that have not finished.
         last_report: the last job's report path.
+        consent_filled: the Consent fields (consented by, scope, signed document) are all filled in.
+        workspace_set: a workspace folder is set in the preferences.
     """
 
     has_sequencer: bool = True
@@ -37,6 +39,8 @@ class SceneFacts:
     languages: str = ""
     jobs_running: int = 0
     last_report: str = ""
+    consent_filled: bool = False
+    workspace_set: bool = False
 
 
 def _source(facts: SceneFacts) -> str | None:
@@ -84,6 +88,16 @@ def import_footage(facts: SceneFacts) -> str | None:
     if not facts.has_sequencer or not facts.selected_movies:
         return "Select the movie strips of the actor's footage"
     return None if facts.actor.strip() else "Type the actor's name in Actor"
+
+
+def record_consent(facts: SceneFacts) -> str | None:
+    if not facts.actor.strip():
+        return "Type the actor's name in Actor"
+    return None if facts.consent_filled else "Fill in Consented By, Scope and Signed Document"
+
+
+def create_workspace(facts: SceneFacts) -> str | None:
+    return None if facts.workspace_set else "Type the folder of the new workspace in Workspace"
 
 
 def cancel_job(facts: SceneFacts) -> str | None:

@@ -39,8 +39,8 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WorkspaceProblem(f"{Path(root).expanduser()} is not an emodub workspace (no {MANIFEST_NAME})",
-                               hint="create one with `emodub workspace init DIR` or pick another "
-                                    "folder") from None
+                               hint="press Create Workspace (the folder button beside Workspace in "
+                                    "Preferences > Add-ons > emodub), or pick another folder") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WorkspaceProblem(f"cannot read {path}: {exc}", hint="check the file or restore it") from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:

@@ -114,8 +114,11 @@ def run_kind_in_process(kind: JobKind, params: dict[str, Any], workspace: str | 
     return code
 
 
-def _add_kind_parsers(subparsers: argparse._SubParsersAction, kinds: dict[str, JobKind]) -> None:
-    groups: dict[str, argparse._SubParsersAction] = {}
+def _add_kind_parsers(subparsers: argparse._SubParsersAction, kinds: dict[str, JobKind],
+                      groups: dict[str, argparse._SubParsersAction] | None = None) -> None:
+    """A parser per job kind (``shot.prepare`` -> ``emodub shot prepare``); ``groups``: command groups that exist
+    already (``workspace``), which kinds join."""
+    groups = dict(groups or {})
     for name, kind in kinds.items():
         parts = name.split(".")
         parent = subparsers
@@ -147,8 +150,6 @@ def build_parser(kinds: dict[str, JobKind] | None = None) -> argparse.ArgumentPa
     d.add_argument("--workspace", "-w", default=None, help="also check this workspace")
     ws = sub.add_parser("workspace", help="create or check a workspace")
     ws_sub = ws.add_subparsers(dest="ws_command", metavar="WHAT", required=True)
-    ws_init = ws_sub.add_parser("init", help="create a new workspace folder")
-    ws_init.add_argument("path")
     ws_check = ws_sub.add_parser("check", help="validate a workspace (manifest, files, leftovers of "
                                                "interrupted jobs, stale locks)")
     ws_check.add_argument("path")
@@ -156,7 +157,7 @@ def build_parser(kinds: dict[str, JobKind] | None = None) -> argparse.ArgumentPa
                                                "staging folders, partial renders, stale locks)")
     ws_clean.add_argument("path")
     _add_renderers_parser(sub)
-    _add_kind_parsers(sub, kinds if kinds is not None else all_kinds())
+    _add_kind_parsers(sub, kinds if kinds is not None else all_kinds(), {"workspace": ws_sub})  # + workspace init
     return parser
 
 
@@ -214,10 +215,6 @@ def _workspace_command(args: argparse.Namespace) -> int:
     from core.workspace import Workspace, WorkspaceError
 
     try:
-        if args.ws_command == "init":
-            ws = Workspace.create(args.path)
-            print(f"created workspace {ws.root}")
-            return 0
         ws = Workspace.open(args.path)
         if args.ws_command == "clean":
             return _workspace_clean(ws)
@@ -272,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from core.doctor import main as doctor_main
 
         return doctor_main(as_json=args.json, workspace=args.workspace)
-    if args.command == "workspace":
+    if args.command == "workspace" and getattr(args, "_kind", None) is None:
         return _workspace_command(args)
     kind: JobKind = args._kind
     params = kind.params_from_args(args)

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from core.expression.emotions import emotion_vector, format_emotion
 from core.jobs import protocol as P
 
+from . import hints
 from .engine import JobManager
 from .jobs_panel import JobsPanel
 from .jobstate import ERROR, JobRecord
@@ -450,8 +451,10 @@ class MainWindow(QMainWindow):
         )
 
     def train(self, actor: str, kind: str = "train.actor", renderer: str | None = None,
-              preset: str | None = None) -> JobRecord | None:
-        """Train an actor; ``renderer``/``preset`` choose the renderer variant (from the engine's list)."""
+              preset: str | None = None, a2e_iterations: int | None = None, renderer_iterations: int | None = None,
+              track_iterations: float | None = None) -> JobRecord | None:
+        """Train an actor; ``renderer``/``preset`` choose the renderer variant (from the engine's list); the
+        iterations (``None``: the engine's defaults) and the tracking effort set how long it trains."""
         if not self._require_writable("train"):
             return None
         if kind not in ("train.actor", "train.a2e", "train.renderer"):
@@ -459,6 +462,15 @@ class MainWindow(QMainWindow):
         params: dict[str, Any] = {"actor": actor}
         if kind != "train.a2e":
             params.update({k: v for k, v in (("renderer", renderer), ("preset", preset)) if v})
+        if kind == "train.actor":
+            params.update({k: v for k, v in (("a2e_iterations", a2e_iterations),
+                                              ("renderer_iterations", renderer_iterations)) if v})
+            if track_iterations is not None and track_iterations != 1.0:
+                params["track_iterations"] = float(track_iterations)
+        elif kind == "train.a2e" and a2e_iterations:
+            params["iterations"] = int(a2e_iterations)
+        elif kind == "train.renderer" and renderer_iterations:
+            params["iterations"] = int(renderer_iterations)
         what = f"{kind}, {renderer}" if renderer and kind != "train.a2e" else kind
         return self.jobs.submit(kind, params, str(self.workspace.root), title=f"Train {actor} ({what})")
 
@@ -533,6 +545,8 @@ class MainWindow(QMainWindow):
             self.review.open(
                 Path(record.outputs["video"]), source, f"dub of {record.params.get('shot')}", frames
             )
+            report = record.outputs.get("report")
+            self.review.show_report(Path(report) if isinstance(report, str) and report else None)
             self.tabs.setCurrentWidget(self.review)
 
     # -- dialogs -------------------------------------------------------------------------------
@@ -572,8 +586,7 @@ class MainWindow(QMainWindow):
             return
         dialog = TrainDialog(self.workspace.actors(), renderer_catalog(self.settings), self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
-            values = dialog.values()
-            self.train(values["actor"], values["kind"], values["renderer"], values["preset"])
+            self.train(**dialog.values())
 
     def ask_render(self) -> None:
         from .dialogs import DubDialog
@@ -629,7 +642,8 @@ class MainWindow(QMainWindow):
         if isinstance(event, P.Done) and event.outputs.get("frames"):
             self.timeline.show_dub_frame(frame, Path(event.outputs["frames"][0]))
         elif isinstance(event, P.Error):
-            self.notifier.error("Preview failed", event.message, event.hint)
+            self.notifier.error("Preview failed", event.message,
+                                P.hint_in_own_words(event.code, "preview", event.hint, hints.WORDS))
 
     def ask_dub_audio(self) -> None:
         """Choose the dub audio of the open shot (the timeline shows its waveform; Render dub takes it)."""

@@ -228,11 +228,26 @@ class TrainDialog(QDialog):
             self.renderer.setCurrentIndex(catalog.names.index(catalog.default))
         self.renderer.currentIndexChanged.connect(self._fill_presets)
         self._fill_presets()
+        # How long to train: 0 keeps the engine's defaults (a draft actor for a first look trains in minutes).
+        self.a2e_iterations = QSpinBox()
+        self.renderer_iterations = QSpinBox()
+        for spin in (self.a2e_iterations, self.renderer_iterations):
+            spin.setRange(0, 1_000_000)
+            spin.setSpecialValueText("default")
+        self.track_iterations = QDoubleSpinBox()
+        self.track_iterations.setRange(0.05, 4.0)
+        self.track_iterations.setSingleStep(0.1)
+        self.track_iterations.setValue(1.0)
+        self.track_iterations.setToolTip("Tracking effort for footage not tracked yet (1: the default; less is "
+                                         "faster and coarser)")
         form = QFormLayout()
         form.addRow("Actor", self.actor)
         form.addRow("What", self.kind)
         form.addRow("Renderer", self.renderer)
         form.addRow("Preset", self.preset)
+        form.addRow("Audio-to-expression iterations", self.a2e_iterations)
+        form.addRow("Renderer iterations", self.renderer_iterations)
+        form.addRow("Tracking effort", self.track_iterations)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         if catalog is not None and catalog.error:
@@ -251,7 +266,10 @@ class TrainDialog(QDialog):
 
     def values(self) -> dict[str, Any]:
         return {"actor": self.actor.currentText(), "kind": self.kind.currentData(),
-                "renderer": self.renderer.currentData(), "preset": self.preset.currentData()}
+                "renderer": self.renderer.currentData(), "preset": self.preset.currentData(),
+                "a2e_iterations": self.a2e_iterations.value() or None,
+                "renderer_iterations": self.renderer_iterations.value() or None,
+                "track_iterations": round(self.track_iterations.value(), 3)}
 
 
 class DubDialog(QDialog):

@@ -27,6 +27,8 @@ from typing import Any
 
 from core.jobs import protocol as P
 
+from . import hints
+
 STUDIO_DIR = ".emodub-studio"
 JOURNAL_NAME = "jobs.json"
 JOURNAL_FORMAT = "emodub-studio-jobs"
@@ -322,7 +324,10 @@ class JobQueue:
         elif isinstance(event, P.Error):
             record.state, state_changed = ERROR, True
             record.error_code, record.error_message = event.code, event.message
-            record.error_hint, record.traceback = event.hint, event.traceback
+            record.error_hint = P.hint_in_own_words(event.code, record.kind, event.hint, hints.WORDS)
+            record.traceback = event.traceback
+            if event.hint and event.hint != record.error_hint:  # the engine's own (command-line) advice, for the log
+                record.log.append(f"[hint] engine: {event.hint}")
             record.log.append(f"[error] {event.message}")
         elif isinstance(event, P.Done):
             record.state, state_changed = DONE, True

@@ -1,6 +1,11 @@
 """Screenshots of emodub studio's main states, for the README and for review.
 
     python -m ui.screenshots --out docs/screenshots/
+    xvfb-run -s "-screen 0 1400x900x24" python -m ui.screenshots --workflow --out docs/screenshots/workflow/
+
+``--workflow`` runs the whole job of an editor (:mod:`ui.workflow`) with the real engine on a small synthetic
+actor and pictures the screen at each step (with ``import -window root`` under X, the whole screen with its
+dialogs; offscreen, the window or dialog alone).
 
 Writes ``empty.png`` (a new, empty workspace), ``curves.png`` (emotion curves being edited on a shot),
 ``job-running.png`` (the engine self-test running for real, live loss curve and progress bar) and
@@ -55,8 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="docs/screenshots", help="folder for the PNGs")
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=800)
+    parser.add_argument("--workflow", action="store_true", help="picture every step of the whole workflow")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    if args.workflow:
+        return workflow_screenshots(out, args.width, args.height)
 
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
@@ -125,6 +133,70 @@ def main(argv: list[str] | None = None) -> int:
     problems = [m.text for m in notifier.messages if m.level in ("error", "warning")]
     for text in problems:
         print(f"notifier: {text}", file=sys.stderr)
+    return 0
+
+
+def workflow_screenshots(out: Path, width: int, height: int) -> int:
+    """Run :func:`ui.workflow.run_workflow` on a small synthetic actor, a picture per step in ``out``."""
+    import shutil
+    import subprocess
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from core.jobs import protocol as P
+    from core.jobs.runner import run_job
+    from ui.app import MainWindow
+    from ui.notify import RecordingNotifier
+    from ui.settings import StudioSettings
+    from ui.workflow import WorkflowInputs, run_workflow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setStyle("Fusion")
+    on_x = app.platformName() == "xcb" and shutil.which("import") is not None
+    settings = StudioSettings(engine_python=sys.executable, engine_pythonpath=str(ROOT), cancel_grace_s=5.0)
+    window = MainWindow(settings, RecordingNotifier())
+    window.resize(width, height)
+    window.move(0, 0)
+    window.show()
+    window.resizeDocks([window.jobs_dock], [170], Qt.Orientation.Vertical)
+    written: list[Path] = []
+
+    def snap(name: str, widget: object) -> None:
+        path = out / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if on_x:  # the real screen: the window and any dialog over it
+            app.processEvents()
+            time.sleep(0.3)
+            app.processEvents()
+            subprocess.run(["import", "-window", "root", "-crop", f"{width}x{height}+0+0", str(path)], check=True)
+        else:
+            grab(widget, path)
+        written.append(path)
+
+    with tempfile.TemporaryDirectory(prefix="emodub-workflow-") as tmp:
+        events: list[P.Event] = []
+        corpus = Path(tmp) / "corpus"
+        spec = P.JobSpec("synth", {"out": str(corpus), "sentences": 2, "emotions": ["neutral", "happy"],
+                                   "intensities": [3], "size": 128, "seed": 0})
+        if run_job(spec, events.append) != P.EXIT_OK:
+            print(f"synth failed: {events[-1]}", file=sys.stderr)
+            return 1
+        clips = corpus / "actors" / "synthetic" / "clips"
+        takes: dict[str, list[Path]] = {"neutral": [], "happy": []}
+        for name in ("s000_neutral", "s000_happy_3", "s001_happy_3"):
+            take = Path(tmp) / "camera" / f"{name}.mp4"
+            take.parent.mkdir(exist_ok=True)
+            take.write_bytes((clips / name / "video.mp4").read_bytes())
+            takes[name.split("_")[1]].append(take)
+        inputs = WorkflowInputs(takes=takes, shot_video=clips / "s001_neutral" / "video.mp4",
+                                dub_audio=clips / "s001_happy_3" / "audio.wav", workspace=Path(tmp) / "studio",
+                                a2e_iterations=300, renderer_iterations=200, track_iterations=0.5)
+        run_workflow(window, inputs, snap)
+        window.jobs.shutdown()
+        window.warm.stop()
+    for path in written:
+        print(f"{path} {path.stat().st_size // 1024} KB")
     return 0
 
 

@@ -182,17 +182,34 @@ def run(spec: P.JobSpec, cancel: threading.Event) -> int:
     return P.EXIT_OK
 
 
+def record(spec: P.JobSpec) -> None:
+    if RECORD:
+        folder = Path(RECORD)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{spec.id}.json").write_text(json.dumps(spec.to_dict()))
+        (folder / f"{spec.id}.pid").write_text(str(os.getpid()))
+
+
+def serve() -> int:
+    """``worker --serve``: job specs on stdin, one per line, run in turn in this process; ``quit`` ends it."""
+    for line in sys.stdin:
+        if line.strip() == "quit":
+            return 0
+        if not line.strip() or P.is_cancel_line(line):
+            continue
+        spec = P.decode_spec(line)
+        record(spec)
+        run(spec, threading.Event())
+    return 0
+
+
 def worker(job: Path) -> int:
     try:
         spec = P.decode_spec(job.read_text(encoding="utf-8"))
     except (OSError, P.ProtocolError) as exc:
         emit(P.Error("unknown", code="bad_spec", message=f"cannot read the job spec: {exc}"))
         return P.EXIT_BAD_SPEC
-    if RECORD:
-        folder = Path(RECORD)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{spec.id}.json").write_text(json.dumps(spec.to_dict()))
-        (folder / f"{spec.id}.pid").write_text(str(os.getpid()))
+    record(spec)
     cancel = threading.Event()
 
     def watch_stdin() -> None:
@@ -221,8 +238,11 @@ def main(argv: list[str]) -> int:
         print(f"fake engine: unsupported arguments {argv}", file=sys.stderr)
         return 2
     parser = argparse.ArgumentParser(prog="emodub worker")
-    parser.add_argument("--job", type=Path, required=True)
-    return worker(parser.parse_args(argv[1:]).job)
+    parser.add_argument("--job", type=Path)
+    parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--idle-exit", type=float, default=900.0)
+    args = parser.parse_args(argv[1:])
+    return serve() if args.serve else worker(args.job)
 
 
 if __name__ == "__main__":

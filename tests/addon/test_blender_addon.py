@@ -64,7 +64,7 @@ def addon() -> Iterator[SimpleNamespace]:
         folder=folder, files_at_install=addon_files(folder), zip=zip_path,
         prefs=bpy.context.preferences.addons[PKG].preferences,
         ops=importlib.import_module(f"{PKG}.operators"), compat=importlib.import_module(f"{PKG}.compat"),
-        jobspec=importlib.import_module(f"{PKG}.jobspec"))
+        jobspec=importlib.import_module(f"{PKG}.jobspec"), engine=importlib.import_module(f"{PKG}.engine"))
     yield ns
 
 
@@ -87,11 +87,16 @@ def engine(addon: SimpleNamespace, fake_emodub: Path, tmp_path: Path,
     def received(job_id: str) -> dict[str, Any]:
         return json.loads((record / f"{job_id}.json").read_text())
 
-    yield SimpleNamespace(ws=ws, record=record, received=received,
+    def pid_of(job_id: str) -> int | None:
+        path = record / f"{job_id}.pid"
+        return int(path.read_text()) if path.is_file() else None
+
+    yield SimpleNamespace(ws=ws, record=record, received=received, pid_of=pid_of,
                           set_mode=lambda mode: monkeypatch.setenv("EMODUB_FAKE_MODE", mode))
     for job in addon.ops.JOBS.running():  # never leave an engine behind, whatever failed
         job.kill()
         job.wait(timeout=10)
+    addon.ops.stop_warm_engine()  # the next test's engine records elsewhere
 
 
 @pytest.fixture
@@ -330,7 +335,7 @@ def test_missing_consent_is_shown_as_a_user_error(addon: SimpleNamespace, engine
     drive(addon)
     settings = scene.emodub
     assert job.state.error_code == "no_consent" and not job.state.is_bug
-    assert "no consent record" in settings.last_error and "emodub actor consent" in settings.last_hint
+    assert "no consent record" in settings.last_error and "Record Actor Consent" in settings.last_hint
     assert "bug" not in settings.status_text and strip_names(scene, addon) == before
 
 
@@ -612,6 +617,13 @@ def test_preview_frame_shows_the_dubs_frame_at_the_playhead(addon: SimpleNamespa
     drive(addon)
     previews = [s for s in addon.compat.all_strips(scene.sequence_editor) if s.name.startswith("take1.preview")]
     assert len(previews) == 1 and previews[0].frame_final_start == SRC_START + 8
+    second = last_job(addon, scene)
+    pids = {engine.pid_of(j.id) for j in (job, second)}
+    assert isinstance(job, addon.engine.WarmJob) and len(pids) == 1 and None not in pids  # one warm engine
+    warm = addon.ops.WARM[0]
+    assert warm.alive
+    addon.ops.stop_warm_engine()  # what disabling the add-on does: the engine quits
+    assert not warm.alive and not addon.ops.WARM
     scene.frame_current = SRC_START - 3  # before the strip
     with pytest.raises(RuntimeError, match="not over the source strip"):
         run_op(scene, "preview_frame")

@@ -118,7 +118,7 @@ def test_apply_event_builds_status_text_progress_and_outcome() -> None:
     engine.apply_event(state, protocol.Artifact("j1", path="/w/report.json", kind="report"))
     assert state.report == "/w/report.json" and not state.outcome_known
     engine.apply_event(state, protocol.Error("j1", code="no_model", message="no renderer", hint="train"))
-    assert (state.status, state.error_message, state.error_hint) == ("error", "no renderer", "train")
+    assert (state.status, state.error_message, state.error_hint) == ("error", "no renderer", "press Train Actor first")
     assert state.text == "failed at 25%: no renderer" and not state.is_bug and state.fraction == 0.25
 
 
@@ -145,6 +145,19 @@ def test_one_bar_across_stages_never_full_before_done_and_kept_where_a_job_stopp
     old = engine.JobState("j3", "dub")
     engine.apply_event(old, protocol.Progress("j3", stage="render", done=120, total=120))
     assert old.fraction == pytest.approx(engine.NEVER_FULL)
+
+
+def test_engine_hints_are_told_in_the_addons_words() -> None:
+    from addon import hints
+
+    state = engine.JobState("j1", "dub")
+    engine.apply_event(state, protocol.Error("j1", code="no_consent", message="anna has no consent record",
+                                             hint="emodub actor consent -w /ws --actor anna --by NAME ..."))
+    assert "Record Actor Consent" in state.error_hint and not protocol.names_a_command(state.error_hint)
+    other = engine.JobState("j2", "train.actor")
+    engine.apply_event(other, protocol.Error("j2", code="missing_input", message="no footage", hint="x"))
+    assert other.error_hint == hints.WORDS["missing_input@train.actor"]
+    assert not [words for words in hints.WORDS.values() if protocol.names_a_command(words)]
 
 
 @pytest.mark.parametrize("code", ["bad_input", "bad_params", "bad_spec", "busy", "read_only",

@@ -135,7 +135,7 @@ def test_workspace_reader_lists_what_the_engine_wrote(tmp_path: Path) -> None:
         workspace_info.read_manifest("")
     with pytest.raises(workspace_info.WorkspaceProblem, match="not an emodub workspace") as err:
         workspace_info.read_manifest(tmp_path)
-    assert "emodub workspace init" in err.value.hint
+    assert "Create Workspace" in err.value.hint
     ws = Workspace.create(tmp_path / "ws")
     ws.add_actor("bob")
     ws.add_actor("anna")

@@ -269,7 +269,8 @@ def test_renderer_choices_come_from_the_engine(qtbot, window, shot_workspace, tm
     train = TrainDialog(["anna"], catalog)
     qtbot.addWidget(train)
     train.renderer.setCurrentIndex(train.renderer.findData("other_nerf"))
-    assert train.values() == {"actor": "anna", "kind": "train.actor", "renderer": "other_nerf", "preset": "cpu"}
+    assert train.values() == {"actor": "anna", "kind": "train.actor", "renderer": "other_nerf", "preset": "cpu",
+                              "a2e_iterations": None, "renderer_iterations": None, "track_iterations": 1.0}
     dub = DubDialog(["anna"], "", 0.0, catalog=catalog, trained=lambda a: trained_variants(window.workspace, a))
     qtbot.addWidget(dub)
     labels = [dub.renderer.itemText(i) for i in range(dub.renderer.count())]

@@ -66,7 +66,7 @@ def test_unknown_kind_error_carries_the_engine_hint(qtbot, manager) -> None:
     with qtbot.waitSignal(manager.job_finished, timeout=60000):
         record = manager.submit("no-such-kind", {}, None)
     assert record.state == ERROR and record.exit_code == P.EXIT_BAD_SPEC
-    assert "unknown job kind" in record.error_message and "selftest" in record.error_hint
+    assert "unknown job kind" in record.error_message and "update emodub" in record.error_hint
 
 
 def test_engine_missing_is_a_clear_dialog_and_the_queue_goes_on(qtbot, manager, notifier, tmp_path) -> None:

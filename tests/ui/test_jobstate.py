@@ -80,11 +80,11 @@ def test_error_event_keeps_message_and_hint() -> None:
     job = _submit(queue)
     queue.mark_running(job)
     queue.apply(
-        job, P.Error(job, code="unknown_kind", message="unknown job kind 'x'", hint="known kinds: selftest")
+        job, P.Error(job, code="decode_failed", message="cannot decode frame 3", hint="re-export the movie")
     )
     record = queue.process_finished(job, P.EXIT_BAD_SPEC)
-    assert record.state == ERROR and record.error_hint == "known kinds: selftest"
-    assert "What to do" not in record.status_text() and record.status_text() == "unknown job kind 'x'"
+    assert record.state == ERROR and record.error_hint == "re-export the movie"
+    assert "What to do" not in record.status_text() and record.status_text() == "cannot decode frame 3"
     assert not record.is_bug
 
 
@@ -170,3 +170,23 @@ def test_remove_and_clear_only_finished_jobs() -> None:
     queue.request_cancel(b)
     assert queue.clear_finished() == 1 and a in queue and b not in queue
     assert queue[a].state == RUNNING
+
+
+@pytest.mark.parametrize(("code", "kind", "engine_hint", "expected"), [
+    ("no_consent", "dub", "emodub actor consent -w W --actor anna --by ...", "Jobs > Record actor consent…"),
+    ("missing_input", "train.actor", "import the actor's footage first", "File > Import footage…"),
+    ("missing_input", "dub", "prepare the shot (`emodub shot prepare`) and train", "Jobs > Train…"),
+    ("decode_failed", "dub", "re-export it with --crf 18", "Jobs panel has the details"),
+])
+def test_hints_speak_of_the_apps_menus_not_of_commands(code: str, kind: str, engine_hint: str,
+                                                       expected: str) -> None:
+    from ui import hints
+
+    queue = JobQueue()
+    job = _submit(queue, kind=kind)
+    queue.mark_running(job)
+    queue.apply(job, P.Error(job, code=code, message="it failed", hint=engine_hint))
+    record = queue[job]
+    assert expected in record.error_hint and not P.names_a_command(record.error_hint)
+    assert f"[hint] engine: {engine_hint}" in record.log  # the engine's own advice stays in the log
+    assert not [words for words in hints.WORDS.values() if P.names_a_command(words)]

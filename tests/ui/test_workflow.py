@@ -1,0 +1,72 @@
+"""The whole job in emodub studio with the real engine, on a tiny synthetic actor (pytest-qt): no command line.
+
+The steps are :func:`ui.workflow.run_workflow` (the screenshots in docs/screenshots/ come from the same code):
+new workspace, import the takes with their emotions, consent, train (tracking first), import the shot, dub audio,
+key a curve, preview a frame, render, review the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.jobs import protocol as P
+
+pytestmark = [pytest.mark.qt, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Takes of a synthetic actor as a camera would name them, a shot and a dub audio (the engine's synth job)."""
+    from core.jobs.runner import run_job
+
+    root = tmp_path_factory.mktemp("footage")
+    events: list[P.Event] = []
+    spec = P.JobSpec("synth", {"out": str(root / "corpus"), "sentences": 2, "emotions": ["neutral", "happy"],
+                               "intensities": [3], "size": 64, "seed": 0})
+    assert run_job(spec, events.append) == P.EXIT_OK, events[-1]
+    clips = root / "corpus" / "actors" / "synthetic" / "clips"
+    out = {}
+    for name in ("s000_neutral", "s000_happy_3", "s001_happy_3"):
+        out[name] = root / f"{name}.mp4"
+        out[name].write_bytes((clips / name / "video.mp4").read_bytes())
+    out["shot"], out["audio"] = clips / "s001_neutral" / "video.mp4", clips / "s001_happy_3" / "audio.wav"
+    return out
+
+
+def test_an_editor_does_the_whole_job_in_the_app(qtbot, window, footage: dict[str, Path], tmp_path: Path) -> None:
+    from ui.jobstate import NEVER_FULL
+    from ui.workflow import WorkflowInputs, run_workflow
+
+    inputs = WorkflowInputs(takes={"neutral": [footage["s000_neutral"]],
+                                   "happy": [footage["s000_happy_3"], footage["s001_happy_3"]]},
+                            shot_video=footage["shot"], dub_audio=footage["audio"], workspace=tmp_path / "ws",
+                            actor="anna", a2e_iterations=20, renderer_iterations=6, track_iterations=0.3,
+                            timeout_s=900)
+    result = run_workflow(window, inputs)
+    assert result.steps[-1] == "render + review"
+    ws = window.workspace
+    manifest = ws.read_manifest()
+    clips = manifest["actors"]["anna"]["clips"]
+    assert {name: clip["emotion"] for name, clip in clips.items()} == {
+        "s000_neutral": {}, "s000_happy_3": {"happy": 1.0}, "s001_happy_3": {"happy": 1.0}}
+    # one job from import to trained models: it tracked the takes first, its bar only grew and was never full
+    train = result.jobs["train"]
+    assert sorted(train.outputs["tracked_first"]) == sorted(clips)
+    bar = result.bars["train"]
+    assert bar and bar == sorted(bar) and max(bar) <= NEVER_FULL and train.fraction == 1.0
+    # the preview is the dub's frame; the render carries the curve the timeline keyed; Review shows its report
+    frame = window.timeline._dub_frames[result.preview_frame]
+    assert frame.is_file()
+    dub = result.jobs["render"]
+    assert dub.params["audio"] == str(inputs.dub_audio.resolve())
+    from core.expression.emotions import EMOTIONS, EmotionCurves
+
+    happy = EmotionCurves.from_json(dub.params["emotions"]).sample(60)[:, EMOTIONS.index("happy")]
+    assert happy.max() == pytest.approx(0.9, abs=1e-3) and happy[0] == pytest.approx(0.0, abs=1e-3)
+    assert Path(dub.outputs["video"]).is_file()
+    report = window.review.report_text.text()
+    assert "happy" in report and window.review.render_path == Path(dub.outputs["video"])
+    problems = [m.text for m in window.notifier.messages if m.level == "error"]
+    assert not problems, problems
