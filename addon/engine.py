@@ -308,7 +308,48 @@ def apply_event(state: JobState, event: protocol.Event) -> None:
         state.text = f"cancelled{at}: {event.message}" if event.message else f"cancelled{at}"
 
 
-class EngineJob:
+def log_tail(path: Path, lines: int = 8) -> str:
+    """The last ``lines`` lines of an engine's stderr log ("" when it cannot be read)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def popen_engine(argv: list[str], log_file: Any, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """Start an engine process: pipes for its stdin/stdout, stderr to ``log_file``, in its own process group (so
+    that SIGTERM/SIGKILL reach its children too)."""
+    kwargs: dict[str, Any] = {}
+    if os.name == "nt":
+        kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+    else:
+        kwargs["start_new_session"] = True
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file, cwd=str(cwd),
+                                env=engine_environment(env), **kwargs)
+    except OSError as exc:
+        log_file.close()
+        raise EngineError(f"cannot start the engine ({shlex.join(argv)}): {exc}", hint=ENGINE_HINT) from None
+
+
+class _Followed:
+    """What the add-on's timer and the tests need of a job: :meth:`poll` (in the subclass) and :meth:`wait`."""
+
+    state: JobState
+
+    def poll(self, now: float | None = None) -> JobState:
+        raise NotImplementedError
+
+    def wait(self, timeout: float, interval: float = 0.05) -> JobState:
+        """Poll until finished or ``timeout`` seconds (for scripts and tests; the add-on never waits)."""
+        deadline = time.monotonic() + timeout
+        while not self.poll().finished and time.monotonic() < deadline:
+            time.sleep(interval)
+        return self.state
+
+
+class EngineJob(_Followed):
     """One job in one engine subprocess.
 
     Args:
@@ -374,19 +415,7 @@ class EngineJob:
             raise EngineError(f"cannot write the job files in {self.job_dir}: {exc}",
                               hint="check that the folder is writable") from None
         argv = self.command.worker(self.spec_path)
-        kwargs: dict[str, Any] = {}
-        if os.name == "nt":
-            kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
-        else:
-            kwargs["start_new_session"] = True  # its own process group: SIGTERM/SIGKILL reach its children
-        try:
-            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=self._log_file, cwd=str(self.job_dir),
-                                          env=engine_environment(self.env), **kwargs)
-        except OSError as exc:
-            self._log_file.close()
-            raise EngineError(f"cannot start the engine ({shlex.join(argv)}): {exc}",
-                              hint=ENGINE_HINT) from None
+        self._proc = popen_engine(argv, self._log_file, self.job_dir, self.env)
         self._log(f"started: {shlex.join(argv)} (pid {self._proc.pid})")
         threading.Thread(target=self._read_events, name=f"emodub-events-{self.id}", daemon=True).start()
 
@@ -461,11 +490,7 @@ class EngineJob:
 
     def log_tail(self, lines: int = 8) -> str:
         """The last lines of the engine's stderr log."""
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.strip().splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     # -- polling -----------------------------------------------------------------------------
     def _on_exit(self, code: int) -> None:
@@ -520,14 +545,6 @@ class EngineJob:
             self._send("SIGTERM" if "SIGTERM" not in self._signals_sent else "SIGKILL")
         return state
 
-    def wait(self, timeout: float, interval: float = 0.05) -> JobState:
-        """Poll until finished or ``timeout`` seconds (for scripts and tests; the add-on never waits)."""
-        deadline = time.monotonic() + timeout
-        while not self.poll().finished and time.monotonic() < deadline:
-            time.sleep(interval)
-        return self.state
-
-
 class WarmEngine:
     """One engine process kept warm (``worker --serve``) for short jobs such as previews: torch, the models and a
     preview's set-up stay loaded from one job to the next, so the second preview of a shot takes a fraction of the
@@ -569,18 +586,7 @@ class WarmEngine:
         except OSError as exc:
             raise EngineError(f"cannot write the engine log in {self.job_dir}: {exc}",
                               hint="check that the folder is writable") from None
-        argv = self.command.serve(self.idle_exit_s)
-        kwargs: dict[str, Any] = {}
-        if os.name == "nt":
-            kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
-        else:
-            kwargs["start_new_session"] = True
-        try:
-            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log_file,
-                                          cwd=str(self.job_dir), env=engine_environment(self.env), **kwargs)
-        except OSError as exc:
-            self._log_file.close()
-            raise EngineError(f"cannot start the engine ({shlex.join(argv)}): {exc}", hint=ENGINE_HINT) from None
+        self._proc = popen_engine(self.command.serve(self.idle_exit_s), self._log_file, self.job_dir, self.env)
         self._queue = queue.Queue()
         threading.Thread(target=self._read_events, args=(self._proc, self._queue), name="emodub-warm-events",
                          daemon=True).start()
@@ -672,14 +678,10 @@ class WarmEngine:
             pass
 
     def log_tail(self, lines: int = 8) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.strip().splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
 
-class WarmJob:
+class WarmJob(_Followed):
     """A job of a :class:`WarmEngine`; it looks like an :class:`EngineJob` to the registry and the timer. It is
     finished when its outcome event comes (the engine stays up for the next one)."""
 
@@ -738,12 +740,6 @@ class WarmJob:
 
     def log_tail(self, lines: int = 8) -> str:
         return self.engine.log_tail(lines)
-
-    def wait(self, timeout: float, interval: float = 0.05) -> JobState:
-        deadline = time.monotonic() + timeout
-        while not self.poll().finished and time.monotonic() < deadline:
-            time.sleep(interval)
-        return self.state
 
 
 def poll_job(job: EngineJob, now: float | None = None) -> JobState:

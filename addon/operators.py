@@ -405,7 +405,10 @@ def _finish_dub(job: engine.EngineJob, scene: bpy.types.Scene) -> str:
                              job.id, f"{source_name}.dub", job.log_path)
     scene.emodub.last_output = video
     message = f"added {strip.name!r} in channel {strip.channel}"
-    return message + (f" (warning: {plan.warning})" if plan.warning else "")
+    # What the editor should know about this dub (looped or cut audio, an undertrained actor...), not only the log.
+    warnings = [plan.warning] if plan.warning else []
+    warnings += [str(w) for w in outputs.get("warnings") or [] if isinstance(w, str)]
+    return message + "".join(f" (warning: {w})" for w in warnings)
 
 
 def _finish_batch(job: engine.EngineJob, scene: bpy.types.Scene) -> str:

@@ -20,7 +20,8 @@ from core.jobs import protocol as P
 
 _WORD = r"[A-Za-z_][A-Za-z0-9_./-]*"
 # A name is the run of words right before a number: "L1 0.12", "val L1 0.3", "jaw r 0.45", "d=1e-2".
-_PAIR = re.compile(rf"((?:{_WORD}[ \t]+)*{_WORD})\s*[=:]?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+# The name ends at a space, "=" or ":" ("clip_3" is a name, not "clip_" and 3).
+_PAIR = re.compile(rf"((?:{_WORD}[ \t]+)*{_WORD})(?:\s*[=:]\s*|\s+)([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 # Numbers in messages that are not losses.
 NOT_LOSSES = frozenset({"step", "steps", "epoch", "iter", "it", "lr", "eta", "frame", "frames", "batch"})
 MAX_POINTS = 20000  # per series; older points are thinned by half when exceeded

@@ -1,19 +1,10 @@
-"""Screenshots of emodub studio's main states, for the README and for review.
+"""Screenshots of emodub studio at every step of an editor's whole job, for the README and for review.
 
-    python -m ui.screenshots --out docs/screenshots/
-    xvfb-run -s "-screen 0 1400x900x24" python -m ui.screenshots --workflow --out docs/screenshots/workflow/
+    QT_QPA_PLATFORM=xcb xvfb-run -s "-screen 0 1400x900x24" python -m ui.screenshots --out docs/screenshots/
 
-``--workflow`` runs the whole job of an editor (:mod:`ui.workflow`) with the real engine on a small synthetic
-actor and pictures the screen at each step (with ``import -window root`` under X, the whole screen with its
-dialogs; offscreen, the window or dialog alone).
-
-Writes ``empty.png`` (a new, empty workspace), ``curves.png`` (emotion curves being edited on a shot),
-``job-running.png`` (the engine self-test running for real, live loss curve and progress bar) and
-``render.png`` (a finished render in the review tab beside its source). Runs offscreen.
-
-The media are synthetic cartoon faces (:mod:`ui.demo_media`). Until the engine's ``dub`` job exists
-the "finished render" is a STAND-IN video made by :func:`ui.demo_media.make_stand_in_render` (the
-face with the keyframed smile), and the review tab says so in its title.
+Runs the whole workflow (:mod:`ui.workflow`) with the real engine on a small synthetic actor (a few minutes on a
+laptop CPU) and pictures the screen at each step: under X with ``import -window root`` (the real window with its
+dialogs, as a user sees them), offscreen with the window's or the dialog's own ``grab()``.
 """
 
 from __future__ import annotations
@@ -23,22 +14,11 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_until(app: object, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        app.processEvents()  # type: ignore[attr-defined]
-        time.sleep(0.01)
-    app.processEvents()  # type: ignore[attr-defined]
 
 
 def grab(window: object, path: Path) -> Path:
@@ -60,80 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="docs/screenshots", help="folder for the PNGs")
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=800)
-    parser.add_argument("--workflow", action="store_true", help="picture every step of the whole workflow")
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    if args.workflow:
-        return workflow_screenshots(out, args.width, args.height)
-
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QApplication
-
-    from ui import curvedoc as cd
-    from ui.app import MainWindow
-    from ui.demo_media import make_demo_workspace, make_stand_in_render
-    from ui.notify import RecordingNotifier
-    from ui.settings import StudioSettings
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setStyle("Fusion")
-    settings = StudioSettings(engine_python=sys.executable, engine_pythonpath=str(ROOT), cancel_grace_s=5.0)
-    notifier = RecordingNotifier()
-    window = MainWindow(settings, notifier)
-    window.resize(args.width, args.height)
-    window.show()
-    window.resizeDocks([window.jobs_dock], [170], Qt.Orientation.Vertical)
-    written: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="emodub-shots-") as tmp:
-        # 1. A new, empty workspace.
-        window.create_workspace(Path(tmp) / "new-workspace")
-        app.processEvents()
-        written.append(grab(window, out / "empty.png"))
-
-        # 2. Curves being edited on a shot.
-        ws = make_demo_workspace(Path(tmp) / "studio", frames=125, size=192)
-        window.open_workspace(ws.root)
-        window.browser.tree.expandAll()
-        window.open_shot("scene12")
-        wait_until(app, lambda: window.timeline.media_loading == 0, 60, "waveform and thumbnails")
-        timeline, doc = window.timeline, window.timeline.doc
-        timeline.push_edit(cd.apply_preset(doc, "happy", "ramp in", 12, 55, 0.8))
-        timeline.push_edit(cd.apply_preset(doc, "surprised", "pulse", 60, 100, 0.7))
-        timeline.push_edit(cd.apply_preset(doc, "sad", "ramp out", 0, 30, 0.4))
-        timeline.push_edit(cd.add_key(doc, "angry", 85, 0.25, "linear"))
-        timeline.push_edit(cd.add_key(doc, "angry", 115, 0.5, "constant"))
-        timeline.canvas.select(("happy", 1))
-        timeline.canvas.set_playhead(48)
-        timeline._update_preview()
-        app.processEvents()
-        written.append(grab(window, out / "curves.png"))
-        timeline.save()
-
-        # 3. A job running: the real engine self-test, live loss curve, progress bar.
-        record = window.run_selftest(steps=400, step_delay=0.02)
-        window.tabs.setCurrentWidget(window.training)
-        wait_until(app, lambda: record.done >= 160, 120, "self-test progress")
-        written.append(grab(window, out / "job-running.png"))
-        window.jobs.cancel(record.id)
-        wait_until(app, lambda: record.is_finished, 60, "self-test cancel")
-
-        # 4. A finished render in review (stand-in video until the dub job exists).
-        smile = doc.sample("happy", range(125))
-        make_stand_in_render(ws, "scene12", "scene12-dub", smile)
-        window.refresh_workspace()
-        window.tabs.setCurrentWidget(window.review)
-        window.review.open_render_named("scene12-dub")
-        app.processEvents()
-        window.review.show_frame(60)
-        app.processEvents()
-        written.append(grab(window, out / "render.png"))
-        window.jobs.shutdown()
-    for path in written:
-        print(f"{path} {path.stat().st_size // 1024} KB")
-    problems = [m.text for m in notifier.messages if m.level in ("error", "warning")]
-    for text in problems:
-        print(f"notifier: {text}", file=sys.stderr)
-    return 0
+    return workflow_screenshots(Path(args.out), args.width, args.height)
 
 
 def workflow_screenshots(out: Path, width: int, height: int) -> int:
@@ -169,7 +77,8 @@ def workflow_screenshots(out: Path, width: int, height: int) -> int:
             app.processEvents()
             time.sleep(0.3)
             app.processEvents()
-            subprocess.run(["import", "-window", "root", "-crop", f"{width}x{height}+0+0", str(path)], check=True)
+            subprocess.run(["import", "-window", "root", "-crop", f"{width}x{height}+0+0", f"PNG8:{path}"],
+                           check=True)
         else:
             grab(widget, path)
         written.append(path)

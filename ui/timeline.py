@@ -108,7 +108,8 @@ class TimelineCanvas(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.doc: cd.CurveDocument | None = None
-        self.n_frames = 1
+        self.n_frames = 1  # frames the timeline spans: the shot's, or the dub audio's when that is longer
+        self.shot_frames = 1  # the shot's own frames; past them the dub loops the shot
         self.fps = 25.0
         self.playhead = 0
         self.envelope: Envelope | None = None
@@ -127,7 +128,7 @@ class TimelineCanvas(QWidget):
     def set_document(self, doc: cd.CurveDocument, n_frames: int) -> None:
         self.doc = doc
         self.fps = doc.fps
-        self.n_frames = max(int(n_frames), 1)
+        self.n_frames = self.shot_frames = max(int(n_frames), 1)
         self.selection = None
         self.playhead = min(self.playhead, self.n_frames - 1)
         doc.subscribe(self._on_doc_change)
@@ -358,6 +359,13 @@ class TimelineCanvas(QWidget):
         emotion, index = self.selection
         self._request(lambda: cd.set_interpolation(self.doc, emotion, index, mode))
 
+    def set_dub_frames(self, frames: int) -> None:
+        """Span the dub's ``frames`` when the dub audio is longer than the shot (the dub loops the shot there, and
+        its emotions can be keyed there too); never shorter than the shot."""
+        self.n_frames = max(int(frames), self.shot_frames)
+        self.playhead = min(self.playhead, self.n_frames - 1)
+        self.update()
+
     # -- painting ------------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -430,6 +438,7 @@ class TimelineCanvas(QWidget):
         # Each slot shows the loaded thumbnail nearest to the frame at the slot's centre.
         thumb_frames = np.array([f for f, _ in self.thumbs], np.float64)
         centres = (np.arange(slots) + 0.5) * slot_w / self.track_width() * max(self.n_frames - 1, 1)
+        centres = np.mod(centres, self.shot_frames)  # the looped part shows the frames the dub shows
         nearest = np.abs(centres[:, None] - thumb_frames[None, :]).argmin(axis=1)
         painter.save()
         painter.setClipRect(QRectF(LABEL_W, top, self.track_width(), THUMB_H))
@@ -438,6 +447,12 @@ class TimelineCanvas(QWidget):
             painter.drawPixmap(
                 QRectF(LABEL_W + slot * slot_w, top + 2, slot_w, h), pixmap, QRectF(pixmap.rect())
             )
+        if self.n_frames > self.shot_frames:  # past the shot's end the dub loops it: say so on the lane
+            x = float(self.frame_to_x(self.shot_frames - 0.5))
+            region = QRectF(x, top, LABEL_W + self.track_width() - x, THUMB_H)
+            painter.fillRect(region, QColor(20, 20, 24, 170))
+            painter.setPen(QColor("#ffb74d"))
+            painter.drawText(region, Qt.AlignmentFlag.AlignCenter, "the dub loops the shot here")
         painter.restore()
 
     def _paint_lane(self, painter: QPainter, emotion: str) -> None:
@@ -530,6 +545,7 @@ class TimelineEditor(QWidget):
         self.doc: cd.CurveDocument | None = None
         self.audio_path: Path | None = None
         self.audio_offset_s = 0.0
+        self.length_note = ""  # what the timeline says when the dub audio is longer than the shot
         self.render_video: Path | None = None
         self.read_only = False
         self._frames: dict[str, FrameCache] = {}
@@ -874,6 +890,14 @@ class TimelineEditor(QWidget):
     def _on_envelope(self, envelope: Envelope) -> None:
         self.media_loading -= 1
         self.canvas.envelope = envelope
+        dub_frames = int(round(max(envelope.duration_s - self.audio_offset_s, 0.0) * self.canvas.fps))
+        self.canvas.set_dub_frames(dub_frames)
+        shot = self.canvas.shot_frames
+        self.length_note = (
+            f"The dub audio is {dub_frames / self.canvas.fps:.2f} s, the shot {shot / self.canvas.fps:.2f} s: "
+            f"frames {shot}-{dub_frames - 1} of the dub loop the shot (Render dub > Length 'as long as the shot' "
+            "cuts the audio instead)" if dub_frames > shot else "")
+        self.preview_info.setText(self.length_note)
         self.canvas.update()
 
     def _on_media_error(self, exc: Exception) -> None:
@@ -943,7 +967,10 @@ class TimelineEditor(QWidget):
             cache = self._frames.get(str(path))
             if cache is None:
                 cache = self._frames[str(path)] = FrameCache(path, max_side=480)
-            image = cache.frame(self.canvas.playhead)
+            frame = self.canvas.playhead
+            if path != self.render_video:
+                frame %= self.canvas.shot_frames  # past the shot's end the dub loops it
+            image = cache.frame(frame)
         except MediaError as exc:
             self.preview.setText(str(exc))
             return

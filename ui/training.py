@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidg
 
 from core.jobs import protocol as P
 
-from .losses import LossHistory
+from .losses import LossHistory, parse_loss_message
 
 PALETTE = ("#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176", "#90a4ae", "#f06292")
 
@@ -32,6 +32,9 @@ class TrainingView(QWidget):
         pg.setConfigOptions(antialias=True)
         self.job_id: str | None = None
         self.history = LossHistory()
+        self.chart_stage = ""  # the step whose losses the chart shows
+        self._last_stage = ""
+        self.title_text = ""
         self.title = QLabel(
             "No training job yet. Start one with Jobs ▸ Train… " "(or run the engine self-test)."
         )
@@ -70,12 +73,9 @@ class TrainingView(QWidget):
     def follow(self, job_id: str, title: str) -> None:
         """Show job ``job_id`` from now on (clears the plot)."""
         self.job_id = job_id
-        self.history = LossHistory()
-        for item in self.curves.values():
-            self.plot.removeItem(item)
-        self.legend.clear()
-        self.curves.clear()
-        self.title.setText(f"<b>{title}</b> ({job_id})")
+        self._clear_chart()
+        self.title_text = f"<b>{title}</b> ({job_id})"
+        self.title.setText(self.title_text)
         self.status.setText("")
         self.image.setPixmap(QPixmap())
         self.image.setText("sample images appear here while a model trains")
@@ -86,6 +86,15 @@ class TrainingView(QWidget):
             return
         if isinstance(event, P.Progress):
             self.status.setText(f"{event.stage} {event.done}/{event.total}")
+            self._last_stage = event.stage
+        # A job of several steps (train actor: tracking, audio-to-expression, renderer) gets a chart per step:
+        # a step's losses replace the previous step's (other names, other scales).
+        brings_losses = ((isinstance(event, P.Progress) and parse_loss_message(event.message))
+                         or (isinstance(event, P.Artifact) and event.kind == "losses"))
+        if brings_losses and self._last_stage != self.chart_stage:
+            self._clear_chart()
+            self.chart_stage = self._last_stage
+            self.title.setText(f"{self.title_text}: {self.chart_stage}")
         try:
             changed = self.history.feed(event)
         except (OSError, ValueError) as exc:
@@ -99,6 +108,14 @@ class TrainingView(QWidget):
             self._redraw()
         if isinstance(event, P.Done | P.Error | P.Cancelled):
             self.status.setText(event.name)
+
+    def _clear_chart(self) -> None:
+        self.history = LossHistory()
+        for item in self.curves.values():
+            self.plot.removeItem(item)
+        self.legend.clear()
+        self.curves.clear()
+        self.chart_stage = ""
 
     def _redraw(self) -> None:
         for i, (name, (steps, values)) in enumerate(sorted(self.history.series.items())):

@@ -91,8 +91,9 @@ def _newest_job(window: Any, before: set[str]) -> JobRecord:
 
 
 def _follow(window: Any, result: WorkflowResult, step: str, start: Callable[[], None], timeout_s: float,
-            snap: Snap, picture_midway: bool = False) -> JobRecord:
-    """Run ``start`` (a menu or button), then follow the job it queued to its end, keeping the bar it showed."""
+            snap: Snap, picture_midway: str = "") -> JobRecord:
+    """Run ``start`` (a menu or button), then follow the job it queued to its end, keeping the bar it showed;
+    ``picture_midway``: the name of a picture taken once the job is past 60 %."""
     before = {record.id for record in window.jobs.queue.records()}
     start()
     record = _newest_job(window, before)
@@ -105,8 +106,8 @@ def _follow(window: Any, result: WorkflowResult, step: str, start: Callable[[], 
         QApplication.processEvents()
         if record.fraction is not None and record.state == "running":
             bars.append(record.fraction)
-            if not pictured and record.fraction > 0.3:
-                snap(f"{step}-running", window)
+            if not pictured and record.fraction > 0.6:
+                snap(picture_midway, window)
                 pictured = True
         time.sleep(0.05)
     QApplication.processEvents()
@@ -169,7 +170,7 @@ def run_workflow(window: Any, inputs: WorkflowInputs, snap: Snap = lambda name, 
 
     with answering(TrainDialog, fill_train, snap, "05-train"):
         window.tabs.setCurrentWidget(window.training)
-        _follow(window, result, "train", window.ask_train, timeout, snap, picture_midway=True)
+        _follow(window, result, "train", window.ask_train, timeout, snap, picture_midway="05b-training")
     snap("06-trained", window)
     result.steps.append("track + train")
 
@@ -211,7 +212,7 @@ def run_workflow(window: Any, inputs: WorkflowInputs, snap: Snap = lambda name, 
         dialog.actor.setCurrentText(inputs.actor)
 
     with answering(DubDialog, fill_dub, snap, "10-render"):
-        _follow(window, result, "render", window.ask_render, timeout, snap, picture_midway=True)
+        _follow(window, result, "render", window.ask_render, timeout, snap, picture_midway="10b-rendering")
     # 9. Review: the dub beside its source, with its report
     wait_until(lambda: window.review.report_box.isVisibleTo(window.review), 30, "the dub report in Review")
     window.review.show_frame(max(frames // 2, 0))

@@ -266,6 +266,7 @@ class DubSetup:
     emotion: np.ndarray
     paste_faces: Any
     device: str
+    audio_cut_s: float = 0.0  # dub audio past the shot's end that the dub leaves out (``length="shot"``)
 
     @property
     def legacy(self) -> bool:
@@ -329,6 +330,7 @@ def prepare_dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any
     n_shot = clip.n_frames
     n_out = (audio_frames(native.size, native_sr, rate) if config.length == "audio" else n_shot)
     want = round(Fraction(n_out * native_sr) / rate)  # samples of n_out frames, exactly
+    audio_cut_s = max(0, native.size - want) / native_sr if config.length == "shot" else 0.0
     if config.length == "shot":  # cut or pad the audio to the shot
         native = np.pad(native[:want], (0, max(0, want - native.size)))
     sr16 = AudioFeatureConfig().sample_rate
@@ -359,7 +361,8 @@ def prepare_dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any
                     emotion_sources=emotion_sources, src=src, params=params, audio_feats=audio_feats, size=size,
                     crops=clip.crops(size), camera=camera, shot_params=clip.params.to(device),
                     emotion=np.asarray(prediction.emotion, np.float32),
-                    paste_faces=face_faces(face_model) if config.paste_region == "face" else None, device=device)
+                    paste_faces=face_faces(face_model) if config.paste_region == "face" else None, device=device,
+                    audio_cut_s=audio_cut_s)
 
 
 def open_plate(setup: DubSetup, report: Callable[[str, int, int, str], None] | None = None,
@@ -533,6 +536,7 @@ def dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any, out: P
                                                                   "kind": "working", "depth": 8},
               "face": face, "provenance": record,
               "shot_frames": setup.n_shot, "length": config.length, "end": config.end,
+              "audio_cut_s": round(setup.audio_cut_s, 3),
               "audio": str(audio), "audio_offset_s": audio_offset_s, "render": render_name,
               "renderer": {"model": config.renderer_name, "variant": renderer.variant,
                            "held_out": model_record.get("held_out")},
@@ -566,7 +570,7 @@ UNDERTRAINED_FACE_PSNR = 22.0  # dB held out: below this the face is visibly wro
 
 def dub_warnings(result: dict[str, Any], emotions_used: list[str]) -> list[str]:
     """What an editor should know before using the dub: an undertrained renderer (by its own held-out figures),
-    emotions that come from the generic prior, a dub longer than its shot."""
+    emotions that come from the generic prior, a dub longer than its shot, dub audio cut to the shot."""
     warnings = []
     held_out = (result.get("renderer") or {}).get("held_out") or {}
     psnr = held_out.get("face_psnr")
@@ -583,6 +587,10 @@ def dub_warnings(result: dict[str, Any], emotions_used: list[str]) -> list[str]:
                         "expression, not from this actor's footage (ingest labelled takes with --emotion to learn "
                         "the actor's own)")
     frames, shot_frames = int(result["frames"]), int(result["shot_frames"])
+    cut = float(result.get("audio_cut_s") or 0.0)
+    if cut * float(result.get("fps") or 25.0) >= 1.0:  # at least a frame's worth of speech left out
+        warnings.append(f"the dub audio runs {cut:.2f} s past the end of the shot: the dub stops with the shot, "
+                        "so that audio is not dubbed (lengthen the shot, or trim the audio)")
     if frames > shot_frames:
         how = "loop the shot from its start" if result.get("end") == "loop" else "hold the shot's last frame"
         warnings.append(f"the dub is {frames} frames long and its shot {shot_frames}: frames {shot_frames}-"

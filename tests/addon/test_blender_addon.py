@@ -195,6 +195,7 @@ def test_render_dub_end_to_end(addon: SimpleNamespace, engine: SimpleNamespace, 
     state = job.state
     assert state.status == "done", f"{state.error_message} / {job.log_tail()}"
     assert not settings.job_running and settings.last_error == "" and "added" in settings.status_text
+    assert "warning: the dub audio runs 1.00 s past the end of the shot" in settings.status_text
     assert settings.last_report == state.outputs["report"] and os.path.isfile(settings.last_report)
     (new_name,) = strip_names(scene, addon) - before
     new = addon.compat.find_strip(scene.sequence_editor, new_name)

@@ -209,6 +209,11 @@ def test_training_view_draws_losses_and_samples_from_events(window, tmp_path) ->
     view.feed(record.id, P.Artifact(record.id, path=str(sample), kind="image"))
     assert view.image.pixmap() is not None and not view.image.pixmap().isNull()
     assert view.image_caption.text() == "sample.png"
+    # A job of several steps: the next step's losses replace the chart (other names, other scales).
+    view.feed(record.id, P.Progress(record.id, stage="train renderer", done=1, total=9, message="l1 0.2 style 0.5"))
+    assert set(view.series()) == {"l1", "style"} and "train renderer" in view.title.text()
+    view.feed(record.id, P.Progress(record.id, stage="eval renderer", done=0, total=1, message="clip anna/s000_3"))
+    assert set(view.series()) == {"l1", "style"}  # a step without losses leaves the chart as it is
 
 
 def test_review_plays_compares_and_exports(qtbot, window, shot_workspace, tmp_path) -> None:
@@ -347,6 +352,29 @@ def test_the_dub_audio_button_sets_the_audio_the_dub_sends(qtbot, window, shot_w
     job = window.render_dub("anna")
     window.jobs.cancel(job.id)
     assert Path(job.params["audio"]).resolve() == wav.resolve()
+
+
+def test_dub_audio_longer_than_the_shot_extends_the_timeline_and_says_it_loops(qtbot, window, shot_workspace,
+                                                                               tmp_path, monkeypatch) -> None:
+    from core.expression.emotions import EMOTIONS, EmotionCurves
+    from core.io.audio import write_wav
+
+    wav = write_wav(tmp_path / "long.wav", np.zeros(48000, np.float32) + 0.1, 16000)  # 3 s on a 1.6 s shot
+    window.open_workspace(shot_workspace.root)
+    assert window.open_shot("scene12")
+    _settle(qtbot, window)
+    timeline, canvas = window.timeline, window.timeline.canvas
+    assert canvas.n_frames == canvas.shot_frames == 40
+    monkeypatch.setattr(window.chooser, "open_file", lambda title, file_filter: str(wav))
+    timeline.audio_button.click()
+    _settle(qtbot, window)
+    assert (canvas.shot_frames, canvas.n_frames) == (40, 75)
+    assert "frames 40-74 of the dub loop the shot" in timeline.length_note
+    timeline.push_edit(cd.add_key(timeline.doc, "happy", 70, 0.6, "linear"))  # a key in the looped part
+    job = window.render_dub("anna")
+    window.jobs.cancel(job.id)
+    happy = EmotionCurves.from_json(job.params["emotions"]).sample(75)[:, EMOTIONS.index("happy")]
+    assert happy[70] == pytest.approx(0.6, abs=1e-3)
 
 
 def test_preview_frame_shows_the_dub_from_a_warm_engine(qtbot, window, tmp_path) -> None:

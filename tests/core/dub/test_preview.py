@@ -129,6 +129,9 @@ def test_the_dub_warns_of_what_an_editor_should_know() -> None:
     assert "frames 24-29 loop the shot" in warnings[2]
     held = dub_warnings({**base, "frames": 30, "end": "hold", "renderer": {"model": "nt"}}, [])
     assert "never measured" in held[0] and "hold the shot's last frame" in held[1]
+    cut = dub_warnings({**base, "length": "shot", "audio_cut_s": 1.2, "fps": 25.0}, [])
+    assert len(cut) == 1 and "runs 1.20 s past the end of the shot" in cut[0]
+    assert dub_warnings({**base, "audio_cut_s": 0.02, "fps": 25.0}, []) == []  # less than a frame: nothing to say
 
 
 def test_train_actor_tracks_only_what_is_not_tracked_and_says_what_is_missing(tmp_path: Path) -> None:
