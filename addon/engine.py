@@ -809,6 +809,7 @@ class DoctorResult:
     ok: bool
     summary: str
     lines: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()  # what the engine can run on ("auto", "cpu", and "cuda" with a GPU); () unknown
 
 
 def summarize_doctor(stdout: str, stderr: str, returncode: int, command: str = "") -> DoctorResult:
@@ -831,7 +832,8 @@ def summarize_doctor(stdout: str, stderr: str, returncode: int, command: str = "
     ok = bool(report.get("ok"))
     summary = (f"emodub {report.get('emodub', '?')}: " +
                ("all required checks passed" if ok else "some required checks failed"))
-    return DoctorResult(ok, summary, tuple(lines))
+    gpu = any(check.get("name") == "cuda" and check.get("ok") for check in checks)
+    return DoctorResult(ok, summary, tuple(lines), ("auto", "cpu", "cuda") if gpu else ("auto", "cpu"))
 
 
 class DoctorRun:

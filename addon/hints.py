@@ -16,6 +16,7 @@ WORDS: dict[str, str] = {
     "not_found@track": "select the actor's movie strips and press Import Actor Footage first",
     "not_found": "press Import Actor Footage (or Prepare Shot) first",
     "not_tracked": "press Prepare Shot for the source strip first",
+    "no_data": "select the actor's movie strips and press Import Actor Footage, then Train Actor (it tracks them)",
     "no_model": "press Train Actor first",
     "incompatible_checkpoint": "press Train Actor to train the actor again with this emodub",
     "face_choice": "the shot shows several faces: press Pick Face and click the face to dub (or set Face ID)",

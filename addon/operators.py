@@ -75,7 +75,7 @@ def engine_setup(context: bpy.types.Context) -> tuple[engine.EngineCommand, dict
     if setting.startswith("//"):  # a path relative to the .blend file
         setting = _abspath(setting)
     command = engine.resolve_engine(setting)
-    return command, engine.parse_env_text(prefs.engine_env), prefs.device
+    return command, engine.parse_env_text(prefs.engine_env), prefs.device or "auto"
 
 
 def fail(op: bpy.types.Operator, settings: Any, exc: BaseException | str, hint: str = "") -> set[str]:
@@ -496,6 +496,10 @@ def _poll_doctor() -> None:
         prefs.engine_check_ok = result.ok
         prefs.engine_check_summary = result.summary
         prefs.engine_check_details = "\n".join(result.lines)
+        if result.devices:
+            prefs.engine_devices = ",".join(result.devices)
+            if prefs.device not in result.devices:  # e.g. cuda chosen, and the engine has no GPU
+                prefs.device = "auto"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -20,10 +20,20 @@ from .emotions import EMOTIONS
 from .jobspec import DEVICES
 
 EMOTION_ITEMS = [(name, name.capitalize(), f"Intensity of {name}") for name in EMOTIONS]
-DEVICE_ITEMS = [("auto", "Auto", "CUDA when the engine finds a GPU, else CPU"),
-                ("cpu", "CPU", "Always run on the CPU"),
-                ("cuda", "CUDA", "Run on the NVIDIA GPU (fails when there is none)")]
+# Numbered, so that a saved choice keeps its meaning when the list the engine offers is shorter.
+DEVICE_ITEMS = [("auto", "Auto", "CUDA when the engine finds a GPU, else CPU", "", 0),
+                ("cpu", "CPU", "Always run on the CPU", "", 1),
+                ("cuda", "CUDA", "Run on the NVIDIA GPU", "", 2)]
 assert [i[0] for i in DEVICE_ITEMS] == list(DEVICES)
+_DEVICE_ITEMS: dict[str, Any] = {"items": DEVICE_ITEMS}  # the list Blender was last given (kept alive)
+
+
+def _device_items(prefs: Any, _context: Any) -> list[tuple[str, str, str, str, int]]:
+    """The devices the engine offers, from the last Check Engine (all three before any check)."""
+    offered = [d for d in str(getattr(prefs, "engine_devices", "")).split(",") if d]
+    items = [item for item in DEVICE_ITEMS if not offered or item[0] in offered]
+    _DEVICE_ITEMS["items"] = items
+    return items
 # Blender keeps only borrowed references to enum item strings: the last list handed out must stay alive.
 _RENDERER_ITEMS: dict[str, Any] = {"key": None, "items": [(renderer_catalog.BEST, "Actor's Best", "")]}
 
@@ -110,7 +120,9 @@ class EMODUB_AddonPreferences(bpy.types.AddonPreferences):
         name="Workspace", description="The emodub workspace folder (actors, shots, models, renders)",
         default="", subtype="DIR_PATH")
     device: EnumProperty(  # type: ignore[valid-type]
-        name="Device", items=DEVICE_ITEMS, default="auto", description="Where the engine runs its models")
+        name="Device", items=_device_items, default=0,
+        description="Where the engine runs its models (Check Engine lists what it offers: CUDA only with a GPU)")
+    engine_devices: StringProperty(name="Engine Devices", default="")  # type: ignore[valid-type]
     warm_preview: BoolProperty(  # type: ignore[valid-type]
         name="Keep a Preview Engine Warm", default=True,
         description=("Previews run in an engine that stays loaded between them (seconds faster). It stops when "

@@ -9,6 +9,7 @@ Records, for the whole job's bar (``overall``) at about 10, 25, 50 and 75 % of t
 * ``eta_error_at_<P>pct``: (the ETA the bar showed then - the real time left) / the real time left;
 * ``bar_at_<P>pct``: the bar then (a bar that follows the time would read P %);
 * ``bar_monotone``: whether it only grew; ``bar_max_before_done``: its largest value before ``done``;
+* ``stages``: each stage's seconds and the part of the bar it moved through;
 * ``train_actor_s``: the whole job.
 """
 
@@ -50,10 +51,14 @@ def main() -> int:
 
         record_synthetic_consent(ws, "anna", "bench.progress")
         seen: list[tuple[float, float, float | None]] = []
+        stages: dict[str, list[float]] = {}  # stage -> [first, last] time it reported, and the bar then
 
         def sink(event: P.Event) -> None:
             if isinstance(event, P.Progress) and event.overall is not None:
-                seen.append((time.monotonic(), event.overall, event.overall_eta_s))
+                now = time.monotonic()
+                seen.append((now, event.overall, event.overall_eta_s))
+                span = stages.setdefault(event.stage, [now, now, event.overall, event.overall])
+                span[1], span[3] = now, event.overall
             events.append(event)
 
         params = {"actor": "anna", "a2e_iterations": args.a2e, "renderer_iterations": args.renderer,
@@ -67,6 +72,9 @@ def main() -> int:
         bars = [bar for _, bar, _ in seen]
         emit("bar_monotone", bars == sorted(bars), "bool", config)
         emit("bar_max_before_done", round(max(bars), 4), "fraction", config)
+        # Where the time went and what share of the bar each stage had: what the plans' costs should follow.
+        emit("stages", {name: {"seconds": round(last - first, 1), "bar": [round(lo, 3), round(hi, 3)]}
+                        for name, (first, last, lo, hi) in stages.items()}, "s", config)
         for pct in (10, 25, 50, 75):
             when = t0 + total * pct / 100
             t, bar, eta = min(seen, key=lambda item: abs(item[0] - when))

@@ -52,7 +52,8 @@ def run_checks(workspace: str | None = None) -> list[Check]:
         cuda = torch.cuda.is_available()
         detail = (f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})" if cuda
                   else "no CUDA device; running on CPU")
-        checks.append(Check("cuda", True, detail, "" if cuda else "training is slow on CPU; a GPU helps",
+        # ok: a GPU is there (front-ends offer the cuda device only then); not required: the CPU works
+        checks.append(Check("cuda", cuda, detail, "" if cuda else "training is slow on CPU; a GPU helps",
                             required=False))
     try:
         import imageio_ffmpeg

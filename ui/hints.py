@@ -18,6 +18,7 @@ WORDS: dict[str, str] = {
     "not_found@track": "import the actor's footage first (File > Import footage…)",
     "not_found": "import the footage first (File > Import footage…)",
     "not_tracked": "import the shot again (File > Import footage…, as a shot): it was not tracked",
+    "no_data": "import the actor's footage first (File > Import footage…); Jobs > Train… tracks it",
     "no_model": "train the actor first (Jobs > Train…)",
     "incompatible_checkpoint": "train the actor again with this emodub (Jobs > Train…)",
     "face_choice": "the shot shows several faces: choose one with Pick on a frame… in the Render dub dialog",

@@ -16,10 +16,10 @@ from core.jobs import protocol as P
 from core.jobs.context import JobContext, JobFailed
 from core.jobs.registry import FRAME_RATE, NON_NEGATIVE, POSITIVE, Arg, Bounds, job_kind
 
-# Rough costs on a 2-core CPU (seconds), only to share a composite job's bar among its steps: the bar and its
-# ETA hold as long as the ratios do (the ETA scales with the pace measured so far).
-SECONDS_PER_FRAME = {"ingest": 0.1, "landmarks": 0.05, "track": 0.25}
-SECONDS_PER_ITERATION = {"a2e": 0.02, "renderer": 0.25}
+# Rough costs on a 2-core CPU (seconds; `python build.py bench progress` measures them), only to share a composite
+# job's bar among its steps: the bar and its ETA hold as long as the ratios do (the ETA scales with the pace so far).
+SECONDS_PER_FRAME = {"ingest": 0.1, "landmarks": 0.05, "track": 0.5}
+SECONDS_PER_ITERATION = {"a2e": 0.05, "renderer": 0.45}
 
 _CURVES_HINT = "see the JSON form in core/expression/emotions.py, or give a spec such as happy:0.5,sad:0.2"
 _AUDIO_HINT = "give a WAV, FLAC or OGG file with sound (convert with: ffmpeg -i INPUT -ar 48000 out.wav)"

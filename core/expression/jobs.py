@@ -117,8 +117,10 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
         config = A2EConfig(**overrides)
     except (TypeError, ValueError) as exc:
         raise JobFailed(f"bad a2e settings: {exc}", code="bad_params") from None
+    name = str(p.get("name") or "a2e")
+    ctx.plan([("load clips", 1.0), (f"train {name}", 9.0)])  # its bar's shares, roughly by time
     try:
-        return train_a2e(ctx.workspace, str(p["actor"]), config, model_name=str(p.get("name") or "a2e"),
+        return train_a2e(ctx.workspace, str(p["actor"]), config, model_name=name,
                          reporter=ctx, restart=bool(p.get("restart")), device=ctx.device)
     except A2EDataError as exc:
         raise JobFailed(str(exc), hint="ingest and track the actor's clips first, or build a synthetic "

@@ -184,6 +184,8 @@ def run_train_renderer(ctx: JobContext) -> dict[str, Any]:
                         code="bad_params", hint="leave out --nproc, or run without torchrun")
     ws = ctx.workspace
     job = _training(ws, p)
+    evaluating = bool(p.get("evaluate", True) and len(job.held))
+    ctx.plan([("train renderer", 9.0), *([("eval renderer", 1.0)] if evaluating else [])])
     with ws.lock(f"train/{p['actor']}/{job.name}"):
         if p.get("restart"):  # start over: nothing of the earlier run stays beside the new one
             import shutil
@@ -217,7 +219,7 @@ def run_train_renderer(ctx: JobContext) -> dict[str, Any]:
                                             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
         result = {**summary, "model": job.name, "model_dir": str(job.out), "train_frames": len(job.train_src),
                   "held_out_frames": len(job.held)}
-    if p.get("evaluate", True) and len(job.held):
+    if evaluating:
         result["held_out"] = evaluate_model(ws, p["actor"], job.name, ctx.device, max_frames=200,
                                             progress=lambda d, n: ctx.progress("eval renderer", d, n))
     return result

@@ -70,7 +70,7 @@ def renderers() -> int:
 def doctor() -> int:
     report = {"emodub": "0.1.0-fake", "ok": True, "checks": [
         {"name": "python", "ok": True, "detail": sys.version.split()[0], "hint": "", "required": True},
-        {"name": "cuda", "ok": True, "detail": "no CUDA device; running on CPU", "hint": "",
+        {"name": "cuda", "ok": False, "detail": "no CUDA device; running on CPU", "hint": "",
          "required": False}]}
     print(json.dumps(report, indent=2))
     return 0

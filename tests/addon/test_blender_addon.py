@@ -432,10 +432,18 @@ def test_late_sound_strip_is_mixed_down_with_leading_silence(addon: SimpleNamesp
 
 
 def test_check_engine_shows_the_doctor_report(addon: SimpleNamespace, engine: SimpleNamespace) -> None:
+    addon.prefs.engine_devices = ""
+    addon.prefs.device = "cuda"  # before a check every device is offered
     assert bpy.ops.emodub.check_engine() == {"FINISHED"}
     drive(addon, until=lambda: not addon.ops._DOCTOR)
     assert addon.prefs.engine_check_ok and "all required checks passed" in addon.prefs.engine_check_summary
     assert "ok: python" in addon.prefs.engine_check_details
+    # the engine has no GPU: the device list offers what it has, and the choice falls back to Auto
+    properties = importlib.import_module(f"{PKG}.properties")
+    assert [item[0] for item in properties._device_items(addon.prefs, bpy.context)] == ["auto", "cpu"]
+    assert addon.prefs.engine_devices == "auto,cpu" and addon.prefs.device == "auto"
+    with pytest.raises(TypeError):
+        addon.prefs.device = "cuda"
     addon.prefs.engine_command = "/nowhere/python3"
     with pytest.raises(RuntimeError, match="does not exist"):
         bpy.ops.emodub.check_engine()

@@ -182,9 +182,10 @@ def test_every_poll_reason_says_what_to_do() -> None:
     from addon.readiness import SceneFacts
 
     ready = SceneFacts(source_type="MOVIE", active_type="MOVIE", actor="anna", has_dub_audio=True, selected_movies=2,
-                       languages="de:5", jobs_running=1, last_report="/r/report.md")
+                       languages="de:5", jobs_running=1, last_report="/r/report.md", consent_filled=True,
+                       workspace_set=True)
     checks = [readiness.prepare_shot, readiness.import_footage, readiness.train_actor, readiness.render_dub,
-              readiness.pick_face,
+              readiness.pick_face, readiness.record_consent, readiness.create_workspace,
               readiness.dub_selected, readiness.cancel_job, readiness.emotion_preset, readiness.pick_active_strip,
               readiness.open_report]
     assert all(check(ready) is None for check in checks)
@@ -203,6 +204,21 @@ def test_the_add_on_names_a_shot_as_the_engine_does(path: str) -> None:
     from core.workspace import shot_name_for
 
     assert jobspec.shot_name_for(path) == shot_name_for(path)
+
+
+def test_consent_and_training_params_are_what_the_engine_takes() -> None:
+    from core.jobs.registry import get_kind
+
+    consent = jobspec.consent_params("anna", " Anna Smith ", "season 2, all languages", "contracts/anna.pdf")
+    assert consent["consented_by"] == "Anna Smith" and get_kind("actor.consent").check_params(consent) == []
+    with pytest.raises(jobspec.JobInputError, match="Scope, Signed Document"):
+        jobspec.consent_params("anna", "Anna", " ", "")
+    assert jobspec.train_actor_params("anna", "cpu") == {"actor": "anna", "device": "cpu"}  # the engine's defaults
+    quick = jobspec.train_actor_params("anna", "cpu", 20, 6, 0.3)
+    assert quick == {"actor": "anna", "device": "cpu", "a2e_iterations": 20, "renderer_iterations": 6,
+                     "track_iterations": 0.3} and get_kind("train.actor").check_params(quick) == []
+    with pytest.raises(jobspec.JobInputError, match="negative"):
+        jobspec.train_actor_params("anna", "cpu", -1)
 
 
 def test_footage_params_label_the_clip_and_refuse_mistakes() -> None:
