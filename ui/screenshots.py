@@ -77,7 +77,7 @@ def workflow_screenshots(out: Path, width: int, height: int) -> int:
             app.processEvents()
             time.sleep(0.3)
             app.processEvents()
-            subprocess.run(["import", "-window", "root", "-crop", f"{width}x{height}+0+0", f"PNG8:{path}"],
+            subprocess.run(["import", "-window", "root", "-crop", f"{width}x{height}+0+0", str(path)],
                            check=True)
         else:
             grab(widget, path)

@@ -597,6 +597,9 @@ def test_every_operator_polls_with_a_reason_and_labels_are_title_case(addon: Sim
         words = [w for w in cls.bl_label.split() if w not in ("a", "an", "the", "of", "to", "in", "All")]
         assert all(w[0].isupper() for w in words), cls.bl_label
         assert "\n" not in (cls.__doc__ or "") and "`" not in (cls.__doc__ or ""), cls.__name__
+    for owner in (scene.emodub, addon.prefs):  # property tooltips: one clean line each
+        for prop in owner.bl_rna.properties:
+            assert "\n" not in prop.description and "`" not in prop.description, prop.identifier
     settings = scene.emodub
     settings.last_report = ""
     with bpy.context.temp_override(scene=scene):
