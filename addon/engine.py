@@ -40,8 +40,6 @@ EMODUB_NAME = re.compile(r"^emodub(\.exe|\.cmd|\.bat)?$", re.IGNORECASE)
 # Seconds a cancelled engine gets to save and exit before SIGTERM, then before SIGKILL.
 CANCEL_GRACE_S = 15.0
 KILL_GRACE_S = 5.0
-# A running job's bar stops short of full: only the engine's ``done`` fills it.
-NEVER_FULL = 0.99
 # Seconds an engine may linger after its terminal event before it is killed.
 EXIT_GRACE_S = 10.0
 # Environment variables of Blender's own Python that must not leak into the engine's Python.
@@ -239,11 +237,7 @@ class JobState:
         """The job's bar in [0, 1]: the whole job across its stages (the current stage alone from an engine
         older than protocol 3; 0 while unknown). Full only once the job is done; a failed or cancelled job
         keeps where it stopped."""
-        if self.status == "done":
-            return 1.0
-        if self.overall is not None:
-            return min(max(self.overall, 0.0), NEVER_FULL)
-        return min(NEVER_FULL, self.done / self.total) if self.total > 0 else 0.0
+        return protocol.bar_fraction(self.status == "done", self.overall, self.done, self.total) or 0.0
 
     @property
     def outcome_known(self) -> bool:

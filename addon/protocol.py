@@ -53,6 +53,8 @@ STRICT_PARAMS_SINCE = 2
 # Event fields added after version 1, and the version that added them: events answering an older spec
 # leave them out (its front-end refuses fields it does not know).
 FIELDS_SINCE: dict[str, int] = {"overall": 3, "overall_eta_s": 3}
+# A job's bar stops short of full until its ``done`` event: a job is never shown finished while it runs.
+BAR_BEFORE_DONE = 0.99
 # Deeper nesting is refused before json.loads, which would die of a RecursionError on it.
 MAX_JSON_DEPTH = 64
 # A spec larger than this is refused (long per-frame curves are a few MB).
@@ -233,6 +235,19 @@ class Done(Event):
 class Cancelled(Event):
     name: ClassVar[str] = "cancelled"
     message: str = ""
+
+
+def bar_fraction(done: bool, overall: float | None, stage_done: int, stage_total: int) -> float | None:
+    """What a front-end's bar shows for a job: 1 once it is ``done``; else the whole job's ``overall`` (protocol
+    3), or the current stage's count from an older engine, both below :data:`BAR_BEFORE_DONE`; ``None`` when
+    nothing is known. A failed or cancelled job keeps where it stopped."""
+    if done:
+        return 1.0
+    if overall is not None:
+        return min(max(overall, 0.0), BAR_BEFORE_DONE)
+    if stage_total <= 0:
+        return None
+    return min(max(stage_done / stage_total, 0.0), BAR_BEFORE_DONE)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

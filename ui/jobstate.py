@@ -38,8 +38,6 @@ QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
 DONE, ERROR, CANCELLED, INTERRUPTED = "done", "error", "cancelled", "interrupted"
 ACTIVE_STATES = frozenset({RUNNING, CANCELLING})
 FINISHED_STATES = frozenset({DONE, ERROR, CANCELLED, INTERRUPTED})
-# A running job's bar stops short of full: only ``done`` fills it.
-NEVER_FULL = 0.99
 MAX_LOG_LINES = 2000  # per job; older lines are dropped so a chatty job cannot exhaust memory
 
 # Job kinds the app starts, with a human title (the registry on the engine side is the truth).
@@ -124,13 +122,7 @@ class JobRecord:
         """The job's bar in [0, 1]: the whole job across its stages (the current stage's share alone from an
         engine that does not say, ``None`` when that is unknown too). Full only once the job is done; a failed
         or cancelled job keeps where it stopped."""
-        if self.state == DONE:
-            return 1.0
-        if self.overall is not None:
-            return min(max(self.overall, 0.0), NEVER_FULL)
-        if self.total <= 0:
-            return None
-        return min(max(self.done / self.total, 0.0), NEVER_FULL)
+        return P.bar_fraction(self.state == DONE, self.overall, self.done, self.total)
 
     @property
     def is_finished(self) -> bool:

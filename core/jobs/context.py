@@ -47,8 +47,6 @@ class CancelToken:
         return self._event.is_set()
 
 
-# The bar stops short of full until the job's ``done`` event: a job is never shown finished while it runs.
-MAX_BEFORE_DONE = 0.99
 # An ETA from fewer seconds or a smaller part of the job than this would jump about.
 ETA_MIN_SECONDS = 1.0
 ETA_MIN_FRACTION = 0.02
@@ -56,14 +54,14 @@ ETA_MIN_FRACTION = 0.02
 
 @dataclass
 class _JobBar:
-    """The one bar of a job: its position in [0, MAX_BEFORE_DONE] across all its stages and the jobs it
+    """The one bar of a job: its position in [0, ``BAR_BEFORE_DONE``] across all its stages and the jobs it
     runs as steps (all of them move this one object). It never goes back."""
 
     started: float = field(default_factory=lambda: time.monotonic())
     fraction: float = 0.0
 
     def advance(self, fraction: float) -> None:
-        self.fraction = max(self.fraction, min(fraction, MAX_BEFORE_DONE))
+        self.fraction = max(self.fraction, min(fraction, P.BAR_BEFORE_DONE))
 
     def eta_s(self) -> float | None:
         """Seconds left at the pace so far (``None`` until enough is done to tell)."""

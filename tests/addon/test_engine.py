@@ -144,7 +144,7 @@ def test_one_bar_across_stages_never_full_before_done_and_kept_where_a_job_stopp
     # An engine that does not send `overall` (protocol 2): the stage's count, never full before done.
     old = engine.JobState("j3", "dub")
     engine.apply_event(old, protocol.Progress("j3", stage="render", done=120, total=120))
-    assert old.fraction == pytest.approx(engine.NEVER_FULL)
+    assert old.fraction == pytest.approx(protocol.BAR_BEFORE_DONE)
 
 
 def test_engine_hints_are_told_in_the_addons_words() -> None:

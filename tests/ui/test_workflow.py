@@ -36,7 +36,6 @@ def footage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_an_editor_does_the_whole_job_in_the_app(qtbot, window, footage: dict[str, Path], tmp_path: Path) -> None:
-    from ui.jobstate import NEVER_FULL
     from ui.workflow import WorkflowInputs, run_workflow
 
     inputs = WorkflowInputs(takes={"neutral": [footage["s000_neutral"]],
@@ -55,7 +54,7 @@ def test_an_editor_does_the_whole_job_in_the_app(qtbot, window, footage: dict[st
     train = result.jobs["train"]
     assert sorted(train.outputs["tracked_first"]) == sorted(clips)
     bar = result.bars["train"]
-    assert bar and bar == sorted(bar) and max(bar) <= NEVER_FULL and train.fraction == 1.0
+    assert bar and bar == sorted(bar) and max(bar) <= P.BAR_BEFORE_DONE and train.fraction == 1.0
     # the preview is the dub's frame; the render carries the curve the timeline keyed; Review shows its report
     frame = window.timeline._dub_frames[result.preview_frame]
     assert frame.is_file()

@@ -8,7 +8,7 @@ import pytest
 
 from core.jobs import protocol as P
 from core.jobs import registry
-from core.jobs.context import MAX_BEFORE_DONE, CancelToken, JobContext, JobFailed
+from core.jobs.context import CancelToken, JobContext, JobFailed
 from core.jobs.runner import run_job
 
 
@@ -60,7 +60,7 @@ def test_the_bar_is_monotone_across_stages_and_sub_jobs_and_never_full_before_do
     bar = _bar(events)
     assert all(b is not None for b in bar)
     assert bar == sorted(bar), bar
-    assert max(bar) <= MAX_BEFORE_DONE
+    assert max(bar) <= P.BAR_BEFORE_DONE
     # Shares follow the declared costs 1 : 3 : 1: the first sub-job ends at 1/5, the second at 4/5.
     stages = [(e.stage, e.done, e.total, e.overall) for e in events if isinstance(e, P.Progress)]
     finish_start = next(overall for stage, done, _, overall in stages if stage == "finish" and done == 0)
@@ -84,7 +84,7 @@ def test_a_failed_job_stops_where_it_failed_and_says_so(kinds: None) -> None:
 def test_a_cancelled_job_ends_cancelled_below_full(kinds: None) -> None:
     code, events = _run({"cancel_at_finish": True})
     assert code == P.EXIT_CANCELLED and isinstance(events[-1], P.Cancelled)
-    assert 0.8 < _bar(events)[-1] < MAX_BEFORE_DONE
+    assert 0.8 < _bar(events)[-1] < P.BAR_BEFORE_DONE
 
 
 def test_an_eta_holds_once_the_pace_is_known(kinds: None, monkeypatch: pytest.MonkeyPatch) -> None:
