@@ -327,6 +327,46 @@ def popen_engine(argv: list[str], log_file: Any, cwd: Path, env: Mapping[str, st
         raise EngineError(f"cannot start the engine ({shlex.join(argv)}): {exc}", hint=ENGINE_HINT) from None
 
 
+def pump_events(proc: subprocess.Popen[bytes], out: queue.Queue[tuple[str, Any]]) -> None:
+    """Reader thread of an engine process: its stdout lines decoded into ``out`` as ``("event", Event)`` (or
+    ``("noise", why)`` for a line that is not one), then ``("exit", code)``."""
+    assert proc.stdout is not None
+    try:
+        for raw in proc.stdout:
+            if not raw.strip():
+                continue
+            try:
+                out.put(("event", protocol.decode_event(raw)))
+            except protocol.ProtocolError as exc:
+                out.put(("noise", str(exc)))
+    except (OSError, ValueError) as exc:  # the pipe closed under us (killed engine)
+        out.put(("noise", f"reading the engine's output failed: {exc}"))
+    out.put(("exit", proc.wait()))
+
+
+def write_line(proc: subprocess.Popen[bytes], line: str) -> bool:
+    """Write one line on an engine's stdin; ``False`` when it is gone."""
+    if proc.stdin is None:
+        return False
+    try:
+        proc.stdin.write((line + "\n").encode("utf-8"))
+        proc.stdin.flush()
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def signal_engine(proc: subprocess.Popen[bytes], name: str) -> None:
+    """Send ``SIGTERM`` or ``SIGKILL`` to an engine's process group (its children too); never raises."""
+    try:
+        if os.name == "nt":
+            proc.terminate() if name == "SIGTERM" else proc.kill()
+        else:
+            os.killpg(proc.pid, getattr(signal, name))
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+
+
 class _Followed:
     """What the add-on's timer and the tests need of a job: :meth:`poll` (in the subclass) and :meth:`wait`."""
 
@@ -411,27 +451,11 @@ class EngineJob(_Followed):
         argv = self.command.worker(self.spec_path)
         self._proc = popen_engine(argv, self._log_file, self.job_dir, self.env)
         self._log(f"started: {shlex.join(argv)} (pid {self._proc.pid})")
-        threading.Thread(target=self._read_events, name=f"emodub-events-{self.id}", daemon=True).start()
+        threading.Thread(target=pump_events, args=(self._proc, self._queue), name=f"emodub-events-{self.id}",
+                         daemon=True).start()
 
     def _log(self, text: str) -> None:
         self.state.logs.append(f"[add-on] {text}")
-
-    def _read_events(self) -> None:
-        """Reader thread: decode stdout lines into the queue, then report the exit code."""
-        proc = self._proc
-        assert proc is not None and proc.stdout is not None
-        try:
-            for raw in proc.stdout:
-                if not raw.strip():
-                    continue
-                try:
-                    self._queue.put(("event", protocol.decode_event(raw)))
-                except protocol.ProtocolError as exc:
-                    self._queue.put(("noise", str(exc)))
-        except (OSError, ValueError) as exc:  # the pipe closed under us (killed engine)
-            self._queue.put(("noise", f"reading the engine's output failed: {exc}"))
-        code = proc.wait()
-        self._queue.put(("exit", code))
 
     # -- control -----------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -442,13 +466,7 @@ class EngineJob(_Followed):
         self.state.cancel_requested = True
         self._cancel_at = time.monotonic()
         self.state.text = "cancelling..."
-        proc = self._proc
-        if proc is None or proc.stdin is None:
-            return
-        try:
-            proc.stdin.write((protocol.encode_cancel() + "\n").encode("utf-8"))
-            proc.stdin.flush()
-        except (OSError, ValueError):
+        if self._proc is not None and not write_line(self._proc, protocol.encode_cancel()):
             self._send("SIGTERM")  # stdin is gone: fall back to the signal right away
 
     def _send(self, name: str) -> None:
@@ -457,13 +475,7 @@ class EngineJob(_Followed):
             return
         self._signals_sent.add(name)
         self._log(f"sending {name} to the engine (pid {proc.pid})")
-        try:
-            if os.name == "nt":
-                proc.terminate() if name == "SIGTERM" else proc.kill()
-            else:
-                os.killpg(proc.pid, getattr(signal, name))
-        except (ProcessLookupError, PermissionError, OSError):
-            pass
+        signal_engine(proc, name)
 
     def kill(self) -> None:
         """Stop the engine now (used when Blender quits or the add-on is disabled)."""
@@ -559,7 +571,7 @@ class WarmEngine:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._jobs: dict[str, WarmJob] = {}
+        self._job: WarmJob | None = None  # the job it runs or ran last (one at a time)
 
     def serves(self, command: EngineCommand, env: Mapping[str, str]) -> bool:
         """Whether this engine is the one the preferences name now (else a new one is started)."""
@@ -582,45 +594,21 @@ class WarmEngine:
                               hint="check that the folder is writable") from None
         self._proc = popen_engine(self.command.serve(self.idle_exit_s), self._log_file, self.job_dir, self.env)
         self._queue = queue.Queue()
-        threading.Thread(target=self._read_events, args=(self._proc, self._queue), name="emodub-warm-events",
+        threading.Thread(target=pump_events, args=(self._proc, self._queue), name="emodub-warm-events",
                          daemon=True).start()
 
-    @staticmethod
-    def _read_events(proc: subprocess.Popen[bytes], out: queue.Queue[tuple[str, Any]]) -> None:
-        assert proc.stdout is not None
-        try:
-            for raw in proc.stdout:
-                if raw.strip():
-                    try:
-                        out.put(("event", protocol.decode_event(raw)))
-                    except protocol.ProtocolError:
-                        continue
-        except (OSError, ValueError):
-            pass
-        out.put(("exit", proc.wait()))
-
     def _write(self, line: str) -> bool:
-        proc = self._proc
-        if proc is None or proc.stdin is None:
-            return False
-        try:
-            proc.stdin.write((line + "\n").encode("utf-8"))
-            proc.stdin.flush()
-            return True
-        except (OSError, ValueError):
-            return False
+        return self._proc is not None and write_line(self._proc, line)
 
     def submit(self, spec: protocol.JobSpec, *, keys: Iterable[str] = (), label: str = "",
                meta: Mapping[str, Any] | None = None) -> WarmJob:
         """Send ``spec`` to the warm engine (started first when there is none); returns at once."""
-        busy = [job for job in self._jobs.values() if not job.state.finished]
-        if busy:
-            raise JobConflict(f"{busy[0].label} is still running in the preview engine",
+        if self._job is not None and not self._job.state.finished:
+            raise JobConflict(f"{self._job.label} is still running in the preview engine",
                               hint="wait for it to finish or cancel it first")
         if not self.alive:
             self._start()
-        job = WarmJob(self, spec, keys=keys, label=label, meta=meta)
-        self._jobs = {spec.id: job}
+        job = self._job = WarmJob(self, spec, keys=keys, label=label, meta=meta)
         if not self._write(spec.to_json()):
             job.state.status, job.state.finished = "error", True
             job.state.error_code, job.state.error_message = "engine_stopped", "the preview engine is not running"
@@ -634,12 +622,11 @@ class WarmEngine:
                 kind, payload = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if kind == "event":
-                job = self._jobs.get(payload.job_id)
-                if job is not None:
-                    job.apply(payload)
+            job = self._job
+            if kind == "event" and job is not None and payload.job_id == job.id:
+                job.apply(payload)
             elif kind == "exit":
-                for job in self._jobs.values():
+                if job is not None:
                     job.engine_ended(int(payload))
                 if self._log_file is not None and not self._log_file.closed:
                     self._log_file.close()
@@ -660,16 +647,8 @@ class WarmEngine:
         self._proc = None
 
     def kill(self) -> None:
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            if os.name == "nt":
-                proc.kill()
-            else:
-                os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, OSError):
-            pass
+        if self._proc is not None and self._proc.poll() is None:
+            signal_engine(self._proc, "SIGKILL")
 
     def log_tail(self, lines: int = 8) -> str:
         return log_tail(self.log_path, lines)
