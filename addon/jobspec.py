@@ -223,14 +223,13 @@ def make_spec(kind: str, params: dict[str, Any], workspace: str | None) -> proto
     return protocol.JobSpec(kind=kind, params=params, workspace=workspace or None)
 
 
-def job_keys(*, shot: str | None = None, actor: str | None = None) -> frozenset[str]:
-    """What a job works on; two jobs with a common key may not run at once (one shot, one actor)."""
-    keys = set()
-    if shot:
-        keys.add(f"shot:{shot}")
-    if actor:
-        keys.add(f"actor:{actor}")
-    return frozenset(keys)
+def job_keys(*, shot: str | None = None, actor: str | None = None, clip: str | None = None,
+             consent: str | None = None, workspace: str | None = None) -> frozenset[str]:
+    """What a job works on; two jobs with a common key may not run at once (one shot, one actor; one clip
+    ``actor/clip`` being imported, so that an actor's takes import side by side; one actor's consent record; one
+    workspace folder being created)."""
+    named = (("shot", shot), ("actor", actor), ("clip", clip), ("consent", consent), ("workspace", workspace))
+    return frozenset(f"{kind}:{value}" for kind, value in named if value)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -361,6 +361,17 @@ def finish_job(job: engine.EngineJob, scene: bpy.types.Scene | None) -> None:
             print(state.traceback, file=sys.stderr)
 
 
+def _preview_name(source: Any) -> str:
+    return f"{source.name}.preview"
+
+
+def _remove_preview(editor: Any, source: Any) -> None:
+    """Remove the previewed-frame strip of ``source``, if any."""
+    preview = compat.find_strip(editor, _preview_name(source))
+    if preview is not None:
+        compat.top_strips(editor).remove(preview)
+
+
 def _place_dub(scene: bpy.types.Scene, source_name: str, video: Any, frames: Any, channel_wanted: int,
                job_id: str, name: str, log_path: Any) -> Any:
     """Add the rendered movie ``video`` as a strip aligned to the source strip ``source_name``."""
@@ -372,9 +383,7 @@ def _place_dub(scene: bpy.types.Scene, source_name: str, video: Any, frames: Any
     if source is None:
         raise AddonError(f"the source strip {source_name!r} was removed while the dub rendered; "
                          f"the render is {video}", hint="add it by hand with Add > Movie")
-    preview = compat.find_strip(editor, f"{source.name}.preview")
-    if preview is not None:  # the render supersedes the previewed frame (and takes its channel)
-        compat.top_strips(editor).remove(preview)
+    _remove_preview(editor, source)  # the render supersedes the previewed frame (and takes its channel)
     span = compat.strip_span(source)
     expected = int(frames) if isinstance(frames, int) and frames > 0 else span.shot_frames
     plan = placement.plan_output_strip(span, expected, channel_wanted, compat.occupants(editor))
@@ -453,10 +462,8 @@ def _finish_preview(job: engine.EngineJob, scene: bpy.types.Scene) -> str:
     source = compat.find_strip(editor, job.meta["source_strip"])
     if source is None:
         raise AddonError(f"the source strip {job.meta['source_strip']!r} was removed", hint="")
-    name = f"{source.name}.preview"
-    old = compat.find_strip(editor, name)
-    if old is not None:
-        compat.top_strips(editor).remove(old)
+    _remove_preview(editor, source)  # a new preview replaces the source's earlier one
+    name = _preview_name(source)
     frame = int(job.meta["scene_frame"])
     occupied = compat.occupants(editor)
     wanted = int(job.meta.get("output_channel", 0)) or source.channel + 1
@@ -622,7 +629,7 @@ class EMODUB_OT_import_footage(_Ready, bpy.types.Operator):
                                                 settings.footage_intensity)
                 # one key per clip: the strips import side by side (the manifest takes their writes in turn)
                 start_job(context, kind="ingest", params=params, workspace=workspace,
-                          keys=frozenset({f"clip:{params['actor']}/{params['clip']}"}),
+                          keys=jobspec.job_keys(clip=f"{params['actor']}/{params['clip']}"),
                           label=f"Import {strip.name} as {settings.actor}'s footage",
                           meta={"actor": settings.actor, "clip": params["clip"]}, command=command, env=env)
                 started.append(params["clip"])
@@ -646,7 +653,7 @@ class EMODUB_OT_record_consent(_Ready, bpy.types.Operator):
             params = jobspec.consent_params(settings.actor, settings.consent_by, settings.consent_scope,
                                             settings.consent_document)
             start_job(context, kind="actor.consent", params=params, workspace=workspace,
-                      keys=frozenset({f"consent:{params['actor']}"}), label=f"Record consent of {params['actor']}",
+                      keys=jobspec.job_keys(consent=params["actor"]), label=f"Record consent of {params['actor']}",
                       meta={"actor": params["actor"]}, command=command, env=env)
         except USER_ERRORS as exc:
             return fail(self, settings, exc)
@@ -666,7 +673,7 @@ class EMODUB_OT_create_workspace(_Ready, bpy.types.Operator):
             command, env, _device = engine_setup(context)
             path = workspace_path(context)
             start_job(context, kind="workspace.init", params={"path": path}, workspace="",
-                      keys=frozenset({f"workspace:{path}"}), label=f"Create workspace {path}", meta={},
+                      keys=jobspec.job_keys(workspace=path), label=f"Create workspace {path}", meta={},
                       command=command, env=env)
         except USER_ERRORS as exc:
             return fail(self, settings, exc)
@@ -1039,7 +1046,9 @@ class EMODUB_OT_open_report(_Ready, bpy.types.Operator):
         if path.endswith(".json") and os.path.exists(readable):  # the page for people, not the data beside it
             path = readable
         # In Blender's Text Editor (where one is open), else in the system's viewer.
-        text = next((t for t in bpy.data.texts if t.filepath and os.path.samefile(_abspath(t.filepath), path)), None)
+        wanted = os.path.normcase(os.path.realpath(path))
+        text = next((t for t in bpy.data.texts
+                     if t.filepath and os.path.normcase(os.path.realpath(_abspath(t.filepath))) == wanted), None)
         if text is None:
             text = bpy.data.texts.load(path)
         else:

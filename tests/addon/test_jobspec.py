@@ -101,6 +101,8 @@ def test_the_add_ons_formats_are_the_engines() -> None:
 def test_job_keys() -> None:
     assert jobspec.job_keys(shot="take1", actor="anna") == {"shot:take1", "actor:anna"}
     assert jobspec.job_keys(actor="anna") == {"actor:anna"}
+    assert jobspec.job_keys(clip="anna/take1", consent="anna", workspace="/ws") == {
+        "clip:anna/take1", "consent:anna", "workspace:/ws"}
 
 
 def test_sound_strip_under_the_shot_is_one_file_window() -> None:
