@@ -341,9 +341,12 @@ def run_train_actor(ctx: JobContext) -> dict[str, Any]:
         if clip in needs_landmarks:
             steps.append((f"landmarks {clip}", frames * SECONDS_PER_FRAME["landmarks"]))
         steps.append((f"track {clip}", frames * SECONDS_PER_FRAME["track"] * max(track_scale, 0.05)))
+    from core.expression.a2e import A2EConfig
+    from core.renderers.train import TrainConfig
+
     a2e_iterations, renderer_iterations = p.get("a2e_iterations"), p.get("renderer_iterations")
-    steps += [("train.a2e", (a2e_iterations or 3000) * SECONDS_PER_ITERATION["a2e"]),
-              ("train.renderer", (renderer_iterations or 2000) * SECONDS_PER_ITERATION["renderer"])]
+    steps += [("train.a2e", (a2e_iterations or A2EConfig.iterations) * SECONDS_PER_ITERATION["a2e"]),
+              ("train.renderer", (renderer_iterations or TrainConfig.iterations) * SECONDS_PER_ITERATION["renderer"])]
     ctx.plan(steps)
     for clip in untracked:
         if clip in needs_landmarks:

@@ -16,6 +16,6 @@ def run_workspace_init(ctx: JobContext) -> dict[str, Any]:
     try:
         ws = Workspace.create(ctx.params["path"])
     except WorkspaceError as exc:
-        raise JobFailed(str(exc), hint=exc.hint, code="exists" if "already" in str(exc) else "bad_workspace") from None
+        raise JobFailed(str(exc), hint=exc.hint, code=exc.code) from None
     ctx.log(f"created workspace {ws.root}")
     return {"workspace": str(ws.root)}

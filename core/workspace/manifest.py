@@ -138,7 +138,7 @@ class Workspace:
         if (root / MANIFEST_NAME).exists():
             if exist_ok:
                 return cls.open(root)
-            raise WorkspaceError(f"{root} is already an emodub workspace", hint="open it instead")
+            raise WorkspaceError(f"{root} is already an emodub workspace", hint="open it instead", code="exists")
         if root.exists() and any(p for p in root.iterdir() if not p.name.startswith(".")):
             raise WorkspaceError(f"{root} exists and is not empty",
                                  hint="choose an empty or new folder for the workspace")

@@ -195,3 +195,21 @@ def test_atomic_writes_get_the_umask_mode_or_keep_the_old_files(tmp_path: Path) 
         assert kept.stat().st_mode & 0o777 == 0o604 and kept.read_text() == "new"
     finally:
         os.umask(old)
+
+
+def test_workspace_init_job_creates_a_workspace_and_says_why_it_cannot(tmp_path: Path) -> None:
+    from core.jobs import protocol as P
+    from core.jobs.runner import run_job
+
+    def init(path: Path) -> list[P.Event]:
+        events: list[P.Event] = []
+        run_job(P.JobSpec("workspace.init", {"path": str(path)}), events.append)
+        return events
+
+    assert isinstance(init(tmp_path / "ws")[-1], P.Done) and (tmp_path / "ws" / "emodub.json").is_file()
+    again = init(tmp_path / "ws")[-1]
+    assert isinstance(again, P.Error) and again.code == "exists"
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("x")
+    taken = init(tmp_path / "busy")[-1]
+    assert isinstance(taken, P.Error) and taken.code == "bad_workspace" and "not empty" in taken.message
