@@ -89,9 +89,10 @@ class TrainingView(QWidget):
             self._last_stage = event.stage
         # A job of several steps (train actor: tracking, audio-to-expression, renderer) gets a chart per step:
         # a step's losses replace the previous step's (other names, other scales).
-        brings_losses = ((isinstance(event, P.Progress) and parse_loss_message(event.message))
-                         or (isinstance(event, P.Artifact) and event.kind == "losses"))
-        if brings_losses and self._last_stage != self.chart_stage:
+        # (the stage is compared first: a message is parsed here only when a new step may have begun)
+        if self._last_stage != self.chart_stage and (
+                (isinstance(event, P.Progress) and parse_loss_message(event.message))
+                or (isinstance(event, P.Artifact) and event.kind == "losses")):
             self._clear_chart()
             self.chart_stage = self._last_stage
             self.title.setText(f"{self.title_text}: {self.chart_stage}")
