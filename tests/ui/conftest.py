@@ -62,3 +62,31 @@ def shot_workspace(_workspace_template: Path, tmp_path: Path):
     root = tmp_path / "ws"
     shutil.copytree(_workspace_template, root)
     return Workspace.open(root)
+
+
+@pytest.fixture
+def tiny_trained_shot():
+    """Makes a tiny trained dub set-up: ``tiny_trained_shot(root, actor, shot)`` (see :func:`_tiny_trained_shot`)."""
+    return _tiny_trained_shot
+
+
+def _tiny_trained_shot(root: Path, actor: str, shot: str, renderer_iterations: int = 3):
+    """A workspace whose ``actor`` (two clips rendered from known parameters) is trained a few steps in this process,
+    with ``shot`` a copy of its first clip: the smallest real dub set-up."""
+    import shutil
+
+    from core.jobs import protocol as P
+    from core.jobs.runner import run_job
+    from core.synthetic.known_clip import known_clip_workspace
+
+    ws = known_clip_workspace(root, n_frames=24, size=64, clips=2, actor=actor, fps=25)
+    for spec in (P.JobSpec("train.a2e", {"actor": actor, "iterations": 4, "batch_size": 4, "seq_len": 8,
+                                         "device": "cpu"}, str(ws.root)),
+                 P.JobSpec("train.renderer", {"actor": actor, "iterations": renderer_iterations,
+                                              "options": {"unet_base": 8}, "device": "cpu"}, str(ws.root))):
+        events: list[P.Event] = []
+        assert run_job(spec, events.append) == P.EXIT_OK, events[-1]
+    shutil.copytree(ws.clip_dir(actor, "c1"), ws.shot_dir(shot))
+    ws.set_shot(shot, {"video": f"shots/{shot}/video.mp4", "audio": f"shots/{shot}/audio.wav", "fps": 25,
+                       "frames": 24, "width": 64, "height": 64})
+    return ws

@@ -377,22 +377,10 @@ def test_dub_audio_longer_than_the_shot_extends_the_timeline_and_says_it_loops(q
     assert happy[70] == pytest.approx(0.6, abs=1e-3)
 
 
-def test_preview_frame_shows_the_dub_from_a_warm_engine(qtbot, window, tmp_path) -> None:
-    import shutil
+def test_preview_frame_shows_the_dub_from_a_warm_engine(qtbot, window, tmp_path, tiny_trained_shot) -> None:
     from pathlib import Path
 
-    from core.jobs.runner import run_job
-    from core.synthetic.known_clip import known_clip_workspace
-
-    ws = known_clip_workspace(tmp_path / "ws", n_frames=24, size=64, clips=2)
-    for spec in (P.JobSpec("train.a2e", {"actor": "a", "iterations": 4, "batch_size": 4, "seq_len": 8,
-                                         "device": "cpu"}, str(ws.root)),
-                 P.JobSpec("train.renderer", {"actor": "a", "iterations": 2, "options": {"unet_base": 8},
-                                              "device": "cpu"}, str(ws.root))):
-        events: list[P.Event] = []
-        assert run_job(spec, events.append) == P.EXIT_OK, events[-1]
-    shutil.copytree(ws.clip_dir("a", "c1"), ws.shot_dir("s"))
-    ws.set_shot("s", {"video": "shots/s/video.mp4", "audio": "shots/s/audio.wav", "fps": 25, "frames": 24})
+    ws = tiny_trained_shot(tmp_path / "ws", "a", "s", renderer_iterations=2)
     window.open_workspace(ws.root)
     assert window.open_shot("s")
     _settle(qtbot, window)

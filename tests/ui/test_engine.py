@@ -219,29 +219,16 @@ def test_tiny_dub_through_the_app(qtbot, studio_settings, notifier, shot_workspa
 
 
 @pytest.mark.slow
-def test_dub_with_a_trained_tiny_actor(qtbot, studio_settings, notifier, tmp_path) -> None:
+def test_dub_with_a_trained_tiny_actor(qtbot, studio_settings, notifier, tmp_path, tiny_trained_shot) -> None:
     """A real dub from the app: a tiny actor whose tracked clips are rendered from known parameters is
     trained for a few steps in-process, then the app renders a shot and opens it in the review tab."""
-    import shutil
-
     import torch
 
-    from core.jobs.runner import run_job
-    from core.synthetic.known_clip import known_clip_workspace
     from ui import curvedoc as cd
     from ui.app import MainWindow
 
     torch.set_num_threads(1)
-    ws = known_clip_workspace(tmp_path / "ws", n_frames=24, size=64, clips=2, actor="anna", fps=25)
-    for spec in (P.JobSpec("train.a2e", {"actor": "anna", "iterations": 4, "batch_size": 4, "seq_len": 8,
-                                         "device": "cpu"}, str(ws.root)),
-                 P.JobSpec("train.renderer", {"actor": "anna", "iterations": 3, "options": {"unet_base": 8},
-                                              "device": "cpu"}, str(ws.root))):
-        events: list[P.Event] = []
-        assert run_job(spec, events.append) == P.EXIT_OK, events[-1]
-    shutil.copytree(ws.clip_dir("anna", "c1"), ws.shot_dir("scene12"))
-    ws.set_shot("scene12", {"video": "shots/scene12/video.mp4", "audio": "shots/scene12/audio.wav", "fps": 25,
-                            "frames": 24, "width": 64, "height": 64})
+    ws = tiny_trained_shot(tmp_path / "ws", "anna", "scene12")
     window = MainWindow(studio_settings, notifier)
     qtbot.addWidget(window)
     window.open_workspace(ws.root)
