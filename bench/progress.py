@@ -33,20 +33,20 @@ def main() -> int:
     args = parser.parse_args()
     from core.jobs import protocol as P
     from core.jobs.runner import run_job
+    from core.synthetic.takes import camera_takes
     from core.workspace import Workspace
 
     folder = Path(tempfile.mkdtemp(prefix="emodub-bench-progress-"))
     try:
         events: list[P.Event] = []
-        spec = P.JobSpec("synth", {"out": str(folder / "corpus"), "sentences": 2, "emotions": ["neutral", "happy"],
-                                   "intensities": [3], "size": args.size, "seed": 0})
-        assert run_job(spec, events.append) == P.EXIT_OK, events[-1]
+        camera = camera_takes(folder, size=args.size)
         ws = Workspace.create(folder / "ws")
-        clips = folder / "corpus" / "actors" / "synthetic" / "clips"
-        for name, emotion in (("s000_neutral", "neutral"), ("s000_happy_3", "happy:1"), ("s001_happy_3", "happy:1")):
-            spec = P.JobSpec("ingest", {"video": str(clips / name / "video.mp4"), "actor": "anna", "clip": name,
-                                        "emotion": emotion}, str(ws.root))
-            assert run_job(spec, events.append) == P.EXIT_OK, events[-1]
+        for emotion, takes in camera.takes.items():
+            for take in takes:
+                spec = P.JobSpec("ingest", {"video": str(take), "actor": "anna", "clip": take.stem,
+                                            "emotion": "neutral" if emotion == "neutral" else f"{emotion}:1"},
+                                 str(ws.root))
+                assert run_job(spec, events.append) == P.EXIT_OK, events[-1]
         from core.consent import record_synthetic_consent
 
         record_synthetic_consent(ws, "anna", "bench.progress")

@@ -52,8 +52,7 @@ def workflow_screenshots(out: Path, width: int, height: int) -> int:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    from core.jobs import protocol as P
-    from core.jobs.runner import run_job
+    from core.synthetic.takes import camera_takes
     from ui.app import MainWindow
     from ui.notify import RecordingNotifier
     from ui.settings import StudioSettings
@@ -84,22 +83,9 @@ def workflow_screenshots(out: Path, width: int, height: int) -> int:
         written.append(path)
 
     with tempfile.TemporaryDirectory(prefix="emodub-workflow-") as tmp:
-        events: list[P.Event] = []
-        corpus = Path(tmp) / "corpus"
-        spec = P.JobSpec("synth", {"out": str(corpus), "sentences": 2, "emotions": ["neutral", "happy"],
-                                   "intensities": [3], "size": 128, "seed": 0})
-        if run_job(spec, events.append) != P.EXIT_OK:
-            print(f"synth failed: {events[-1]}", file=sys.stderr)
-            return 1
-        clips = corpus / "actors" / "synthetic" / "clips"
-        takes: dict[str, list[Path]] = {"neutral": [], "happy": []}
-        for name in ("s000_neutral", "s000_happy_3", "s001_happy_3"):
-            take = Path(tmp) / "camera" / f"{name}.mp4"
-            take.parent.mkdir(exist_ok=True)
-            take.write_bytes((clips / name / "video.mp4").read_bytes())
-            takes[name.split("_")[1]].append(take)
-        inputs = WorkflowInputs(takes=takes, shot_video=clips / "s001_neutral" / "video.mp4",
-                                dub_audio=clips / "s001_happy_3" / "audio.wav", workspace=Path(tmp) / "studio",
+        camera = camera_takes(Path(tmp), size=128)
+        inputs = WorkflowInputs(takes=camera.takes, shot_video=camera.shot_video, dub_audio=camera.dub_audio,
+                                workspace=Path(tmp) / "studio",
                                 a2e_iterations=300, renderer_iterations=200, track_iterations=0.5)
         run_workflow(window, inputs, snap)
         window.jobs.shutdown()

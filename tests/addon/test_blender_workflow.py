@@ -39,17 +39,12 @@ def run_engine_job(kind: str, params: dict, job_dir: Path, timeout: float = 600)
 
 def test_an_editor_does_the_whole_job_from_blender(tmp_path: Path) -> None:
     bpy = pytest.importorskip("bpy")
+    from core.synthetic.takes import synth_params, takes_from_corpus
+
     corpus = tmp_path / "corpus"
-    run_engine_job("synth", {"out": str(corpus), "sentences": 2, "emotions": ["neutral", "happy"],
-                             "intensities": [3], "size": 64, "seed": 0}, tmp_path / "jobs")
-    clips = corpus / "actors" / "synthetic" / "clips"
-    takes: dict[str, list[Path]] = {"neutral": [], "happy": []}
-    for name in ("s000_neutral", "s000_happy_3", "s001_happy_3"):  # as the camera named them
-        take = tmp_path / "footage" / f"{name}.mp4"
-        take.parent.mkdir(exist_ok=True)
-        take.write_bytes((clips / name / "video.mp4").read_bytes())
-        takes[name.split("_")[1]].append(take)
-    shot_video, dub_audio = clips / "s001_neutral" / "video.mp4", clips / "s001_happy_3" / "audio.wav"
+    run_engine_job("synth", synth_params(corpus, 64), tmp_path / "jobs")  # the camera's part, in the engine
+    camera = takes_from_corpus(corpus, tmp_path / "footage")
+    takes, shot_video, dub_audio = camera.takes, camera.shot_video, camera.dub_audio
 
     spec = importlib.util.spec_from_file_location("emodub_build", ROOT / "build.py")
     build = importlib.util.module_from_spec(spec)

@@ -8,6 +8,7 @@ key a curve, preview a frame, render, review the report.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,30 +18,18 @@ pytestmark = [pytest.mark.qt, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def footage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def footage(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Takes of a synthetic actor as a camera would name them, a shot and a dub audio (the engine's synth job)."""
-    from core.jobs.runner import run_job
+    from core.synthetic.takes import camera_takes
 
-    root = tmp_path_factory.mktemp("footage")
-    events: list[P.Event] = []
-    spec = P.JobSpec("synth", {"out": str(root / "corpus"), "sentences": 2, "emotions": ["neutral", "happy"],
-                               "intensities": [3], "size": 64, "seed": 0})
-    assert run_job(spec, events.append) == P.EXIT_OK, events[-1]
-    clips = root / "corpus" / "actors" / "synthetic" / "clips"
-    out = {}
-    for name in ("s000_neutral", "s000_happy_3", "s001_happy_3"):
-        out[name] = root / f"{name}.mp4"
-        out[name].write_bytes((clips / name / "video.mp4").read_bytes())
-    out["shot"], out["audio"] = clips / "s001_neutral" / "video.mp4", clips / "s001_happy_3" / "audio.wav"
-    return out
+    return camera_takes(tmp_path_factory.mktemp("footage"), size=64)
 
 
-def test_an_editor_does_the_whole_job_in_the_app(qtbot, window, footage: dict[str, Path], tmp_path: Path) -> None:
+def test_an_editor_does_the_whole_job_in_the_app(qtbot, window, footage: Any, tmp_path: Path) -> None:
     from ui.workflow import WorkflowInputs, run_workflow
 
-    inputs = WorkflowInputs(takes={"neutral": [footage["s000_neutral"]],
-                                   "happy": [footage["s000_happy_3"], footage["s001_happy_3"]]},
-                            shot_video=footage["shot"], dub_audio=footage["audio"], workspace=tmp_path / "ws",
+    inputs = WorkflowInputs(takes=footage.takes, shot_video=footage.shot_video, dub_audio=footage.dub_audio,
+                            workspace=tmp_path / "ws",
                             actor="anna", a2e_iterations=20, renderer_iterations=6, track_iterations=0.3,
                             timeout_s=900)
     result = run_workflow(window, inputs)
