@@ -301,9 +301,9 @@ def _status_bar() -> None:
         wm = bpy.context.window_manager
     except (AttributeError, ReferenceError):
         return
-    running = [job for job in JOBS.jobs() if not job.handled]
     if wm is None:
         return
+    running = [job for job in JOBS.jobs() if not job.handled]
     if running:
         if not _STATUS_BAR:
             wm.progress_begin(0, 1000)

@@ -93,9 +93,9 @@ class _Steps:
         """The share of step ``name``; ``now`` is where the bar is."""
         if name in self.spans:
             return self.spans[name]
-        start = min(max(self.free, now, self.lo), self.hi)
         if self.planned:
             return (min(max(now, self.lo), self.hi),) * 2
+        start = min(max(self.free, now, self.lo), self.hi)
         self.spans[name] = (start, start + (self.hi - start) / 2)
         self.free = self.spans[name][1]
         return self.spans[name]
