@@ -244,3 +244,10 @@ class Renderer(nn.Module):
 
     def after_step(self, step: TrainStep, batch: RendererBatch) -> None:
         """Called after every optimiser step (e.g. to refresh an occupancy grid)."""
+
+    def frame_weights(self, source: Any) -> Any:
+        """(N,) relative chance of each training frame being drawn for a step, or None for uniform. Called
+        when training starts and on every resume (after :meth:`prepare` or the checkpoint's weights), so it
+        may use what :meth:`prepare` learned. A variant oversamples rare frames its conditions must learn
+        (the tri-plane NeRF: frames where the eyes are closing)."""
+        return None

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from core.io.checkpoint import CheckpointError, save_checkpoint
@@ -208,6 +209,19 @@ def _check_resumable(state: dict[str, Any], renderer: Renderer, path: Path) -> N
                               path=path, hint=hint)
 
 
+def frame_drawer(weights: Any, n: int) -> Callable[[int], list[int]]:
+    """``draw(k)``: k frame indices in [0, n), uniform, or in proportion to ``weights`` ((n,), or None).
+    Draws with :mod:`random`, whose state the checkpoint keeps (a resumed run draws what the run would have)."""
+    if weights is None:
+        return lambda k: [random.randrange(n) for _ in range(k)]
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if len(w) != n or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"frame weights must be {n} finite non-negative numbers with a positive sum")
+    cumulative = np.cumsum(w).tolist()
+    frames = range(n)
+    return lambda k: random.choices(frames, cum_weights=cumulative, k=k)
+
+
 def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, device: str = "cpu",
           progress: Callable[[int, int, str], None] | None = None,
           artifact: Callable[[Path, str], None] | None = None,
@@ -305,6 +319,7 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
     n = len(source)
     if n == 0:
         raise ValueError("no training frames")
+    draw = frame_drawer(renderer.frame_weights(source), n)
     next_snapshot = config.snapshot_every_s if config.snapshot_every_s else None
     use_autocast = config.autocast and torch.device(device).type == "cuda"
     renderer.amp_dtype = torch.bfloat16 if use_autocast else None  # the networks only (Renderer.network_autocast)
@@ -332,7 +347,7 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
             factor = config.lr_factor(iteration, elapsed)
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * factor
-            batch = source.batch([random.randrange(n) for _ in range(config.batch_size)], device)
+            batch = source.batch(draw(config.batch_size), device)
             renderer.before_step(step)
             optimizer.zero_grad()
             out, terms = step_module(batch, criteria, step)

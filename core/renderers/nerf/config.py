@@ -26,6 +26,8 @@ class NeRFOptions:
         mouth_ray_fraction: share of the training rays drawn around the mouth (lips and mouth interior grown
             by an eighth of the render size), the rest uniformly over the head: the mouth is a small part of the
             head but what lip sync and smiles are judged on.
+        eye_ray_fraction: share of the training rays drawn around the eyes (a box around each eye's lid
+            landmarks): a blink is a few percent of the frames over a small area, which uniform rays barely see.
         lambda_opacity: weight of the opacity term, the mean of (1 - A)^2 over rays that hit the tracked mesh:
             the head is opaque there. Without it the field may stay half transparent over a plate fill of the
             same colour, which then shows through wherever a dub moves the face.
@@ -43,4 +45,5 @@ class NeRFOptions:
     mask_margin_px: int = 2
     chunk_points: int = 2**19
     mouth_ray_fraction: float = 0.25
+    eye_ray_fraction: float = 0.0
     lambda_opacity: float = 0.01

@@ -18,7 +18,8 @@ What it does for every variant:
   (:func:`~.composite.fill_holes`); the head is composited over it, ``C + (1 - A) B``. In training the target
   is the real frame, so the field must explain every head pixel (the fill is not the answer).
 * **Training**: ``rays_per_step`` random rays inside the head masks of the batch's frames, at ``render_size``;
-  the photometric loss is the mean squared error of the composited colour (LipNeRF Eq. 3).
+  ``mouth_ray_fraction`` of them around the mouth and ``eye_ray_fraction`` around the eyes. The photometric
+  loss is the mean squared error of the composited colour (LipNeRF Eq. 3).
 * **Whole frames** (evaluation, dub): every ray of the head region at ``render_size``, in chunks of at most
   ``chunk_points`` sample points (bounded memory), resized to the crop and composited over the plate fill at
   crop resolution (the background stays sharp). ``extras["gap_px"]`` measures the chin-neck gap per frame.
@@ -39,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.landmarks.mapping import IBUG68_EYES
 from core.render.masks import MOUTH_REGIONS, expand_mask, face_faces, rasterize_uv_and_region, region_faces
 from core.renderers.base import Renderer, RendererBatch, RendererSetup, RenderOutput, TrainStep
 
@@ -61,6 +63,10 @@ class HeadNeRF(Renderer):
             raise BadRendererOption("hierarchical sampling needs fine_samples >= 1 (the fine pass's samples)")
         if options.samples < 1 or options.rays_per_step < 1 or options.render_size < 8:
             raise BadRendererOption("samples and rays_per_step must be >= 1 and render_size >= 8")
+        fractions = (options.mouth_ray_fraction, options.eye_ray_fraction)
+        if min(fractions) < 0.0 or sum(fractions) > 1.0:
+            raise BadRendererOption(f"mouth_ray_fraction and eye_ray_fraction are shares of the rays (>= 0, "
+                                    f"together at most 1), got {fractions[0]} and {fractions[1]}")
         self.occupancy = OccupancyGrid(options.occupancy_resolution)
         self.direction_encoding = FrequencyEncoding(3, 4)
 
@@ -187,7 +193,10 @@ class HeadNeRF(Renderer):
             plate = fill_holes(frames, 1.0 - region)
         count, side = self.ray_patches()
         mouth = self.mouth_region(batch, camera)
-        pick = self._training_pixels(batch, region, mouth)
+        focus = [(self.options.mouth_ray_fraction, expand_mask(mouth, max(1, S // 8)))]
+        if self.options.eye_ray_fraction:
+            focus.append((self.options.eye_ray_fraction, self.eye_region(batch, camera)))
+        pick = self._training_pixels(region, focus)
         if count:  # patches first (row-major, patch after patch), then as many scattered rays as are left
             patches = self.mouth_patch_pixels(region, mouth, count, side)
             pick = torch.cat([patches, pick[:max(0, len(pick) - len(patches))]])
@@ -218,22 +227,42 @@ class HeadNeRF(Renderer):
         return lips
 
     @torch.no_grad()
-    def _training_pixels(self, batch: RendererBatch, region: torch.Tensor, mouth: torch.Tensor) -> torch.Tensor:
-        """(rays_per_step,) flat pixel indices over (B, S, S): ``mouth_ray_fraction`` of them around the mouth
-        (``mouth`` grown by an eighth of the render size), the rest anywhere in the head region."""
-        S, n = region.shape[-1], self.options.rays_per_step
+    def eye_region(self, batch: RendererBatch, camera: Any) -> torch.Tensor:
+        """(B, 1, S, S) a box around each eye of the parameters being rendered: the six lid landmarks' bounds
+        grown by half the eye's width up and down (lids, lashes, the crease) and a quarter sideways. From the
+        landmarks, not the eyeball triangles, which a closed lid hides."""
+        S = int(camera.height)
+        xy, _ = camera.project(batch.face_model(batch.params).landmarks)                        # (B, 68, 2)
+        pixel = torch.arange(S, device=xy.device, dtype=xy.dtype) + 0.5
+        boxes = torch.zeros(batch.size, S, S, dtype=torch.bool, device=xy.device)
+        for eye in IBUG68_EYES:
+            points = xy[:, list(eye)]
+            lo, hi = points.amin(1), points.amax(1)                                              # (B, 2)
+            width = (hi[:, 0] - lo[:, 0]).clamp_min(1.0)
+            x0, x1 = lo[:, 0] - width / 4, hi[:, 0] + width / 4
+            y0, y1 = lo[:, 1] - width / 2, hi[:, 1] + width / 2
+            inside_x = (pixel[None] >= x0[:, None]) & (pixel[None] <= x1[:, None])               # (B, S)
+            inside_y = (pixel[None] >= y0[:, None]) & (pixel[None] <= y1[:, None])
+            boxes |= inside_y[:, :, None] & inside_x[:, None, :]
+        return boxes[:, None].to(batch.frames.dtype)
+
+    @torch.no_grad()
+    def _training_pixels(self, region: torch.Tensor, focus: list[tuple[float, torch.Tensor]]) -> torch.Tensor:
+        """(rays_per_step,) flat pixel indices over (B, S, S): for each ``(fraction, mask)`` of ``focus``, that
+        share of them inside ``mask`` and the head region (none where they do not meet), the rest anywhere in
+        the head region."""
+        n = self.options.rays_per_step
         head = region[:, 0].flatten().nonzero()[:, 0]
         if not len(head):  # no face in any of the batch's frames: learn the (empty) whole picture instead
             head = torch.arange(region.numel(), device=region.device)
-        n_mouth = int(round(n * self.options.mouth_ray_fraction))
-        around = torch.zeros(0, dtype=torch.long, device=region.device)
-        if n_mouth:
-            around = (expand_mask(mouth, max(1, S // 8)) * region)[:, 0].flatten().nonzero()[:, 0]
-        if not len(around):
-            n_mouth = 0
-        picks = [head[torch.randint(len(head), (n - n_mouth,), device=head.device)]]
-        if n_mouth:
-            picks.append(around[torch.randint(len(around), (n_mouth,), device=around.device)])
+        picks = []
+        for fraction, mask in focus:
+            count = int(round(n * fraction))
+            pool = (mask * region)[:, 0].flatten().nonzero()[:, 0] if count else head[:0]
+            if len(pool):
+                picks.append(pool[torch.randint(len(pool), (count,), device=pool.device)])
+        taken = sum(len(p) for p in picks)
+        picks.insert(0, head[torch.randint(len(head), (max(0, n - taken),), device=head.device)])
         return torch.cat(picks)
 
     @torch.no_grad()

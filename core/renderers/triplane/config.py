@@ -58,6 +58,10 @@ class TriPlaneConfig(NeRFOptions):
         lambda_perceptual: weight of the patches' perceptual term (paper: 0.001).
         perceptual: ``auto`` (LPIPS when its weights are present, else ``ssim``), ``lpips`` (refused without
             weights) or ``ssim`` (the substitute: 1 - SSIM plus a gradient L1 on each patch).
+        eye_balanced_share: share of the training steps whose frame is drawn evenly over the eye openness the
+            footage shows (8 bins, :mod:`.eyes`), the rest uniformly: blinks are a few percent of the frames, too
+            few for the eye condition to learn to close the lids.
+        eye_ray_fraction: share of each step's rays drawn around the eyes (the NeRF core's option; 0.25 here).
         grid_lr_scale: learning-rate multiplier of the hash tables (ER-NeRF: 10x the networks').
     """
 
@@ -95,6 +99,8 @@ class TriPlaneConfig(NeRFOptions):
     patches: int = 2
     lambda_perceptual: float = 0.001
     perceptual: str = "auto"
+    eye_balanced_share: float = 0.6
+    eye_ray_fraction: float = 0.25
     grid_lr_scale: float = 10.0
 
 

@@ -47,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -59,7 +60,7 @@ from core.renderers.nerf.rays import canonical_landmarks
 from core.renderers.registry import register_renderer
 
 from .config import TriPlaneConfig
-from .eyes import OPEN_PERCENTILE, EyeMapping, EyePredictor, eye_openness
+from .eyes import OPEN_PERCENTILE, EyeMapping, EyePredictor, eye_balanced_weights, eye_openness
 from .landmarks import N_LANDMARKS, DynamicLandmarkTransformer, landmark_l1, vae_loss
 
 CLAMP = 3.0  # standardised landmark inputs are clamped to +-3 spreads of the training frames
@@ -83,8 +84,8 @@ def check_options(o: TriPlaneConfig) -> None:
         raise BadRendererOption("audio_frames, hash_levels, depth, colour_depth and landmark_dim must be >= 1")
     if o.dlt_width % o.dlt_heads:
         raise BadRendererOption(f"dlt_width ({o.dlt_width}) must be a multiple of dlt_heads ({o.dlt_heads})")
-    if not 0.0 <= o.fine_start <= 1.0 or not 0.0 <= o.emotion_augment <= 1.0:
-        raise BadRendererOption("fine_start and emotion_augment are fractions in [0, 1]")
+    if not all(0.0 <= value <= 1.0 for value in (o.fine_start, o.emotion_augment, o.eye_balanced_share)):
+        raise BadRendererOption("fine_start, emotion_augment and eye_balanced_share are fractions in [0, 1]")
     if o.patch_size < 2 or o.patches < 0:
         raise BadRendererOption("patch_size must be >= 2 and patches >= 0")
     if o.audio_feature == "wav2vec2" and not o.phoneme_model:
@@ -171,6 +172,18 @@ class TriPlaneNeRF(HeadNeRF):
             self.prior_expression.zero_()
             self.prior_expression[:, :columns] = torch.from_numpy(prior.expression[:, :columns]).to(device)
             self.prior_jaw.copy_(torch.from_numpy(prior.jaw).to(device))
+
+    @torch.no_grad()
+    def frame_weights(self, source: Any) -> np.ndarray | None:
+        """Draw ``eye_balanced_share`` of the frames evenly over eye openness (:mod:`.eyes`)."""
+        if not self.options.eye_balanced_share:
+            return None
+        model = source.face_model("cpu")
+        n = len(source)
+        landmarks = torch.cat([canonical_landmarks(model, source.params(range(i, min(i + 256, n))))
+                               for i in range(0, n, 256)])
+        openness = eye_openness(landmarks, self.eye_open.cpu()).numpy()
+        return eye_balanced_weights(openness, self.options.eye_balanced_share)
 
     # -- conditions ---------------------------------------------------------------------------------------
     def standardised_audio(self, batch: RendererBatch) -> torch.Tensor:

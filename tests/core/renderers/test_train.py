@@ -3,6 +3,9 @@ resume (the loss curve continues), the learning-rate decay, and refusing to resu
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import pytest
 import torch
 
@@ -11,7 +14,7 @@ from core.jobs.context import JobCancelled
 from core.renderers.base import RendererSetup
 from core.renderers.data import actor_sources
 from core.renderers.registry import build, load
-from core.renderers.train import TrainConfig, read_history, train
+from core.renderers.train import TrainConfig, frame_drawer, read_history, train
 
 TINY = {"temporal_window": 1, "audio_dim": 4, "audio_window": 8, "audio_code": 8, "siren_hidden": 16,
         "siren_layers": 2, "unet_base": 4, "unet_depth": 2, "mask_expand_px": 2, "gan_start": 10}
@@ -131,3 +134,20 @@ def test_neural_texture_trains_on_cuda(tracked_workspace, tmp_path) -> None:
         summary = train(build("neural_texture", _setup(source), options=TINY), source, tmp_path / str(autocast),
                         TrainConfig(iterations=3, autocast=autocast), device="cuda")
         assert summary["iterations"] == 3
+
+
+def test_frames_are_drawn_in_proportion_to_the_renderers_weights() -> None:
+    random.seed(0)
+    uniform = frame_drawer(None, 4)(4000)
+    assert set(uniform) == {0, 1, 2, 3} and abs(uniform.count(0) / 4000 - 0.25) < 0.03
+    random.seed(0)
+    weighted = frame_drawer(np.array([0.0, 1.0, 1.0, 2.0]), 4)(4000)
+    assert 0 not in weighted  # a zero weight is never drawn
+    assert abs(weighted.count(3) / 4000 - 0.5) < 0.03 and abs(weighted.count(1) / 4000 - 0.25) < 0.03
+    random.seed(5)
+    first = frame_drawer(np.ones(4), 4)(10)
+    random.seed(5)
+    assert frame_drawer(np.ones(4), 4)(10) == first  # from the random state a checkpoint keeps
+    for bad in (np.ones(3), np.zeros(4), np.array([1.0, -1.0, 1.0, 1.0]), np.array([1.0, np.nan, 1.0, 1.0])):
+        with pytest.raises(ValueError, match="frame weights"):
+            frame_drawer(bad, 4)

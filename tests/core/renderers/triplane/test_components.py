@@ -12,7 +12,7 @@ from core.landmarks.mapping import IBUG68_EYES, eye_aspect_ratio
 from core.renderers.losses import PatchPerceptual
 from core.renderers.nerf.encodings import PLANE_AXES, HashGridEncoding, TriPlaneHashEncoding
 from core.renderers.nerf.fields import AttentionGatedField
-from core.renderers.triplane.eyes import eye_openness
+from core.renderers.triplane.eyes import eye_balanced_weights, eye_openness
 from core.renderers.triplane.landmarks import DynamicLandmarkTransformer, audio_slots, landmark_l1
 
 
@@ -160,3 +160,19 @@ def test_patch_perceptual_substitute() -> None:
     assert term(blurred, a).item() > 0.05
     with pytest.raises(ValueError):
         PatchPerceptual("vgg")
+
+
+def test_eye_openness_levels_get_an_even_share_of_the_draws() -> None:
+    openness = np.ones((100, 2))
+    openness[[10, 11, 50], 0] = 0.05  # three blinks (the more closed eye counts)
+    openness[60:70] = 0.5  # ten frames of drooping lids
+    weights = eye_balanced_weights(openness, 0.3, bins=4)
+    assert weights is not None and weights.shape == (100,)
+    blink, droop = np.zeros(100, bool), np.zeros(100, bool)
+    blink[[10, 11, 50]], droop[60:70] = True, True
+    share = lambda m: weights[m].sum() / weights.sum()  # noqa: E731
+    # three occupied bins: each gets 0.3 / 3 on top of its uniform 0.7 x (its frames / 100)
+    assert np.isclose(share(blink), 0.1 + 0.7 * 0.03) and np.isclose(share(droop), 0.1 + 0.7 * 0.1)
+    assert np.ptp(weights[blink]) == 0 and np.ptp(weights[~blink & ~droop]) == 0  # equal within a bin
+    assert eye_balanced_weights(openness, 0.0) is None
+    assert eye_balanced_weights(np.ones((10, 2)), 0.3) is None  # one level: nothing to balance

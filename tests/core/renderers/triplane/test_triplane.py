@@ -189,6 +189,43 @@ def test_mouth_patches_lie_inside_the_head_region_around_the_mouth(tracked_works
     assert fallback.shape == (128,) and fallback.max() < 2 * 64 * 64
 
 
+def test_eye_rays_land_around_the_eyes_and_frames_are_spread_over_openness(tracked_workspace, monkeypatch) -> None:
+    from core.landmarks.mapping import IBUG68_EYES
+
+    ws = tracked_workspace(n_frames=8, size=64)
+    source, _, _ = _sources(ws, render_size=64)
+    renderer = _build(source, render_size=64, eye_ray_fraction=0.5, mouth_ray_fraction=0.0, rays_per_step=400)
+    batch = source.batch([0, 1])
+    region, camera, _ = renderer.head_region(batch, 64)
+    eyes = renderer.eye_region(batch, camera)
+    xy, _ = camera.project(batch.face_model(batch.params).landmarks)
+    corners = xy[:, [i for eye in IBUG68_EYES for i in eye]].floor().long().clamp(0, 63)  # (B, 12, 2)
+    frame = torch.arange(2)[:, None].expand(-1, 12)
+    assert (eyes[frame, 0, corners[..., 1], corners[..., 0]] > 0.5).all()  # every lid landmark is in the box
+    assert 0 < eyes.mean() < 0.2  # around the eyes, not the whole picture
+    torch.manual_seed(0)
+    pick = renderer._training_pixels(region, [(0.5, eyes)])
+    assert pick.shape == (400,)
+    flat_eyes, flat_region = eyes[:, 0].flatten(), region[:, 0].flatten()
+    assert (flat_region[pick] > 0.5).all()
+    share = float((flat_eyes[pick] > 0.5).float().mean())
+    assert share >= 0.5 and share > 2 * float(flat_eyes[flat_region > 0.5].float().mean())
+    # every training frame's eye openness goes to the balanced draws, with the share asked for
+    renderer.prepare(source)
+    seen: dict = {}
+
+    def record(openness: np.ndarray, share: float) -> np.ndarray:
+        seen.update(openness=openness, share=share)
+        return np.ones(len(openness))
+
+    monkeypatch.setattr("core.renderers.triplane.model.eye_balanced_weights", record)
+    assert renderer.frame_weights(source).shape == (len(source),)
+    assert seen["openness"].shape == (len(source), 2) and seen["share"] == renderer.options.eye_balanced_share
+    assert np.isfinite(seen["openness"]).all() and (seen["openness"] > 0).all()
+    renderer.options.eye_balanced_share = 0.0
+    assert renderer.frame_weights(source) is None
+
+
 def test_the_stage_follows_the_budget_fraction_and_bad_options_are_refused(tracked_workspace) -> None:
     ws = tracked_workspace(n_frames=4, size=32)
     source, _, _ = _sources(ws)
@@ -202,7 +239,8 @@ def test_the_stage_follows_the_budget_fraction_and_bad_options_are_refused(track
     renderer.eval()
     assert renderer.ray_patches() == (0, 0)  # whole frames have no patches
     for bad in ({"drive": "audio"}, {"blinks": "never"}, {"audio_slots": 4}, {"fine_start": 1.5},
-                {"audio_feature": "wav2vec2"}):
+                {"audio_feature": "wav2vec2"}, {"eye_balanced_share": -0.1}, {"eye_ray_fraction": 0.9},
+                {"mouth_ray_fraction": -0.5}):
         with pytest.raises(BadRendererOption):
             _build(source, **bad)
 
