@@ -55,6 +55,35 @@ PRESETS = {
 }
 
 
+# The demo's bar: seconds per clip at the full preset's 192 px (scaled by pixels), per held-out frame of an
+# evaluation, and of a dub; renderer and a2e steps cost what train.actor's plan says they do.
+SECONDS_PER_CLIP = {"corpus": 4.0, "tracking": 2.5}
+SECONDS_PER_EVAL_FRAME = 0.14
+SECONDS_PER_DUB = 8.0
+
+
+def demo_plan(preset: DemoPreset, variants: list[str], trainings: list[tuple[str, str, str | None]],
+              preset_name: str, nerf_minutes: float | None) -> list[tuple[str, float]]:
+    """The demo's steps and their expected seconds (for :meth:`JobContext.plan`), in the order they run."""
+    from core.dub.jobs import SECONDS_PER_ITERATION
+    from core.renderers.spec import get_variant
+
+    others = [e for e in preset.emotions if e != "neutral"]
+    clips = preset.sentences * (int("neutral" in preset.emotions) + len(others) * len(preset.intensities))
+    pixels = (preset.size / 192) ** 2
+    steps = [("corpus", clips * SECONDS_PER_CLIP["corpus"] * pixels),
+             ("landmarks+tracking", clips * SECONDS_PER_CLIP["tracking"] * pixels),
+             ("train.a2e", preset.a2e_iterations * SECONDS_PER_ITERATION["a2e"])]
+    for variant, name, _ in trainings:
+        spec = get_variant(variant)
+        nerf = "render_size" in spec.config_class().__dataclass_fields__
+        iterations = spec.demo_params(preset_name).get("iterations") or 500
+        seconds = nerf_minutes * 60 if nerf and nerf_minutes else iterations * SECONDS_PER_ITERATION["renderer"]
+        steps += [(f"train {name}", seconds * pixels), (f"eval {name}", 200 * SECONDS_PER_EVAL_FRAME * pixels)]
+    steps += [(f"dub {v}", SECONDS_PER_DUB) for v in variants]
+    return steps
+
+
 def emotion_ramp(n_frames: int, fps: float) -> dict[str, Any]:
     """Keyframes: neutral, up to happy 0.9 by 40%, over to sad 0.9 by 80% of the line (Bezier)."""
     a, b, c = 0, int(0.4 * n_frames), int(0.8 * n_frames)
@@ -123,6 +152,21 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
         timings[name] = round(time.perf_counter() - start, 1)
         ctx.log(f"{name}: {timings[name]} s")
 
+    from core.renderers.spec import UnknownRenderer, get_variant
+
+    variants = [v.strip() for v in (ctx.params.get("compare") or ctx.params.get("renderer") or DEFAULT_VARIANT)
+                .split(",") if v.strip()]
+    try:
+        for variant in variants:
+            get_variant(variant)
+    except UnknownRenderer as exc:
+        raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the variants") from None
+    trainings = [(v, v, None) for v in variants]
+    if preset.ablations:
+        trainings += [(v, f"{v}_{a}", a) for v in variants for a in get_variant(v).demo_ablations]
+    nerf_minutes = float(ctx.params["nerf_minutes"]) if ctx.params.get("nerf_minutes") else None
+    ctx.plan(demo_plan(preset, variants, trainings, preset_name, nerf_minutes))
+
     # 1. corpus
     start = time.perf_counter()
     synthetic = SyntheticActor(ActorConfig(size=preset.size))
@@ -147,19 +191,7 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
     start = time.perf_counter()
     sub.run_kind("train.a2e", {"actor": "synthetic", "iterations": preset.a2e_iterations, "device": device})
     lap("train_a2e", start)
-    from core.renderers.spec import UnknownRenderer, get_variant
-
-    variants = [v.strip() for v in (ctx.params.get("compare") or ctx.params.get("renderer") or DEFAULT_VARIANT)
-                .split(",") if v.strip()]
-    try:
-        for variant in variants:
-            get_variant(variant)
-    except UnknownRenderer as exc:
-        raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the variants") from None
     renderers: dict[str, dict[str, Any]] = {}
-    trainings = [(v, v, None) for v in variants]
-    if preset.ablations:
-        trainings += [(v, f"{v}_{a}", a) for v in variants for a in get_variant(v).demo_ablations]
     for variant, name, ablation in trainings:
         start = time.perf_counter()
         params = {"renderer": variant, **get_variant(variant).demo_params(preset_name)}
@@ -168,13 +200,14 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
         if "render_size" in get_variant(variant).config_class().__dataclass_fields__:  # a NeRF: <= the crop
             params["options"] = {**params.get("options", {}),
                                  "render_size": min(preset.size, params.get("options", {}).get("render_size", 128))}
-            if ctx.params.get("nerf_minutes"):
-                params = {**params, "iterations": None, "minutes": float(ctx.params["nerf_minutes"])}
+            if nerf_minutes:
+                params = {**params, "iterations": None, "minutes": nerf_minutes}
         sub.run_kind("train.renderer", {"actor": "synthetic", **params, "name": name, "device": device,
-                                        "holdout": preset.holdout, "evaluate": False})
+                                        "holdout": preset.holdout, "evaluate": False}, step=f"train {name}")
         lap(f"train_{name}", start)
         start = time.perf_counter()
-        renderers[name] = sub.run_kind("eval.renderer", {"actor": "synthetic", "name": name, "device": device})
+        renderers[name] = sub.run_kind("eval.renderer", {"actor": "synthetic", "name": name, "device": device},
+                                       step=f"eval {name}")
         lap(f"eval_{name}", start)
 
     # 4. the held-out line and the shot
@@ -197,7 +230,7 @@ def run_demo(ctx: JobContext) -> dict[str, Any]:
             "actor": "synthetic", "shot": "demo_shot", "audio": str(out / "line.wav"), "emotions": curves_json,
             "out": str(out / ("dubbed.mp4" if variant == variants[0] else f"dubbed_{variant}.mp4")),
             "device": device, "name": "demo" if variant == variants[0] else f"demo_{variant}",
-            "renderer_model": variant})
+            "renderer_model": variant}, step=f"dub {variant}")
     dub = dubs[variants[0]]
     lap("dub", start)
 

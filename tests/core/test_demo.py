@@ -3,6 +3,7 @@ neural-texture renderer with LipNeRF."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -21,6 +22,12 @@ def test_demo_smoke_preset_end_to_end(tmp_path: Path) -> None:
                           "--device", "cpu", "--compare", "neural_texture,lipnerf", "--json"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    bar = [(e["stage"], e["overall"]) for e in events if e.get("event") == "progress" and e.get("overall") is not None]
+    assert bar and all(b[1] >= a[1] - 1e-9 for a, b in itertools.pairwise(bar))  # never goes back
+    # the demo's plan: the bar is not nearly full before its last steps (the dubs) start
+    first_dub = next(i for i, (stage, _) in enumerate(bar) if stage == "predict")
+    assert 0.2 < bar[first_dub][1] < 0.9
     report = json.loads((tmp_path / "report.json").read_text())
     from core.io.video import probe
 
