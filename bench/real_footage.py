@@ -10,9 +10,13 @@ Every step runs through the ``emodub`` CLI, as a user would:
 1. ``ingest`` the clip as actor footage (MediaPipe landmarks, 256 px crop) and ``track`` it;
 2. ``train renderer --holdout 0.2``: the renderer never sees the last 20% of the clip; ``eval renderer``
    reports PSNR / SSIM / mouth-region PSNR on exactly those frames (``renderer_held_out_*``);
-3. ``train a2e --speech-prior 40`` on the clip plus 40 neutral sentences of the synthetic actor (scaled to
-   the actor's own parameter ranges): 8 s of one take alone teach no speech-to-mouth mapping that carries
-   to a new language (measured: the clip-only a2e's jaw anti-correlated with the German audio, r = -0.62);
+3. ``train a2e --speech-prior 40 --holdout 0.2`` on the clip's first 80% plus 40 neutral sentences of the
+   synthetic actor (scaled to the actor's own parameter ranges): 8 s of one take alone teach no
+   speech-to-mouth mapping that carries to a new language (measured: the clip-only a2e's jaw anti-correlated
+   with the German audio, r = -0.62). ``eval a2e`` then drives the a2e with the held-out end's own audio and
+   correlates the mouth opening of the face model posed with its prediction against the tracked mouth
+   opening (``a2e_held_out_mouth_open_r``; the jaw angle alone: ``a2e_held_out_jaw_r``): lip sync where
+   there is ground truth;
 4. ``shot prepare`` the same clip as the shot, then ``dub`` it with the new audio and a happy ramp
    (0 -> 0.8 over the first 2 s, then held). The actor was filmed neutral only, so happy comes from the
    face model's FACS prior (``core.expression.emotion_prior``; the dub report says so);
@@ -183,9 +187,16 @@ def main() -> None:
     record("renderer_held_out_face_ssim", round(held["face_ssim"], 4), "")
     record("renderer_held_out_frames", held["frames"], "frames")
     s = time.perf_counter()
+    a2e_holdout = ["--holdout", str(args.holdout)] if args.holdout > 0 else []
     emodub("train", "a2e", "-w", str(ws), "--actor", "actor", "--iterations", str(args.a2e_iterations),
-           "--speech-prior", str(args.speech_prior), *dev, log=log)
+           "--speech-prior", str(args.speech_prior), *a2e_holdout, "--restart", *dev, log=log)
     lap("train_a2e", s)
+    if a2e_holdout:  # lip sync where there is ground truth: the held-out end driven by its own audio
+        a2e_held = emodub("eval", "a2e", "-w", str(ws), "--actor", "actor", "--ablation-name", "none", *dev,
+                          log=log)
+        record("a2e_held_out_mouth_open_r", a2e_held.get("mouth_open_corr"), "")
+        record("a2e_held_out_jaw_r", round(a2e_held["jaw_corr"], 4), "")
+        record("a2e_held_out_frames", a2e_held["frames"], "frames")
     s = time.perf_counter()
     if not (ws / "shots" / "interview_shot" / "tracking" / "params.npz").exists():
         emodub("shot", "prepare", "-w", str(ws), str(args.clip), "--shot", "interview_shot", log=log)

@@ -76,6 +76,9 @@ class A2EConfig:
         lambda_vel: weight of the velocity L1 loss (READ: 100).
         use_gan: ``False`` trains the L1(+velocity)-only ablation (no discriminator).
         val_fraction: fraction of clip groups (sentences) held out for validation.
+        tail_holdout: instead, hold out the last fraction of every clip of the actor (its ``#tail`` part,
+            :func:`core.expression.a2e_data.cut_tails`); the rest trains. For an actor filmed in one or a few
+            long takes, where holding out whole clips leaves nothing to train on or nothing to measure.
         seed: seeds initialisation, the split and batch sampling.
         params_source: ``"auto"`` (a clip's ``tracking/params.npz`` when present, else its
             ``ground_truth/params.npz``), ``"tracking"`` or ``"ground_truth"``.
@@ -107,6 +110,7 @@ class A2EConfig:
     lambda_vel: float = 100.0
     use_gan: bool = True
     val_fraction: float = 0.15
+    tail_holdout: float = 0.0
     seed: int = 0
     params_source: str = "auto"
     speech_prior: int = 0
@@ -130,6 +134,8 @@ class A2EConfig:
             raise ValueError(f"seq_len must be >= 4 frames, got {self.seq_len}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
+        if not 0.0 <= self.tail_holdout < 1.0:
+            raise ValueError(f"tail_holdout must lie in [0, 1), got {self.tail_holdout}")
         if not (self.lr > 0 and 0 <= self.beta1 < 1):
             raise ValueError("need lr > 0 and 0 <= beta1 < 1")
 

@@ -11,7 +11,7 @@ out together, so no sentence is seen in training) or, for real footage, the clip
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -235,7 +235,6 @@ def match_target_statistics(prior: Sequence[ClipData], actor: Sequence[ClipData]
     contributes *when* to open and close, the actor *how much*; a dimension the actor never moves
     (spread ~0) stays at the actor's value.
     """
-    from dataclasses import replace
 
     def stats(clips: Sequence[ClipData]) -> tuple[np.ndarray, np.ndarray]:
         t = np.concatenate([c.targets for c in clips], 0).astype(np.float64)
@@ -245,6 +244,31 @@ def match_target_statistics(prior: Sequence[ClipData], actor: Sequence[ClipData]
     actor_mean, actor_std = stats(actor)
     scale = np.where(prior_std > 1e-8, actor_std / np.maximum(prior_std, 1e-8), 0.0)
     return [replace(c, targets=((c.targets - prior_mean) * scale + actor_mean).astype(np.float32)) for c in prior]
+
+
+TAIL = "#tail"  # suffix of the held-out end of a clip (cut_tails)
+
+
+def cut_tails(clips: Sequence[ClipData], fraction: float) -> tuple[list[ClipData], list[ClipData]]:
+    """Each clip's first ``1 - fraction`` of frames (same name) and its last ``fraction`` (name and group +
+    :data:`TAIL`); a clip too short to give both keeps every frame and gives no tail."""
+    heads: list[ClipData] = []
+    tails: list[ClipData] = []
+    for clip in clips:
+        n = clip.n_frames
+        cut = n - int(round(n * fraction))
+        if fraction <= 0 or not 0 < cut < n:
+            heads.append(clip)
+            continue
+
+        def part(rows: slice, clip: ClipData = clip, n: int = n) -> dict[str, Any]:
+            params = {k: (v[rows] if v.ndim and v.shape[0] == n else v) for k, v in clip.params.items()}
+            return {"features": clip.features[rows], "targets": clip.targets[rows], "emotion": clip.emotion[rows],
+                    "params": params}
+
+        heads.append(replace(clip, **part(slice(0, cut))))
+        tails.append(replace(clip, name=clip.name + TAIL, group=clip.group + TAIL, **part(slice(cut, n))))
+    return heads, tails
 
 
 def split_groups(clips: Sequence[ClipData], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from core.expression.a2e import A2EModel
-from core.expression.a2e_data import ClipData, load_actor_clips
+from core.expression.a2e_data import TAIL, ClipData, cut_tails, load_actor_clips
 from core.expression.a2e_train import NullReporter, Reporter, pearson
 from core.expression.emotions import EMOTIONS, N_EMOTIONS
 from core.morphable.data import PROCEDURAL_EXPRESSIONS
@@ -186,6 +186,57 @@ def accuracy(model: A2EModel, clips: Sequence[ClipData]) -> dict[str, float]:
             "frames": int(truth.shape[0])}
 
 
+def held_out_clips(ws: Any, actor: str, model: A2EModel, source: str, names: Sequence[str]) -> list[ClipData]:
+    """The clips ``names`` of the actor; a name ending in :data:`TAIL` is that clip's held-out end, cut as the
+    model's ``tail_holdout`` cut it in training."""
+    bases = list(dict.fromkeys(n.removesuffix(TAIL) for n in names))
+    clips, _, _ = load_actor_clips(ws, actor, model.extractor, source, model.config.include_neck, clips=bases)
+    if any(n.endswith(TAIL) for n in names):
+        heads, tails = cut_tails(clips, model.config.tail_holdout)
+        clips = heads + tails
+    by_name = {c.name: c for c in clips}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ValueError(f"held-out clips {missing} cannot be rebuilt (too short for the model's tail_holdout?)")
+    return [by_name[n] for n in names]
+
+
+def tracked_face_model(ws: Any, actor: str, clips: Sequence[ClipData]) -> Any:
+    """The face model the first clip was tracked with, or None (ground-truth parameters, or untracked)."""
+    from core.tracking.result import TrackedClip
+
+    for clip in clips:
+        if clip.params_file == "tracking":
+            try:
+                return TrackedClip.load(ws.clip_dir(actor, clip.name.removesuffix(TAIL))).face_model()
+            except FileNotFoundError:
+                return None
+    return None
+
+
+def mouth_open_corr(model: A2EModel, clips: Sequence[ClipData], face_model: Any) -> float:
+    """Pearson r of the inner-lip opening (iBUG 62-66, 61-67, 63-65 over the eye-corner distance) of the face
+    model posed with the predicted expression and jaw against the same with the clips' own parameters (pose
+    and shape shared): whether the mouth opens when the tracked mouth does, whatever mix of jaw and mouth
+    blendshapes opens it."""
+    import torch
+
+    from core.eval.lipsync import mouth_opening_from_landmarks
+    from core.morphable.data import FaceParams
+
+    predicted, own = [], []
+    for clip in clips:
+        expression, jaw, _ = model.split_params(model.predict_features(clip.features, clip.emotion))
+        tracked = FaceParams.from_numpy(clip.params)
+        posed = FaceParams(**{**tracked.tensors(), "expression": torch.as_tensor(expression, dtype=torch.float32),
+                              "jaw_pose": torch.as_tensor(jaw, dtype=torch.float32)})
+        with torch.no_grad():
+            for params, out in ((posed, predicted), (tracked, own)):
+                landmarks = face_model(params).landmarks[..., :2].numpy()
+                out.append(mouth_opening_from_landmarks(landmarks, normalize="inter_ocular"))
+    return pearson(np.concatenate(predicted), np.concatenate(own))
+
+
 def evaluate_a2e(ws: Any, actor: str, model_name: str = "a2e", ablation_name: str | None = "a2e_l1",
                  clips: Sequence[str] | None = None, device: str = "cpu",
                  reporter: Reporter | None = None) -> dict[str, Any]:
@@ -203,12 +254,13 @@ def evaluate_a2e(ws: Any, actor: str, model_name: str = "a2e", ablation_name: st
     source = model.info.get("params_source") or model.config.params_source
     source = model.config.params_source if source == "mixed" else source
     reporter.progress("eval a2e", 0, 4, "loading held-out clips")
-    held_out, _, _ = load_actor_clips(ws, actor, model.extractor, source, model.config.include_neck,
-                                      clips=names)
+    held_out = held_out_clips(ws, actor, model, source, names)
     result: dict[str, Any] = {"model": model_name, "actor": actor, "clips": [c.name for c in held_out],
                               "n_clips": len(held_out), "params_source": source,
                               "iteration": model.info.get("iteration")}
     result.update(accuracy(model, held_out))
+    face_model = tracked_face_model(ws, actor, held_out)
+    result["mouth_open_corr"] = mouth_open_corr(model, held_out, face_model) if face_model is not None else None
     reporter.progress("eval a2e", 1, 4, f"jaw r {result['jaw_corr']:.3f}, mouth L1 {result['mouth_l1']:.4f}")
 
     all_clips = None

@@ -44,6 +44,7 @@ from core.expression.a2e_data import (
     ClipData,
     SequenceSampler,
     actor_defaults,
+    cut_tails,
     load_actor_clips,
     match_target_statistics,
     speech_prior_clips,
@@ -383,14 +384,16 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
         clips, expr_names, source = load_actor_clips(
             ws, actor, extractor, config.params_source, config.include_neck, log=reporter.log,
             progress=lambda d, t: reporter.progress("load clips", d, t, "audio features"))
-        actor_clips = clips
         fps = float(ws.clip(actor, clips[0].name).get("fps") or 25.0)
+        actor_clips, tails = cut_tails(clips, config.tail_holdout)  # no tails without tail_holdout
+        clips = actor_clips + tails
         if config.speech_prior > 0:
             prior = speech_prior_clips(config.speech_prior, extractor, config.include_neck, fps, expr_names,
                                        config.seed)
-            clips = clips + match_target_statistics(prior, actor_clips)
+            prior = match_target_statistics(prior, actor_clips)
+            clips = clips + prior
             reporter.log(f"speech prior: {config.speech_prior} synthetic sentences "
-                         f"({sum(c.n_frames for c in clips[len(actor_clips):])} frames) join the training clips")
+                         f"({sum(c.n_frames for c in prior)} frames) join the training clips")
         by_name = {c.name: c for c in clips}
         if state is not None:
             missing = [n for n in state["split"]["train"] + state["split"]["val"] if n not in by_name]
@@ -399,8 +402,11 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
                                  "restore them or train from scratch (--restart)")
             train_names, val_names = state["split"]["train"], state["split"]["val"]
         else:
-            train_names, val_names = split_groups(actor_clips, config.val_fraction, config.seed)
-            train_names += [c.name for c in clips[len(actor_clips):]]  # the prior is never held out
+            if tails:  # the clips' ends are held out, all the rest trains
+                train_names, val_names = [c.name for c in actor_clips], [c.name for c in tails]
+            else:
+                train_names, val_names = split_groups(actor_clips, config.val_fraction, config.seed)
+            train_names += [c.name for c in clips[len(actor_clips) + len(tails):]]  # the prior is never held out
         meta = {"actor": actor, "model_name": model_name, "params_source": source, "feature": config.feature}
         trainer = A2ETrainer(config, feature_config, [by_name[n] for n in train_names],
                              [by_name[n] for n in val_names], expr_names, fps, device, meta)

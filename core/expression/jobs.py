@@ -73,6 +73,9 @@ def _auto_speech_prior(ctx: JobContext, actor: str) -> int:
                 Arg("--seed", type=int, default=None, help="seed of init, split and batches (0)"),
                 Arg("--val-fraction", dest="val_fraction", type=float, default=None,
                     help="fraction of sentences/clips held out (0.15)"),
+                Arg("--holdout", dest="tail_holdout", type=float, default=None,
+                    help="hold out the last fraction of every clip instead of whole clips (an actor filmed in "
+                         "one or a few long takes); `emodub eval a2e` measures those ends"),
                 Arg("--params-source", dest="params_source", default=None,
                     choices=["auto", "tracking", "ground_truth"],
                     help="tracking/params.npz, ground_truth/params.npz or auto (tracking when present)"),
@@ -99,7 +102,7 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
         value = _int(ctx, key, None, minimum=0 if key in ("seed", "speech_prior") else 1)
         if value is not None:
             overrides[key] = value
-    for key in ("lr", "lambda_gan", "lambda_vel", "val_fraction"):
+    for key in ("lr", "lambda_gan", "lambda_vel", "val_fraction", "tail_holdout"):
         if p.get(key) is not None:
             overrides[key] = float(p[key])
     for key in ("params_source", "feature", "phoneme_model"):
