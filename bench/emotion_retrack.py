@@ -11,7 +11,10 @@ re-tracked expression is projected on the emotion's direction in the face model'
 * ``emotion_rho_retracked``: Spearman rho between intensity and the mean projection of the re-tracked
   expression over ``--bins`` intensity bins (goal >= 0.9), with the bin means and the cosine of the change;
 * ``emotion_rho_input``: the same on the parameters the renderer was given (what the a2e and the emotion prior
-  asked for): how much of the ramp reached the renderer's input at all.
+  asked for): how much of the ramp reached the renderer's input at all;
+* ``emotion_rho_retracked_actor`` (when the actor has takes labelled with ``--emotion`` and neutral ones): the
+  same on the actor's *own* direction, the mean tracked expression of its ``--emotion`` takes minus that of its
+  neutral takes, with the cosine of the dub's change with it (beside the generic direction's cosine above).
 """
 
 from __future__ import annotations
@@ -52,8 +55,35 @@ def main() -> None:
     given = FaceParams.load(Path(dub["report"]).parent / "params.npz").expression.numpy()[: tracked.n_frames]
     asked = binned_projection(given, intensity[: len(given)], direction, args.bins)
     emit("emotion_rho_input", round(asked["rho"], 4), "", {**config, **asked})
-    (out / "summary.json").write_text(json.dumps({"config": config, "retracked": retracked, "input": asked},
-                                                 indent=2))
+    summary = {"config": config, "retracked": retracked, "input": asked}
+    own = actor_direction(ws, args.actor, args.emotion)
+    if own is not None:
+        columns = min(len(own), tracked.params.expression.shape[1])
+        mine = binned_projection(tracked.params.expression.numpy()[:, :columns], intensity, own[:columns], args.bins)
+        emit("emotion_rho_retracked_actor", round(mine["rho"], 4), "", {**config, **mine})
+        summary["retracked_actor"] = mine
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+def actor_direction(ws: object, actor: str, emotion: str) -> object:
+    """(E,) the actor's own direction of ``emotion``: mean tracked expression of the takes labelled with it minus
+    that of the neutral takes; ``None`` when either is missing."""
+    import numpy as np
+
+    from core.renderers.data import tracked_folders
+    from core.tracking.result import TrackedClip
+
+    with_emotion, neutral = [], []
+    for _, folder, record in tracked_folders(ws, actor):
+        label = record.get("emotion") or {}
+        mean = TrackedClip.load(folder).params.expression.numpy().mean(0)
+        if float(label.get(emotion, 0.0)) > 0.5:
+            with_emotion.append(mean)
+        elif not any(float(v) > 0 for v in label.values()):
+            neutral.append(mean)
+    if not with_emotion or not neutral:
+        return None
+    return np.mean(with_emotion, 0) - np.mean(neutral, 0)
 
 
 if __name__ == "__main__":

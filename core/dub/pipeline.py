@@ -396,7 +396,7 @@ def render_chunk(setup: DubSetup, idx: np.ndarray) -> RenderedChunk:
                            setup.shot_params[plate_rows], setup.camera, setup.face_model,
                            None if setup.audio_feats is None else setup.audio_feats[idx], setup.emotion[idx],
                            np.full(len(idx), -1), shot_context(idx, needs.context_frames, setup.n_out, setup.params,
-                                                               setup.camera), setup.device)
+                                                               setup.camera), setup.device, driven=True)
     rendered = setup.renderer(batch)
     assert rendered.image is not None and rendered.alpha is not None
     image, alpha = rendered.image.float(), rendered.alpha.float()

@@ -263,7 +263,7 @@ def plan_geometry(info: VideoInfo, config: IngestConfig, reporter: Reporter,
 
 
 def ingest(ws: Workspace, video: str | Path, *, actor: str | None = None, clip: str | None = None,
-           shot: str | None = None, emotion: str | dict[str, float] | None = None,
+           shot: str | None = None, emotion: str | dict[str, float] | None = None, sentence: str | None = None,
            config: IngestConfig | None = None, detector: LandmarkDetector | None = None,
            region_detector: LandmarkDetector | None = None, synthetic: bool = False,
            reporter: Reporter | None = None) -> IngestResult:
@@ -275,6 +275,8 @@ def ingest(ws: Workspace, video: str | Path, *, actor: str | None = None, clip: 
         actor, clip: actor footage; ``clip`` defaults to the file name (cleaned up).
         shot: a shot to be dubbed.
         emotion: the clip's emotion label (``"happy:0.66"``, ``"neutral"``...); actor clips only.
+        sentence: what the clip says (an id or the words); actor clips only. Takes of one sentence in different
+            emotions are what the ``jean`` renderer's expression transformer learns from.
         config: see :class:`IngestConfig`.
         detector: landmark detector (default MediaPipe); e.g. a ``GroundTruthDetector`` for synthetic clips.
         region_detector: detector of the face-finding pass for large footage (default MediaPipe).
@@ -309,6 +311,9 @@ def ingest(ws: Workspace, video: str | Path, *, actor: str | None = None, clip: 
     if shot is not None and emotion not in (None, "", {}):
         raise JobFailed("a shot to be dubbed carries no emotion label (emotions are keyframed at dub time)",
                         hint="drop --emotion, or ingest the footage as an actor clip", code="bad_params")
+    if shot is not None and sentence:
+        raise JobFailed("a shot to be dubbed carries no sentence label (it labels an actor's takes)",
+                        hint="drop --sentence, or ingest the footage as an actor clip", code="bad_params")
     if clip is None and actor is not None:
         clip = default_clip_name(video)
     try:
@@ -395,6 +400,8 @@ def ingest(ws: Workspace, video: str | Path, *, actor: str | None = None, clip: 
                         warnings)
         record = _record(ws, info, geometry, out_rate, passthrough, final, result, emotion_label, synthetic,
                          warnings, actor is not None)
+        if sentence:
+            record["sentence"] = str(sentence)
         atomic_write_json(staging / PROBE_FILE, {
             "source": info.to_json(), "working": {k: record[k] for k in (
                 "fps", "fps_num", "fps_den", "frames", "width", "height", "duration_s", "source_region",

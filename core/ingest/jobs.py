@@ -18,6 +18,9 @@ from core.jobs.registry import FRAME_RATE, Arg, Bounds, job_kind
                 Arg("--shot", default=None, help="ingest as a shot to be dubbed, with this name"),
                 Arg("--emotion", default=None,
                     help="emotion label of an actor clip: neutral, happy, happy:0.66, sad:0.5,angry:0.2 ..."),
+                Arg("--sentence", default=None,
+                    help="what an actor clip says (an id or the words): takes of one sentence in different "
+                         "emotions teach the jean renderer how this actor's emotions look apart from speech"),
                 Arg("--fps", type=float, default=None, bounds=FRAME_RATE,
                     help="resample the working copy to this frame rate (default: a shot keeps its own rate "
                          "and frames; actor footage is normalised to 25)"),
@@ -53,7 +56,7 @@ def run_ingest(ctx: JobContext) -> dict[str, Any]:
                           max_faces=int(p.get("max_faces") or 1),
                           crop=CropConfig(out_size=int(p.get("crop_size") or 256)))
     result = ingest(ctx.workspace, p["video"], actor=p.get("actor"), clip=p.get("clip"), shot=p.get("shot"),
-                    emotion=p.get("emotion"), config=config, reporter=ctx)
+                    emotion=p.get("emotion"), sentence=p.get("sentence"), config=config, reporter=ctx)
     root = ctx.workspace.root
     rec = result.record
     for key, kind in (("video", "video"), ("audio", "audio"), ("landmarks", "landmarks"), ("crop", "crop")):
@@ -68,6 +71,8 @@ def run_ingest(ctx: JobContext) -> dict[str, Any]:
         outputs["shot"] = p["shot"]
     else:
         outputs["actor"], outputs["clip"] = p.get("actor"), result.folder.name
+        if p.get("sentence"):
+            outputs["sentence"] = str(p["sentence"])
     if rec.get("faces") is not None:
         outputs["faces"] = rec["faces"]
     if result.track is not None:

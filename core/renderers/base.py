@@ -9,6 +9,7 @@ into the plate inside :attr:`RenderOutput.alpha`. A variant never sees where a b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -61,6 +62,10 @@ class RendererBatch:
             never trained on (held-out frames, shots).
         context: each frame's W temporal neighbours (W = :attr:`RendererNeeds.context_frames`), or ``None``
             when W = 0.
+        driven: True when ``params``, ``audio`` and ``emotion`` drive the face anew (a dub or a preview: new
+            audio, keyframed emotion curves); False when they are the plate's own performance (training,
+            held-out evaluation). A renderer whose expression input has no per-frame source in a dub (JEAN's
+            expression features) takes it from ``emotion`` when driven.
     """
 
     frames: torch.Tensor
@@ -72,6 +77,7 @@ class RendererBatch:
     emotion: torch.Tensor
     frame_ids: torch.Tensor
     context: TemporalContext | None = None
+    driven: bool = False
 
     @property
     def size(self) -> int:
@@ -92,7 +98,7 @@ class RendererBatch:
         return RendererBatch(self.frames[index], self.params[index], self.plate_params[index],
                              self.camera[index], self.face_model,
                              None if self.audio is None else self.audio[index], self.emotion[index],
-                             self.frame_ids[index], context)
+                             self.frame_ids[index], context, self.driven)
 
 
 @dataclass
@@ -195,6 +201,8 @@ class Renderer(nn.Module):
         # Set by the trainer on CUDA: the networks run under bf16 autocast, never the geometry (skinning,
         # projection, rays, rasterization stay float32, as at evaluation and dub time) nor the losses.
         self.amp_dtype: torch.dtype | None = None
+        # Set by the trainer: where a long :meth:`prepare` (JEAN trains its encoders there) reports progress.
+        self.log: Callable[[str], None] | None = None
 
     def network_autocast(self) -> Any:
         """A context for a variant's network calls: bf16 autocast while the trainer asks for it on CUDA."""

@@ -75,7 +75,7 @@ def frames_tensor(crops: np.ndarray, device: torch.device | str) -> torch.Tensor
 def assemble_batch(crops: np.ndarray, params: FaceParams, plate_params: FaceParams, camera: PerspectiveCamera,
                    face_model: Any, audio: np.ndarray | torch.Tensor | None, emotion: np.ndarray,
                    frame_ids: np.ndarray, context: TemporalContext | None = None,
-                   device: torch.device | str = "cpu") -> RendererBatch:
+                   device: torch.device | str = "cpu", driven: bool = False) -> RendererBatch:
     """A :class:`RendererBatch` on ``device`` from host arrays (shapes as its docstring; ``camera`` may be a
     single camera, which is repeated)."""
     B = len(crops)
@@ -89,7 +89,8 @@ def assemble_batch(crops: np.ndarray, params: FaceParams, plate_params: FacePara
         frame_ids=torch.as_tensor(np.asarray(frame_ids, np.int64)).to(device),
         context=None if context is None else TemporalContext(
             context.params.to(device), context.camera.to(device), context.rows.to(device),
-            context.neighbours.to(device)))
+            context.neighbours.to(device)),
+        driven=driven)
 
 
 @dataclass
@@ -103,6 +104,8 @@ class ClipFrames:
         audio: (N, T_a, D_a) audio windows of every frame of the clip, or ``None``.
         emotion: (N, 7) emotion intensities per frame (the clip's label).
         first_id: training id of ``frames[0]`` (ids follow ``frames``), or ``None``: not training frames.
+        sentence: what the clip says (its manifest ``sentence``: takes of one sentence in different emotions
+            pair up for JEAN's expression transformer), or ``None``.
     """
 
     name: str
@@ -111,6 +114,7 @@ class ClipFrames:
     audio: np.ndarray | None
     emotion: np.ndarray
     first_id: int | None
+    sentence: str | None = None
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -262,9 +266,10 @@ def actor_sources(ws: Any, actor: str, needs: RendererNeeds, holdout: float
         train_idx, held_idx = split_frames(clip.n_frames, holdout)
         # Frames the landmark stage flagged (the face left the picture) are neither learned nor measured.
         train_idx, held_idx = train_idx[clip.face_present[train_idx]], held_idx[clip.face_present[held_idx]]
-        train.append(ClipFrames(name, clip, train_idx, audio, emotion, next_id))
+        sentence = record.get("sentence")
+        train.append(ClipFrames(name, clip, train_idx, audio, emotion, next_id, sentence))
         next_id += len(train_idx)
-        held.append(ClipFrames(name, clip, held_idx, audio, emotion, None))
+        held.append(ClipFrames(name, clip, held_idx, audio, emotion, None, sentence))
         split[name] = {"train": [int(train_idx[0]), int(train_idx[-1]) + 1] if len(train_idx) else [0, 0],
                        "held_out": [int(held_idx[0]), int(held_idx[-1]) + 1] if len(held_idx) else [0, 0],
                        "size": clip.size, "train_frames": len(train_idx), "held_out_frames": len(held_idx)}

@@ -275,7 +275,9 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
         if log:
             log(f"resuming {renderer.variant} training at iteration {start} of {config.iterations}")
     else:
+        renderer.log = log
         renderer.prepare(source)
+        renderer.log = None
     if env.active and env.rank > 0:  # rank 0 keeps its (saved) stream; the others draw other frames
         random.seed(config.seed * 7919 + env.rank * 104729 + start)
         torch.manual_seed(config.seed * 7919 + env.rank * 104729 + start)

@@ -21,9 +21,7 @@ import torch
 from torch import nn
 
 from core.renderers.base import RendererBatch, RendererSetup, RenderOutput, TrainStep
-from core.renderers.nerf.encodings import FrequencyEncoding, HashGridEncoding, TriPlaneEncoding
-from core.renderers.nerf.fields import ConditionedMLP
-from core.renderers.nerf.head import HeadNeRF
+from core.renderers.nerf.mlp_field import MLPFieldNeRF
 from core.renderers.registry import register_renderer
 
 from .config import LipNeRFConfig
@@ -31,19 +29,9 @@ from .config import LipNeRFConfig
 E_CLAMP = 3.0  # standardised expression inputs are clamped to +-3 standard deviations of the training frames
 
 
-def make_encoding(options: LipNeRFConfig) -> nn.Module:
-    if options.encoding == "frequency":
-        return FrequencyEncoding(3, options.position_freqs)
-    if options.encoding == "triplane":
-        return TriPlaneEncoding(tuple(options.triplane_resolutions), options.triplane_features)
-    if options.encoding == "hash":
-        return HashGridEncoding(3, levels=options.hash_levels, features=2, log2_table=16, base=16, finest=512)
-    raise ValueError(f"unknown encoding {options.encoding!r}: frequency, triplane or hash")
-
-
 @register_renderer("lipnerf")
-class LipNeRF(HeadNeRF):
-    """The field, the per-frame latent codes and their conditions on the shared :class:`HeadNeRF`."""
+class LipNeRF(MLPFieldNeRF):
+    """The per-frame latent codes and the conditions of the shared :class:`MLPFieldNeRF`."""
 
     options: LipNeRFConfig
     frame_bound = True  # one latent code per training frame
@@ -51,14 +39,7 @@ class LipNeRF(HeadNeRF):
     def __init__(self, options: LipNeRFConfig, setup: RendererSetup) -> None:
         super().__init__(options, setup)
         o = options
-        self.encoding = make_encoding(o)
-        self.condition_dim = setup.n_expression + (3 if o.use_jaw else 0) + o.latent_dim
-        dir_dim = self.direction_encoding.out_dim
-        self.mlp = ConditionedMLP(self.encoding.out_dim, self.condition_dim, dir_dim, o.width, o.depth,
-                                  skips=(o.depth // 2,) if o.depth > 4 else (), colour_width=o.colour_width)
-        self.coarse_mlp = (ConditionedMLP(self.encoding.out_dim, self.condition_dim, dir_dim, o.width, o.depth,
-                                          skips=(o.depth // 2,) if o.depth > 4 else (), colour_width=o.colour_width)
-                           if o.hierarchical else None)
+        self.build_field(setup.n_expression + (3 if o.use_jaw else 0) + o.latent_dim)
         self.latents = nn.Embedding(max(setup.train_frames, 1), o.latent_dim) if o.latent_dim else None
         if self.latents is not None:
             nn.init.normal_(self.latents.weight, std=0.01)
@@ -104,15 +85,6 @@ class LipNeRF(HeadNeRF):
             parts.append(self.latent_codes(batch.frame_ids))
         return torch.cat(parts, 1)
 
-    def field(self, points: torch.Tensor, condition: torch.Tensor, directions: torch.Tensor
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.mlp(self.encoding(points), condition, directions)
-
-    def coarse_field(self, points: torch.Tensor, condition: torch.Tensor, directions: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        mlp = self.coarse_mlp if self.coarse_mlp is not None else self.mlp
-        return mlp(self.encoding(points), condition, directions)
-
     def extra_losses(self, batch: RendererBatch, output: RenderOutput, step: TrainStep) -> dict[str, torch.Tensor]:
         if self.latents is None or not self.options.lambda_latent:
             return {}
@@ -120,12 +92,3 @@ class LipNeRF(HeadNeRF):
         if not len(ids):
             return {}
         return {"latent": self.options.lambda_latent * self.latents(ids).norm(dim=1).mean()}
-
-    def param_groups(self, lr: float) -> list[dict[str, Any]]:
-        grid = list(self.encoding.parameters())
-        grid_ids = {id(p) for p in grid}
-        rest = [p for p in self.parameters() if id(p) not in grid_ids and p.requires_grad]
-        groups = [{"params": rest, "lr": lr}]
-        if grid:
-            groups.append({"params": grid, "lr": lr * self.options.grid_lr_scale})
-        return groups

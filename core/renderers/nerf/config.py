@@ -47,3 +47,33 @@ class NeRFOptions:
     mouth_ray_fraction: float = 0.25
     eye_ray_fraction: float = 0.0
     lambda_opacity: float = 0.01
+
+
+@dataclass
+class MLPFieldOptions(NeRFOptions):
+    """A field that is one conditioned MLP over an encoding of the canonical position (LipNeRF, JEAN), with the
+    NeRF core's sampling options.
+
+    Attributes:
+        encoding: position encoding of x: ``frequency`` (the original NeRF's), ``triplane`` (dense
+            multi-resolution feature planes, fast on a CPU) or ``hash`` (a 3D hash grid).
+        position_freqs: octaves of the frequency encoding of x (the papers': 10).
+        triplane_resolutions: plane sides of the tri-plane levels.
+        triplane_features: channels per tri-plane and level.
+        hash_levels: levels of the hash grid.
+        width: hidden width of the field MLP (the papers': 128).
+        depth: hidden layers of the field MLP (the papers': 8).
+        colour_width: hidden width of the colour branch.
+        grid_lr_scale: learning-rate multiplier of the tri-plane / hash-grid features (grids learn with larger
+            steps than the MLP).
+    """
+
+    encoding: str = "triplane"
+    position_freqs: int = 10
+    triplane_resolutions: tuple[int, ...] = (32, 64, 128)
+    triplane_features: int = 8
+    hash_levels: int = 12
+    width: int = 64
+    depth: int = 3
+    colour_width: int = 32
+    grid_lr_scale: float = 20.0

@@ -16,6 +16,7 @@ are clamped to the border. Each has a slow per-point reference the tests compare
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -271,3 +272,16 @@ class TriPlaneHashEncoding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.grid(x[:, self.axes])  # (P, 3 planes, 2)
+
+
+def position_encoding(options: Any) -> nn.Module:
+    """The encoding of canonical positions a variant's options name: ``options.encoding`` is ``frequency``
+    (``position_freqs`` octaves), ``triplane`` (``triplane_resolutions`` x ``triplane_features``) or ``hash``
+    (``hash_levels`` levels)."""
+    if options.encoding == "frequency":
+        return FrequencyEncoding(3, options.position_freqs)
+    if options.encoding == "triplane":
+        return TriPlaneEncoding(tuple(options.triplane_resolutions), options.triplane_features)
+    if options.encoding == "hash":
+        return HashGridEncoding(3, levels=options.hash_levels, features=2, log2_table=16, base=16, finest=512)
+    raise ValueError(f"unknown encoding {options.encoding!r}: frequency, triplane or hash")

@@ -57,10 +57,11 @@ def ws(tmp_path: Path) -> Workspace:
 
 def test_ingest_actor_clip_without_landmarks(ws: Workspace, tmp_path: Path) -> None:
     src = make_video(tmp_path, "Take 1 (final).mp4", n=30, fps=30)
-    result = ingest(ws, src, actor="anna", emotion="happy:0.66", config=IngestConfig(landmarks=False, **FAST))
+    result = ingest(ws, src, actor="anna", emotion="happy:0.66", sentence="s01",
+                    config=IngestConfig(landmarks=False, **FAST))
     assert result.folder == ws.clip_dir("anna", "Take_1_final")
     rec = ws.clip("anna", "Take_1_final")
-    assert rec["emotion"] == {"happy": 0.66} and rec["fps"] == 25.0
+    assert rec["emotion"] == {"happy": 0.66} and rec["fps"] == 25.0 and rec["sentence"] == "s01"
     assert rec["frames"] == 25 and rec["duration_s"] == pytest.approx(1.0)  # 30 frames at 30 fps -> 1 s
     assert (rec["width"], rec["height"]) == (96, 64) and rec["geometry"] == "full"
     assert rec["stages"] == {"ingest": True, "landmarks": False} and rec["synthetic"] is False
@@ -153,6 +154,8 @@ def bad_input(tmp: Path, case: str) -> tuple[Path, dict[str, Any], str]:
         return make_video(tmp), {"actor": "a", "emotion": "happy:1.5"}, "bad_params"
     if case == "emotion_on_shot":
         return make_video(tmp), {"shot": "s", "emotion": "happy"}, "bad_params"
+    if case == "sentence_on_shot":
+        return make_video(tmp), {"shot": "s", "sentence": "s01"}, "bad_params"
     if case == "bad_name":
         return make_video(tmp), {"actor": "../evil"}, "bad_params"
     if case == "actor_and_shot":
@@ -165,7 +168,7 @@ def bad_input(tmp: Path, case: str) -> tuple[Path, dict[str, Any], str]:
 
 
 BAD_CASES = ["text_renamed_mp4", "missing", "audio_only", "no_audio_actor", "one_frame", "bad_emotion",
-             "emotion_out_of_range", "emotion_on_shot", "bad_name", "actor_and_shot", "no_face"]
+             "emotion_out_of_range", "emotion_on_shot", "sentence_on_shot", "bad_name", "actor_and_shot", "no_face"]
 
 
 @pytest.fixture(scope="module")

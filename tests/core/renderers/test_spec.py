@@ -21,7 +21,7 @@ from core.renderers.spec import (
 
 def test_variants_are_described_with_their_options_and_presets() -> None:
     described = {v["name"]: v for v in describe_variants()}
-    assert {"neural_texture", "lipnerf", "triplane"} <= set(described)
+    assert {"neural_texture", "lipnerf", "triplane", "jean"} <= set(described)
     nt = described["neural_texture"]
     options = {o["name"]: o for o in nt["options"]}
     assert options["unet_base"]["type"] == "int" and options["unet_base"]["default"] == 16
@@ -42,6 +42,22 @@ def test_presets_and_options_resolve_with_types_and_suggestions() -> None:
     with pytest.raises(UnknownRenderer, match="did you mean 'lipnerf'"):
         get_variant("lipnerv")
     assert preset_train_settings("neural_texture")["lr"] == pytest.approx(1e-4)
+
+
+def test_every_preset_and_demo_scale_names_only_real_options() -> None:
+    """A preset's options go to the config dataclass as they are: a name it lacks would fail at build time (the
+    lipnerf paper preset once carried one)."""
+    import dataclasses
+
+    from core.renderers.spec import variants
+
+    for name, spec in variants().items():
+        fields = {f.name for f in dataclasses.fields(spec.config_class())}
+        for preset, body in spec.presets.items():
+            assert set(body.get("options", {})) <= fields, (name, preset, set(body["options"]) - fields)
+        for scale in ("smoke", "quick", "full"):
+            assert set(spec.demo_params(scale).get("options", {})) <= fields, (name, scale)
+        resolve_options(name, "paper" if "paper" in spec.presets else None)
 
 
 def test_renderers_command_answers_without_torch(tmp_path) -> None:
