@@ -53,10 +53,10 @@ def tracked_actor(ws_root: Path, actor: str, videos: list[Path], log: Path) -> N
     """Ingest (256 px crops, 25 fps) and track ``videos`` as ``actor``'s clips, unless done already."""
     from core.workspace import Workspace
 
-    ws = Workspace.open(ws_root) if (ws_root / "emodub.json").exists() else None
+    ws = Workspace.open(ws_root) if (ws_root / "emodub.json").exists() else Workspace.create(ws_root)
     for video in videos:
         clip = video.stem.replace(".", "_")
-        done = ws is not None and (ws.clip_dir(actor, clip) / "tracking" / "params.npz").exists()
+        done = (ws.clip_dir(actor, clip) / "tracking" / "params.npz").exists()
         if done:
             continue
         emodub("ingest", "-w", str(ws_root), str(video), "--actor", actor, "--clip", clip, "--crop-size", "256",
