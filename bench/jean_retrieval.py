@@ -49,12 +49,18 @@ REAL_SPEAKERS: dict[str, list[str]] = {
 }
 
 
-def tracked_actor(ws_root: Path, actor: str, videos: list[Path], log: Path) -> None:
-    """Ingest (256 px crops, 25 fps) and track ``videos`` as ``actor``'s clips, unless done already."""
+def tracked_actor(ws_root: Path, actor: str, videos: list[Path], log: Path) -> bool:
+    """Ingest (256 px crops, 25 fps) and track ``videos`` as ``actor``'s clips, unless done already (videos without
+    sound are skipped). Returns whether the actor has a tracked clip."""
     from core.workspace import Workspace
 
     ws = Workspace.open(ws_root) if (ws_root / "emodub.json").exists() else Workspace.create(ws_root)
+    from core.io.video import probe
+
     for video in videos:
+        if not probe(video, count_frames=False).has_audio:  # some MEAD crops carry no sound: nothing to align
+            print(json.dumps({"skipped": str(video), "reason": "no audio stream"}), flush=True)
+            continue
         clip = video.stem.replace(".", "_")
         done = (ws.clip_dir(actor, clip) / "tracking" / "params.npz").exists()
         if done:
@@ -63,6 +69,8 @@ def tracked_actor(ws_root: Path, actor: str, videos: list[Path], log: Path) -> N
                "--replace", log=log)
         emodub("track", "-w", str(ws_root), "--actor", actor, "--clip", clip, log=log)
         ws = Workspace.open(ws_root)
+    clips = ws.read_manifest()["actors"].get(actor, {}).get("clips", {})
+    return any((ws.clip_dir(actor, c) / "tracking" / "params.npz").exists() for c in clips)
 
 
 def actor_series(ws_root: Path, actor: str) -> list[Any]:
@@ -110,14 +118,13 @@ def main() -> None:
         sys.exit(f"{args.test} does not exist: put the shared data beside the project or pass --test")
     tracked_actor(ws_root, "test_speaker", [args.test], log)
     speakers = {name: [SHARED / p for p in paths if (SHARED / p).exists()] for name, paths in REAL_SPEAKERS.items()}
-    for name, videos in speakers.items():
-        if videos:
-            tracked_actor(ws_root, name, videos, log)
+    speakers = {name: videos for name, videos in speakers.items()
+                if videos and tracked_actor(ws_root, name, videos, log)}
     test = actor_series(ws_root, "test_speaker")[0]
     synthetic = actor_series(args.synthetic.resolve(), "synthetic")
-    real = [s for name, videos in speakers.items() if videos for s in actor_series(ws_root, name)]
+    real = [s for name in speakers for s in actor_series(ws_root, name)]
     config = {"test": str(args.test.name), "candidates": CANDIDATES, "test_frames": len(test),
-              "speakers": 1 + sum(1 for v in speakers.values() if v)}
+              "speakers": 1 + len(speakers)}
     measure(synthetic, test, args.steps, "synthetic corpus", config)
     landmark_ae, audio = measure(synthetic + real, test, args.steps, "synthetic + real speakers", config)
     if args.save:

@@ -200,11 +200,17 @@ def run_train_renderer(ctx: JobContext) -> dict[str, Any]:
                 f"{len(job.held)} held out" + (f", on {nproc} processes" if nproc > 1 else ""))
 
         def run_training(dist_env: Any) -> dict[str, Any]:
+            from .spec import BadRendererOption
+
             device = rank_device(ctx.device, dist_env) if dist_env.active else ctx.device
-            with process_group(dist_env, device):
-                return train(job.renderer, job.train_src, job.out, job.config, device=device,
-                             progress=lambda done, total, msg: ctx.progress("train renderer", done, total, msg),
-                             artifact=lambda path, kind: ctx.artifact(path, kind), log=ctx.log, dist_env=dist_env)
+            try:
+                with process_group(dist_env, device):
+                    return train(job.renderer, job.train_src, job.out, job.config, device=device,
+                                 progress=lambda done, total, msg: ctx.progress("train renderer", done, total, msg),
+                                 artifact=lambda path, kind: ctx.artifact(path, kind), log=ctx.log,
+                                 dist_env=dist_env)
+            except BadRendererOption as exc:  # an option only the data could check (a variant's prepare)
+                raise JobFailed(str(exc), code="bad_params", hint="`emodub renderers` lists the options") from None
 
         if nproc > 1:
             job.train_src.load_crops()  # the other ranks only read the caches

@@ -137,11 +137,16 @@ class JEAN(MLPFieldNeRF):
         report: dict[str, Any] = {}
         progress = self._stage_progress
         if o.audio_encoder_weights:
-            landmark_ae, audio, info = load_audio_encoder(o.audio_encoder_weights)
+            from core.renderers.spec import BadRendererOption
+
+            try:
+                landmark_ae, audio, info = load_audio_encoder(o.audio_encoder_weights)
+            except (FileNotFoundError, ValueError) as exc:
+                raise BadRendererOption(f"audio_encoder_weights: {exc}") from None
             if int(audio.conv[0].in_channels) != int(self.audio_encoder.conv[0].in_channels):
-                raise ValueError(f"{o.audio_encoder_weights} was trained on other audio features "
-                                 f"({audio.conv[0].in_channels}-D, this renderer uses "
-                                 f"{self.audio_encoder.conv[0].in_channels}-D)")
+                raise BadRendererOption(f"audio_encoder_weights: {o.audio_encoder_weights} was trained on other "
+                                        f"audio features ({audio.conv[0].in_channels}-D; this renderer uses "
+                                        f"{self.audio_encoder.conv[0].in_channels}-D)")
             self.landmark_autoencoder.load_state_dict(landmark_ae.state_dict())
             self.audio_encoder.load_state_dict(audio.state_dict())
             report["audio_encoder"] = {"from": str(o.audio_encoder_weights), **info}

@@ -207,3 +207,18 @@ def test_retrieval_finds_the_matching_window_and_falls_to_chance_without_a_match
     with pytest.raises(ValueError, match="too few"):
         retrieval_accuracy(Series("short", mouths[:10], mouths[:10].flatten(1)[:, None], torch.zeros(10, 4),
                                   np.zeros(7), None, np.arange(10)), _Echo(), _Echo())
+
+
+def test_a_missing_encoder_file_is_a_clear_job_error(tracked_workspace) -> None:
+    from core.jobs import protocol as P
+    from core.jobs.runner import run_job
+
+    ws = _workspace(tracked_workspace, n_frames=8)
+    events: list = []
+    spec = P.JobSpec("train.renderer", {"actor": "a", "renderer": "jean", "iterations": 2, "device": "cpu",
+                                        "options": {**TINY, "audio_encoder_weights": "/nowhere/encoder.pt"}},
+                     str(ws.root))
+    assert run_job(spec, events.append) != P.EXIT_OK
+    error = events[-1]
+    assert isinstance(error, P.Error) and error.code == "bad_params" and error.hint
+    assert "/nowhere/encoder.pt" in error.message and "audio_encoder_weights" in error.message
