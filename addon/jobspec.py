@@ -103,9 +103,11 @@ def prepare_shot_params(video: str, shot: str, device: str = "auto", *, max_face
     return params
 
 
-def footage_params(video: str, actor: str, emotion: str = "neutral", intensity: float = 1.0) -> dict[str, Any]:
+def footage_params(video: str, actor: str, emotion: str = "neutral", intensity: float = 1.0,
+                   sentence: str = "") -> dict[str, Any]:
     """``ingest``: a movie file as the actor's footage (a clip named like its file), labelled with one emotion
-    (``neutral``, or e.g. ``happy`` at ``intensity``), landmarks included. Train Actor tracks it."""
+    (``neutral``, or e.g. ``happy`` at ``intensity``), landmarks included, and with what it says (``sentence``:
+    takes of one sentence in different emotions pair up for the jean renderer). Train Actor tracks it."""
     if not video:
         raise JobInputError("the strip has no movie file", hint="select the actor's movie strips")
     if emotion not in ("neutral", "angry", "contempt", "disgusted", "fear", "happy", "sad", "surprised"):
@@ -114,7 +116,10 @@ def footage_params(video: str, actor: str, emotion: str = "neutral", intensity: 
         raise JobInputError(f"the footage's emotion intensity must be in (0, 1], got {intensity:g}")
     label = "neutral" if emotion == "neutral" else f"{emotion}:{intensity:g}"
     clip = sanitize_name(os.path.splitext(os.path.basename(video))[0], "clip")
-    return {"video": video, "actor": check_name(actor, "actor"), "clip": clip, "emotion": label}
+    params = {"video": video, "actor": check_name(actor, "actor"), "clip": clip, "emotion": label}
+    if sentence.strip():
+        params["sentence"] = sentence.strip()
+    return params
 
 
 def consent_params(actor: str, consented_by: str, scope: str, document: str) -> dict[str, Any]:

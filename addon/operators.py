@@ -626,7 +626,7 @@ class EMODUB_OT_import_footage(_Ready, bpy.types.Operator):
                     raise AddonError(f"the movie file of {strip.name!r} does not exist: {path}",
                                      hint="relink the strip's file")
                 params = jobspec.footage_params(path, settings.actor, settings.footage_emotion,
-                                                settings.footage_intensity)
+                                                settings.footage_intensity, settings.footage_sentence)
                 # one key per clip: the strips import side by side (the manifest takes their writes in turn)
                 start_job(context, kind="ingest", params=params, workspace=workspace,
                           keys=jobspec.job_keys(clip=f"{params['actor']}/{params['clip']}"),

@@ -53,6 +53,7 @@ class EMODUB_PT_dubbing(_DubbingPanel, bpy.types.Panel):
         row = footage.row(align=True)
         row.prop(settings, "footage_emotion", text="")
         row.prop(settings, "footage_intensity")
+        footage.prop(settings, "footage_sentence")
         footage.operator("emodub.import_footage", icon="IMPORT")
         consent = footage.column(align=True)
         consent.prop(settings, "consent_by")

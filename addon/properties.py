@@ -207,6 +207,10 @@ class EMODUB_SceneSettings(bpy.types.PropertyGroup):
     footage_intensity: FloatProperty(  # type: ignore[valid-type]
         name="Intensity", min=0.05, max=1.0, default=1.0, subtype="FACTOR", options=set(),
         description="How strongly the actor plays that emotion in the footage")
+    footage_sentence: StringProperty(  # type: ignore[valid-type]
+        name="Sentence", default="", options=set(),
+        description="What the footage says (an id or the words; optional). Takes of one sentence in different "
+                    "emotions teach the jean renderer how the actor's emotions look apart from speech")
     a2e_iterations: IntProperty(  # type: ignore[valid-type]
         name="Expression Iterations", default=0, min=0, options=set(),
         description="Training steps of the audio-to-expression model (0: the engine's default)")

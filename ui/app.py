@@ -322,8 +322,10 @@ class MainWindow(QMainWindow):
         emotion: dict[str, float] | str | None = None,
         fps: int = 25,
         max_faces: int = 1,
+        sentence: str = "",
     ) -> JobRecord | None:
-        """Check the inputs, then queue ``ingest`` (a clip) or ``shot.prepare`` (a shot to dub)."""
+        """Check the inputs, then queue ``ingest`` (a clip) or ``shot.prepare`` (a shot to dub). ``sentence``: what
+        a clip says (takes of one sentence pair up for the jean renderer)."""
         from core.workspace import WorkspaceError, validate_name
 
         if not self._require_writable("import footage"):
@@ -356,6 +358,8 @@ class MainWindow(QMainWindow):
             }
             if label != "neutral":
                 params["emotion"] = label
+            if sentence.strip():
+                params["sentence"] = sentence.strip()
             title = f"Import {actor}/{clip}"
             kind = "ingest"
         else:

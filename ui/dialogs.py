@@ -138,12 +138,17 @@ class IngestDialog(QDialog):
         self.max_faces.setToolTip("Faces to look for in the shot: 2 or more gives each face an id; the dub then "
                                   "needs the face you pick")
         self.emotion = EmotionSliders()
+        self.sentence = QLineEdit()
+        self.sentence.setPlaceholderText("optional: an id or the words")
+        self.sentence.setToolTip("What the take says. Takes of one sentence in different emotions teach the jean "
+                                 "renderer how this actor's emotions look apart from speech")
         form = QFormLayout()
         form.addRow("Video", self.video)
         form.addRow(self.as_clip)
         form.addRow("Actor", self.actor)
         form.addRow("Clip name", self.clip)
         form.addRow("Emotion label", self.emotion)
+        form.addRow("Sentence", self.sentence)
         form.addRow(self.as_shot)
         form.addRow("Shot name", self.shot)
         form.addRow("Faces to look for", self.max_faces)
@@ -157,7 +162,7 @@ class IngestDialog(QDialog):
 
     def _sync(self) -> None:
         clip = self.as_clip.isChecked()
-        for w in (self.actor, self.clip, self.emotion, self.fps):
+        for w in (self.actor, self.clip, self.emotion, self.sentence, self.fps):
             w.setEnabled(clip)
         self.shot.setEnabled(not clip)
         self.max_faces.setEnabled(not clip)
@@ -181,6 +186,7 @@ class IngestDialog(QDialog):
             "clip": clip,
             "shot": shot,
             "emotion": self.emotion.values(),
+            "sentence": self.sentence.text().strip(),
             "fps": self.fps.value(),
             "max_faces": self.max_faces.value(),
         }

@@ -33,12 +33,14 @@ class TemporalContext:
         camera: M cameras (frames of different clips may have different cameras).
         rows: (B,) int64 row of each batch frame in ``params``.
         neighbours: (B, W) int64 rows of each frame's W neighbours (clamped at the clip's ends).
+        features: name -> (M, F) imported per-frame features of the M frames (:attr:`RendererNeeds.frame_features`).
     """
 
     params: FaceParams
     camera: PerspectiveCamera
     rows: torch.Tensor
     neighbours: torch.Tensor
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +68,8 @@ class RendererBatch:
             audio, keyframed emotion curves); False when they are the plate's own performance (training,
             held-out evaluation). A renderer whose expression input has no per-frame source in a dub (JEAN's
             expression features) takes it from ``emotion`` when driven.
+        features: name -> (B, F) imported per-frame features (:attr:`RendererNeeds.frame_features`; empty
+            when the renderer needs none, and in driven batches, whose frames have none).
     """
 
     frames: torch.Tensor
@@ -78,6 +82,7 @@ class RendererBatch:
     frame_ids: torch.Tensor
     context: TemporalContext | None = None
     driven: bool = False
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -94,11 +99,12 @@ class RendererBatch:
         context = None
         if self.context is not None:
             context = TemporalContext(self.context.params, self.context.camera, self.context.rows[index],
-                                      self.context.neighbours[index])
+                                      self.context.neighbours[index], self.context.features)
         return RendererBatch(self.frames[index], self.params[index], self.plate_params[index],
                              self.camera[index], self.face_model,
                              None if self.audio is None else self.audio[index], self.emotion[index],
-                             self.frame_ids[index], context, self.driven)
+                             self.frame_ids[index], context, self.driven,
+                             {name: value[index] for name, value in self.features.items()})
 
 
 @dataclass
@@ -154,10 +160,13 @@ class RendererNeeds:
     Attributes:
         audio: audio features to compute (``None``: the renderer ignores audio).
         context_frames: W temporal neighbours whose parameters go into ``RendererBatch.context``.
+        frame_features: names of imported per-frame features (:mod:`core.renderers.frame_features`) every
+            training and held-out frame must have.
     """
 
     audio: AudioNeed | None = None
     context_frames: int = 0
+    frame_features: tuple[str, ...] = ()
 
 
 @dataclass
@@ -172,6 +181,7 @@ class RendererSetup:
         n_expression: expression coefficients of the face model (a field conditioned on them needs the count).
         frames_key: a fingerprint of the training frames (clips and ranges): a renderer with per-frame state
             resumes only on the same frames.
+        frame_features: name -> width F of the imported per-frame features the renderer was trained with.
     """
 
     image_size: int
@@ -180,6 +190,7 @@ class RendererSetup:
     fps: float = 25.0
     n_expression: int = 0
     frames_key: str = ""
+    frame_features: dict[str, int] = field(default_factory=dict)
 
 
 class Renderer(nn.Module):

@@ -14,7 +14,7 @@ per-frame latent codes use them); every other frame has id -1.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,8 @@ def frames_tensor(crops: np.ndarray, device: torch.device | str) -> torch.Tensor
 def assemble_batch(crops: np.ndarray, params: FaceParams, plate_params: FaceParams, camera: PerspectiveCamera,
                    face_model: Any, audio: np.ndarray | torch.Tensor | None, emotion: np.ndarray,
                    frame_ids: np.ndarray, context: TemporalContext | None = None,
-                   device: torch.device | str = "cpu", driven: bool = False) -> RendererBatch:
+                   device: torch.device | str = "cpu", driven: bool = False,
+                   features: dict[str, np.ndarray] | None = None) -> RendererBatch:
     """A :class:`RendererBatch` on ``device`` from host arrays (shapes as its docstring; ``camera`` may be a
     single camera, which is repeated)."""
     B = len(crops)
@@ -89,8 +90,12 @@ def assemble_batch(crops: np.ndarray, params: FaceParams, plate_params: FacePara
         frame_ids=torch.as_tensor(np.asarray(frame_ids, np.int64)).to(device),
         context=None if context is None else TemporalContext(
             context.params.to(device), context.camera.to(device), context.rows.to(device),
-            context.neighbours.to(device)),
-        driven=driven)
+            context.neighbours.to(device), {k: v.to(device) for k, v in context.features.items()}),
+        driven=driven, features={k: _feature_tensor(v, device) for k, v in (features or {}).items()})
+
+
+def _feature_tensor(rows: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(rows, np.float32)).to(device)
 
 
 @dataclass
@@ -106,6 +111,8 @@ class ClipFrames:
         first_id: training id of ``frames[0]`` (ids follow ``frames``), or ``None``: not training frames.
         sentence: what the clip says (its manifest ``sentence``: takes of one sentence in different emotions
             pair up for JEAN's expression transformer), or ``None``.
+        features: name -> (N, F) imported per-frame features of every frame of the clip
+            (:mod:`core.renderers.frame_features`).
     """
 
     name: str
@@ -115,6 +122,7 @@ class ClipFrames:
     emotion: np.ndarray
     first_id: int | None
     sentence: str | None = None
+    features: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -155,6 +163,21 @@ class FrameSource:
     @property
     def face_model_spec(self) -> dict[str, Any]:
         return self.clips[0].clip.model_spec if self.clips else {"model": "procedural"}
+
+    def feature_widths(self) -> dict[str, int]:
+        """name -> F of the imported features the source's renderer needs.
+
+        Raises:
+            ValueError: two clips' features of one name have different widths.
+        """
+        widths: dict[str, int] = {}
+        for name in self.needs.frame_features:
+            found = {int(c.features[name].shape[1]) for c in self.clips}
+            if len(found) > 1:
+                raise ValueError(f"the clips' {name!r} features have different widths {sorted(found)}: compute them "
+                                 "all with one network")
+            widths[name] = found.pop() if found else 0
+        return widths
 
     def face_model(self, device: torch.device | str = "cpu") -> Any:
         return self.clips[0].clip.face_model(device)
@@ -203,7 +226,12 @@ class FrameSource:
                         for k, _, local in located])
         context = self._context(located) if self.needs.context_frames else None
         return assemble_batch(crops, params, params, camera, self.face_model(device), audio, emotion, ids,
-                              context, device)
+                              context, device, features=self._features(located))
+
+    def _features(self, located: Sequence[tuple[int, int]] | Sequence[tuple[int, int, int]]) -> dict[str, np.ndarray]:
+        """name -> (n, F) the imported features of the (clip number, frame) pairs ``located``."""
+        return {name: np.stack([self.clips[item[0]].features[name][item[1]] for item in located])
+                for name in self.needs.frame_features}
 
     def _context(self, located: list[tuple[int, int, int]]) -> TemporalContext:
         W = self.needs.context_frames
@@ -218,7 +246,28 @@ class FrameSource:
         order = sorted(keys, key=keys.get)  # type: ignore[arg-type]
         params = FaceParams.cat([self.clips[k].clip.params[f] for k, f in order])
         camera = PerspectiveCamera.cat([self.clips[k].clip.camera for k, _ in order])
-        return TemporalContext(params, camera, torch.tensor(rows), torch.tensor(neighbours).reshape(len(rows), W))
+        features = {name: _feature_tensor(values, "cpu") for name, values in self._features(order).items()}
+        return TemporalContext(params, camera, torch.tensor(rows), torch.tensor(neighbours).reshape(len(rows), W),
+                               features)
+
+
+def clip_features(folder: Path, names: tuple[str, ...], n_frames: int) -> dict[str, np.ndarray]:
+    """:func:`~core.renderers.frame_features.load_frame_features` with its errors as a job's.
+
+    Raises:
+        JobFailed: a clip lacks features the renderer needs (code ``no_data``) or they do not fit it.
+    """
+    if not names:
+        return {}
+    from core.jobs.context import JobFailed
+
+    from .frame_features import FrameFeatureError, load_frame_features
+
+    try:
+        return load_frame_features(folder, names, n_frames)
+    except FrameFeatureError as exc:
+        raise JobFailed(str(exc), code="no_data", hint="every clip of the actor needs the features the renderer's "
+                        "options name (`emodub features import`), or train without them") from None
 
 
 def split_frames(n: int, holdout: float) -> tuple[np.ndarray, np.ndarray]:
@@ -267,9 +316,10 @@ def actor_sources(ws: Any, actor: str, needs: RendererNeeds, holdout: float
         # Frames the landmark stage flagged (the face left the picture) are neither learned nor measured.
         train_idx, held_idx = train_idx[clip.face_present[train_idx]], held_idx[clip.face_present[held_idx]]
         sentence = record.get("sentence")
-        train.append(ClipFrames(name, clip, train_idx, audio, emotion, next_id, sentence))
+        features = clip_features(folder, needs.frame_features, clip.n_frames)
+        train.append(ClipFrames(name, clip, train_idx, audio, emotion, next_id, sentence, features))
         next_id += len(train_idx)
-        held.append(ClipFrames(name, clip, held_idx, audio, emotion, None, sentence))
+        held.append(ClipFrames(name, clip, held_idx, audio, emotion, None, sentence, features))
         split[name] = {"train": [int(train_idx[0]), int(train_idx[-1]) + 1] if len(train_idx) else [0, 0],
                        "held_out": [int(held_idx[0]), int(held_idx[-1]) + 1] if len(held_idx) else [0, 0],
                        "size": clip.size, "train_frames": len(train_idx), "held_out_frames": len(held_idx)}

@@ -114,9 +114,14 @@ def _training(ws: Any, p: dict[str, Any]) -> _Training:
     from core.renderers.base import RendererSetup
 
     frames_key = hashlib.sha256(json.dumps(split, sort_keys=True).encode()).hexdigest()[:16]
+    try:
+        feature_widths = train_src.feature_widths()
+    except ValueError as exc:
+        raise JobFailed(str(exc), code="bad_params", hint="`emodub features import` again with one network") from None
     setup = RendererSetup(image_size=train_src.size, face_model=train_src.face_model_spec,
                           train_frames=train_src.train_frames, fps=train_src.clips[0].clip.fps,
-                          n_expression=train_src.face_model().n_expr, frames_key=frames_key)
+                          n_expression=train_src.face_model().n_expr, frames_key=frames_key,
+                          frame_features=feature_widths)
     torch.manual_seed(config.seed)  # the initial weights follow --seed too, not only the training order
     try:
         renderer = build(variant, setup, p.get("preset"), options)
@@ -274,3 +279,40 @@ def choose_model(ctx: JobContext, actor: str, variant: str | None) -> str:
                         hint=f"train {what}: emodub train renderer --actor {actor}"
                              + (f" --renderer {variant}" if variant else ""))
     return best
+
+
+@job_kind("features.import", help="import per-frame features computed outside emodub for one clip of an actor "
+                                  "(an emotion network's for jean, OpenFace action units)",
+          args=[Arg("file", help="the features: a .npy array (frames x features) or a .csv with a header row"),
+                Arg("--actor", required=True),
+                Arg("--clip", required=True, help="the actor's clip the rows belong to, one row per frame"),
+                Arg("--name", required=True, help="what renderers call these features, e.g. emotion_net"),
+                Arg("--columns", default=None,
+                    help="a CSV's columns to keep: names or patterns, comma-separated (e.g. 'AU*_r'; default: "
+                         "every numeric column)")])
+def run_import_features(ctx: JobContext) -> dict[str, Any]:
+    from core.tracking.result import TrackedClip
+
+    from .frame_features import FrameFeatureError, feature_path, read_feature_file, save_frame_features
+
+    p = ctx.params
+    ws = ctx.workspace
+    clips = ws.read_manifest()["actors"].get(p["actor"], {}).get("clips", {})
+    if p["clip"] not in clips:
+        raise JobFailed(f"actor {p['actor']!r} has no clip {p['clip']!r}", code="bad_params",
+                        hint=f"its clips: {', '.join(sorted(clips)) or 'none (ingest footage first)'}")
+    folder = ws.clip_dir(p["actor"], p["clip"])
+    n_frames = int(clips[p["clip"]].get("frames") or 0)
+    if (folder / "tracking" / "params.npz").exists():
+        n_frames = TrackedClip.load(folder).n_frames
+    try:
+        feature_path(folder, p["name"])  # a bad name is refused before the file is read
+        array, names = read_feature_file(Path(p["file"]), p.get("columns"))
+        path = save_frame_features(folder, p["name"], array, n_frames)
+    except FrameFeatureError as exc:
+        raise JobFailed(str(exc), code="bad_params", hint="one row per frame of the clip's working copy, "
+                        "numbers only (`emodub features import --help`)") from None
+    ctx.artifact(path, "features")
+    ctx.log(f"{len(array)} frames x {array.shape[1]} features imported as {p['name']!r} for clip {p['clip']!r}")
+    return {"actor": p["actor"], "clip": p["clip"], "name": p["name"], "file": str(path),
+            "frames": int(array.shape[0]), "width": int(array.shape[1]), "columns": names[:64]}

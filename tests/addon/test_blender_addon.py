@@ -649,6 +649,7 @@ def test_import_actor_footage_sends_each_selected_strip_as_a_labelled_clip(addon
         strip.select = strip.type == "MOVIE"
     settings = scene.emodub
     settings.footage_emotion, settings.footage_intensity = "happy", 0.6
+    settings.footage_sentence = "s07"
     with bpy.context.temp_override(scene=scene):
         settings.actor = ""
         assert not bpy.ops.emodub.import_footage.poll()  # no actor named: greyed out
@@ -658,7 +659,8 @@ def test_import_actor_footage_sends_each_selected_strip_as_a_labelled_clip(addon
     drive(addon)
     assert job.state.status == "done" and "Train Actor next" in settings.status_text
     params = engine.received(job.id)["params"]
-    assert params == {"video": str(clip), "actor": "anna", "clip": clip.stem, "emotion": "happy:0.6"}
+    assert params == {"video": str(clip), "actor": "anna", "clip": clip.stem, "emotion": "happy:0.6",
+                      "sentence": "s07"}
     from core.jobs.registry import get_kind
 
     assert get_kind("ingest").check_params(params) == []  # the engine takes them as they are

@@ -227,6 +227,8 @@ def test_footage_params_label_the_clip_and_refuse_mistakes() -> None:
     assert jobspec.footage_params("/f/Take 1.mov", "anna") == {"video": "/f/Take 1.mov", "actor": "anna",
                                                                 "clip": "Take_1", "emotion": "neutral"}
     assert jobspec.footage_params("/f/t.mov", "anna", "sad", 0.5)["emotion"] == "sad:0.5"
+    assert jobspec.footage_params("/f/t.mov", "anna", "sad", 0.5, " s07 ")["sentence"] == "s07"
+    assert "sentence" not in jobspec.footage_params("/f/t.mov", "anna", sentence="  ")
     for args, expected in ((("/f/t.mov", "anna", "joyful"), "unknown emotion"),
                            (("/f/t.mov", "anna", "sad", 0.0), "intensity"), (("", "anna"), "no movie file")):
         with pytest.raises(jobspec.JobInputError, match=expected):

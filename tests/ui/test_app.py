@@ -46,7 +46,7 @@ def test_valid_imports_send_the_contract_params(window, shot_workspace) -> None:
     window.open_workspace(shot_workspace.root)
     video = shot_workspace.shot_dir("scene12") / "video.mp4"
     clip_job = window.import_footage(
-        video, "clip", actor="bob", clip="take1", emotion={"happy": 0.66}, fps=25
+        video, "clip", actor="bob", clip="take1", emotion={"happy": 0.66}, fps=25, sentence=" s07 "
     )
     shot_job = window.import_footage(video, "shot", shot="scene13")
     for job in (clip_job, shot_job):
@@ -59,6 +59,7 @@ def test_valid_imports_send_the_contract_params(window, shot_workspace) -> None:
         "clip": "take1",
         "fps": 25,
         "emotion": "happy:0.66",
+        "sentence": "s07",
     }
     from core.jobs.registry import get_kind
 
@@ -334,6 +335,10 @@ def test_the_import_dialog_names_a_shot_as_the_engine_and_blender_do(qtbot, tmp_
     video = str(tmp_path / "shot_2s.mp4")
     dialog.video.edit.setText(video)
     assert dialog.values()["shot"] == shot_name_for(video) and dialog.values()["shot"].startswith("shot_2s-")
+    assert not dialog.sentence.isEnabled()  # what a take says belongs to clips only
+    dialog.as_clip.setChecked(True)
+    dialog.sentence.setText("s07")
+    assert dialog.sentence.isEnabled() and dialog.values()["sentence"] == "s07"
 
 
 def test_the_dub_audio_button_sets_the_audio_the_dub_sends(qtbot, window, shot_workspace, tmp_path,

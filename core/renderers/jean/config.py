@@ -22,6 +22,10 @@ class JEANConfig(MLPFieldOptions):
         expression_features: ``transformer`` (§3.2: the expression half of the expression transformer, trained
             before the NeRF on takes of one sentence in several emotions, then frozen) or ``mlp`` (Table 2's
             variant without it: the frame's emotion features through a thin MLP learned with the NeRF).
+        emotion_network: the name of imported per-frame features from a pretrained emotion-recognition network
+            (§3.2: the paper's 2048-D features), computed by the user for every clip and imported with ``emodub
+            features import --name NAME``. Empty: the substitute built from the tracked face
+            (:mod:`core.renderers.jean.features`).
         audio_window: video frames of audio features around each frame the audio encoder sees (8 = 320 ms).
         expression_window: frames per expression-transformer window (paper: 8).
         swap_probability: chance that two frames' mouth embeddings (§3.1) or two takes' speech features (§3.2)
@@ -36,6 +40,7 @@ class JEANConfig(MLPFieldOptions):
     audio_encoder: str = "contrastive"
     audio_encoder_weights: str = ""
     expression_features: str = "transformer"
+    emotion_network: str = ""
     audio_window: int = 8
     expression_window: int = 8
     swap_probability: float = 0.8

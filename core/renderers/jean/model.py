@@ -8,14 +8,18 @@ F(e_in, d, x) -> (c, sigma) (Eq. 5) with e_in = [e_a, e_e]:
 * e_e (64-D): expression features. ``transformer``: the expression transformer's pooled expression half over
   the 8-frame window around the frame (§3.2), trained in :meth:`JEAN.prepare` on DTW-aligned takes of one
   sentence in different emotions, then frozen. ``mlp`` (ablation): the frame's emotion features through a thin
-  MLP learned with the NeRF.
+  MLP learned with the NeRF. The emotion features are the tracked-face substitute of :mod:`.features`, or, with
+  ``emotion_network=NAME``, a pretrained emotion network's features that the user computed for every clip and
+  imported (:mod:`core.renderers.frame_features`): the paper's input, for users who have such a network.
 
 **Keyframed emotion.** A dub has no expression source video: when a batch is ``driven`` the features come from
 the batch's emotion intensities. :meth:`JEAN.prepare` fits, over the training frames, a linear map from a
 frame's emotion label (7 intensities) to its features: an intercept (the actor's neutral) plus one offset per
 emotion, learned from the actor's own takes in that emotion. An emotion none of the takes shows gets its
 offset from the face model's generic prior instead: the prior's expression is added to the training frames'
-tracked faces, passed through the same feature extractor and encoder, and the mean change is the offset. A
+tracked faces, passed through the same feature extractor and encoder, and the mean change is the offset. (With
+imported emotion-network features the prior cannot be passed through the user's network: such an emotion gets no
+offset, and training logs which.) A
 curve at intensity w then adds w times that emotion's offset (several emotions add up). The ``mlp`` ablation
 blends the raw emotion features the same way and passes them through its MLP.
 """
@@ -94,7 +98,14 @@ class JEAN(MLPFieldNeRF):
         if o.expression_window < 2 or o.audio_window < 1:
             raise BadRendererOption("expression_window must be >= 2 and audio_window >= 1")
         _, audio_dim = audio_shape(self.needs_for(o).audio)  # type: ignore[arg-type]
-        n_features = emotion_dim(setup.n_expression)
+        if o.emotion_network:
+            n_features = int(setup.frame_features.get(o.emotion_network, 0))
+            if n_features < 1:
+                raise BadRendererOption(f"emotion_network={o.emotion_network!r}: no imported features of that name "
+                                        "(import them for every clip: `emodub features import --name "
+                                        f"{o.emotion_network}`)")
+        else:
+            n_features = emotion_dim(setup.n_expression)
         self.audio_encoder = AudioEncoder(audio_dim)
         self.landmark_autoencoder = LandmarkAutoencoder()  # kept for the training report and retrieval checks
         if o.expression_features == "transformer":
@@ -115,7 +126,8 @@ class JEAN(MLPFieldNeRF):
         # The transformer sees a window of frames around each: W - 1 neighbours (W/2 - 1 before, W/2 after).
         context = o.expression_window - 1 if o.expression_features == "transformer" else 0
         return RendererNeeds(audio=AudioNeed("mfcc", {"window_video_frames": o.audio_window}),
-                             context_frames=context)
+                             context_frames=context,
+                             frame_features=(o.emotion_network,) if o.emotion_network else ())
 
     # -- encoders -----------------------------------------------------------------------------------------
     def frozen_modules(self) -> list[nn.Module]:
@@ -132,7 +144,7 @@ class JEAN(MLPFieldNeRF):
         super().prepare(source)
         o = self.options
         device = self.emotion_codes.device
-        series = series_of_source(source, self.setup.n_expression)
+        series = series_of_source(source, self.setup.n_expression, emotion_network=o.emotion_network)
         steps = o.pretrain_steps
         report: dict[str, Any] = {}
         progress = self._stage_progress
@@ -230,7 +242,8 @@ class JEAN(MLPFieldNeRF):
         table[1 + covered.nonzero()[:, 0].to(device)] = solution[1:]
         source_kind = covered.float() * 1.0
         model = source.face_model("cpu")
-        prior = EmotionPrior.for_expressions(model.expr_names)
+        # The prior's faces cannot go through a user's emotion network (module docstring).
+        prior = None if self.options.emotion_network else EmotionPrior.for_expressions(model.expr_names)
         if prior is not None and (~covered).any():
             # Neutral-labelled frames (all frames if none) with each missing emotion added at full intensity.
             neutral = [s for s in series if not s.label.any()] or list(series)
@@ -264,6 +277,8 @@ class JEAN(MLPFieldNeRF):
         if o.expression_features == "mlp":
             if batch.driven:
                 features = self.driven_features(batch.emotion)
+            elif o.emotion_network:
+                features = self._imported(batch.features, "batch")
             else:
                 with torch.no_grad():
                     features = emotion_features(batch.face_model, batch.params, self.setup.n_expression)
@@ -274,10 +289,20 @@ class JEAN(MLPFieldNeRF):
         if context is None:
             raise ValueError("JEAN's expression transformer needs each frame's neighbours (RendererNeeds.context)")
         with torch.no_grad():
-            features = emotion_features(batch.face_model, context.params, self.setup.n_expression)  # (M, F)
+            if o.emotion_network:
+                features = self._imported(context.features, "context")
+            else:
+                features = emotion_features(batch.face_model, context.params, self.setup.n_expression)  # (M, F)
             before = (o.expression_window - 1) // 2
             rows = torch.cat([context.neighbours[:, :before], context.rows[:, None], context.neighbours[:, before:]], 1)
             return self.expression_encoder.encode(features[rows])[1]
+
+    def _imported(self, features: dict[str, torch.Tensor], where: str) -> torch.Tensor:
+        name = self.options.emotion_network
+        if name not in features:
+            raise ValueError(f"JEAN was trained on the imported features {name!r}; the {where} has none "
+                             "(RendererNeeds.frame_features)")
+        return features[name]
 
     def conditions(self, batch: RendererBatch) -> torch.Tensor:
         if batch.audio is None:

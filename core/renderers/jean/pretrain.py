@@ -51,8 +51,13 @@ class Series:
 
 
 @torch.no_grad()
-def series_of_source(source: Any, n_expression: int, chunk: int = 128) -> list[Series]:
-    """:class:`Series` of each clip of a :class:`~core.renderers.data.FrameSource` (its exposed frames)."""
+def series_of_source(source: Any, n_expression: int, chunk: int = 128, emotion_network: str = "") -> list[Series]:
+    """:class:`Series` of each clip of a :class:`~core.renderers.data.FrameSource` (its exposed frames).
+
+    Args:
+        emotion_network: the name of imported emotion-network features to use as the emotion features (empty:
+            the tracked-face substitute).
+    """
     model = source.face_model("cpu")
     out = []
     for clip in source.clips:
@@ -64,7 +69,9 @@ def series_of_source(source: Any, n_expression: int, chunk: int = 128) -> list[S
             lmk.append(jean_landmarks(model, p))
             emo.append(emotion_features(model, p, n_expression))
         audio = None if clip.audio is None else torch.from_numpy(np.asarray(clip.audio)[frames])
-        out.append(Series(clip.name, torch.cat(lmk), audio, torch.cat(emo), np.asarray(clip.emotion[0]),
+        emotion = (torch.from_numpy(np.asarray(clip.features[emotion_network], np.float32)[frames])
+                   if emotion_network else torch.cat(emo))
+        out.append(Series(clip.name, torch.cat(lmk), audio, emotion, np.asarray(clip.emotion[0]),
                           getattr(clip, "sentence", None), frames))
     return out
 

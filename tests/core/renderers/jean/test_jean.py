@@ -222,3 +222,44 @@ def test_a_missing_encoder_file_is_a_clear_job_error(tracked_workspace) -> None:
     error = events[-1]
     assert isinstance(error, P.Error) and error.code == "bad_params" and error.hint
     assert "/nowhere/encoder.pt" in error.message and "audio_encoder_weights" in error.message
+
+
+def test_imported_emotion_network_features_drive_the_expression_input(tracked_workspace, tmp_path) -> None:
+    """``emotion_network=NAME``: the transformer reads the user's imported features, not the tracked face."""
+    from core.jobs import protocol as P
+    from core.jobs.runner import run_job
+
+    torch.set_num_threads(1)
+    ws = _workspace(tracked_workspace, n_frames=12)
+    rng = np.random.default_rng(0)
+    for k, clip in enumerate(("c0", "c1", "c2")):
+        features = rng.normal(size=(12, 10)) + 3.0 * k  # a stand-in network that tells the takes apart
+        np.save(tmp_path / f"{clip}.npy", features)
+        events: list = []
+        run_job(P.JobSpec("features.import", {"file": str(tmp_path / f"{clip}.npy"), "actor": "a", "clip": clip,
+                                              "name": "emotion_net"}, str(ws.root)), events.append)
+        assert isinstance(events[-1], P.Done), events[-1]
+    options = {**TINY, "emotion_network": "emotion_net"}
+    from core.renderers.jean.config import JEANConfig
+
+    needs = JEAN.needs_for(JEANConfig(**options))
+    assert needs.frame_features == ("emotion_net",)
+    source, held, _ = actor_sources(ws, "a", needs, holdout=0.25)
+    setup = RendererSetup(image_size=source.size, face_model=source.face_model_spec, train_frames=source.train_frames,
+                          n_expression=source.face_model().n_expr, frame_features=source.feature_widths())
+    renderer = build("jean", setup, "cpu", options)
+    assert isinstance(renderer, JEAN) and renderer.expression_encoder.norm.mean.shape == (10,)
+    train(renderer, source, tmp_path / "model", TrainConfig(iterations=3, lr=5e-3, lr_final=5e-4))
+    loaded = load(tmp_path / "model")
+    assert loaded.setup.frame_features == {"emotion_net": 10}
+    # Emotions no take shows get no offset: the prior's faces cannot pass through the user's network.
+    assert loaded.code_source[4].item() == 1.0 and loaded.code_source[0].item() == 0.0  # happy; angry
+    batch = held.batch([0, 1])
+    with torch.no_grad():
+        before = loaded.conditions(batch)
+        batch.context.features["emotion_net"] += 5.0
+        after = loaded.conditions(batch)
+    assert torch.allclose(before[:, :64], after[:, :64])  # the audio half does not see them
+    assert (before[:, 64:] - after[:, 64:]).abs().max() > 1e-3  # the expression half does
+    with pytest.raises(ValueError, match="emotion_network='other'"):
+        build("jean", setup, "cpu", {**TINY, "emotion_network": "other"})
