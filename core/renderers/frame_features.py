@@ -106,8 +106,10 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def save_frame_features(clip_folder: Path, name: str, array: np.ndarray, n_frames: int) -> Path:
-    """Store a clip's features (atomically) after checking there is one row per frame.
+def save_frame_features(clip_folder: Path, name: str, array: np.ndarray, n_frames: int,
+                        columns: list[str] | None = None) -> Path:
+    """Store a clip's features (atomically) after checking there is one row per frame; ``columns`` (their names,
+    e.g. OpenFace's ``AU12_r``) go beside them in ``<name>.json``.
 
     Raises:
         FrameFeatureError: the row count is not the clip's frame count.
@@ -117,10 +119,26 @@ def save_frame_features(clip_folder: Path, name: str, array: np.ndarray, n_frame
     if len(array) != n_frames:
         raise FrameFeatureError(f"{len(array)} rows of features for a clip of {n_frames} frames: compute them on "
                                 "the clip's working copy (its frame rate may differ from the source's)")
+    from core.workspace.atomic import atomic_write_json
+
     path = feature_path(clip_folder, name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(columns) if columns and len(columns) == array.shape[1] else [f"f{i}" for i in range(array.shape[1])]
+    atomic_write_json(path.with_suffix(".json"), {"columns": names})
     return atomic_write(path, lambda handle: np.save(handle, np.ascontiguousarray(array, np.float32),
                                                      allow_pickle=False))
+
+
+def feature_columns(clip_folder: Path, name: str) -> list[str]:
+    """The column names of a clip's imported features (``f0``, ``f1``... when none were recorded)."""
+    import json
+
+    path = feature_path(clip_folder, name)
+    meta = path.with_suffix(".json")
+    if meta.exists():
+        return [str(c) for c in json.loads(meta.read_text()).get("columns", [])]
+    width = np.load(path, mmap_mode="r", allow_pickle=False).shape[1]
+    return [f"f{i}" for i in range(width)]
 
 
 def load_frame_features(clip_folder: Path, names: tuple[str, ...], n_frames: int) -> dict[str, np.ndarray]:

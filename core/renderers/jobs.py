@@ -308,7 +308,7 @@ def run_import_features(ctx: JobContext) -> dict[str, Any]:
     try:
         feature_path(folder, p["name"])  # a bad name is refused before the file is read
         array, names = read_feature_file(Path(p["file"]), p.get("columns"))
-        path = save_frame_features(folder, p["name"], array, n_frames)
+        path = save_frame_features(folder, p["name"], array, n_frames, names)
     except FrameFeatureError as exc:
         raise JobFailed(str(exc), code="bad_params", hint="one row per frame of the clip's working copy, "
                         "numbers only (`emodub features import --help`)") from None

@@ -68,6 +68,9 @@ def test_import_job_and_batches_carry_each_frames_features(tracked_workspace, tm
     needs = RendererNeeds(context_frames=2, frame_features=("net",))
     train, held, _ = actor_sources(ws, "a", needs, holdout=0.2)
     assert train.feature_widths() == {"net": 3}
+    from core.renderers.frame_features import feature_columns
+
+    assert feature_columns(ws.clip_dir("a", "c0"), "net") == ["f0", "f1", "f2"]
     batch = held.batch([0, 2])  # c0 frame 8 and c1 frame 8
     assert np.allclose(batch.features["net"].numpy(), [[0, 8, 64], [1, 8, 64]])
     context = batch.context

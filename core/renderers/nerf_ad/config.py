@@ -1,0 +1,67 @@
+"""Options of NeRF-AD (standard library only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.renderers.nerf.config import MLPFieldOptions
+
+
+@dataclass
+class NeRFADConfig(MLPFieldOptions):
+    """NeRF-AD's field F(l, d, f_id, f_aud) -> (c, sigma) (§2.3, Eq. 7), its attention and fusion networks (§2.1,
+    §2.2), its MLP and encoding, and the NeRF core's sampling options.
+
+    Attributes:
+        action_units: where the AU labels come from: ``tracked`` (estimated from our face tracking,
+            :mod:`core.expression.action_units`) or the name of imported OpenFace features (``emodub features
+            import --name NAME openface.csv --columns 'AU*_r'``).
+        disentangle: the attention split (§2.1). ``False`` is the paper's ablation "w/o att-d": the whole face
+            crop is both the identity face and the audio face.
+        face_size: side of the face crops the attention and fusion networks see.
+        attention_steps: optimisation steps of the AU-attention module (G_M, G_W, C, W_D) before the NeRF.
+        fusion_steps: optimisation steps of the audio-face encoder E_a and decoder D before the NeRF.
+        references: training frames kept as audio-face references (the mouth's appearance the decoder starts
+            from) and, per emotion the takes show, as emotion references.
+        lambda_cycle: weight of the cycle identity loss (Eq. 2).
+        lambda_gp: weight of WGAN-GP's gradient penalty (Eq. 3; paper: WGAN-GP's 10).
+        lambda_mask: weight of the mask's size and smoothness terms (ours: without them the attention can take
+            the whole face; GANimation regularises its attention the same way).
+        audio_window: video frames of audio features around each frame the fusion sees (8 = 320 ms).
+    """
+
+    action_units: str = "tracked"
+    disentangle: bool = True
+    face_size: int = 64
+    attention_steps: int = 800
+    fusion_steps: int = 800
+    references: int = 16
+    lambda_cycle: float = 10.0
+    lambda_gp: float = 10.0
+    lambda_mask: float = 0.1
+    audio_window: int = 8
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"description": "the paper's NeRF: frequency encoding, 8 x 128 MLP, coarse + fine sampling (64 + 64), "
+                             "2048 rays per step, 256 px; 128 px face crops; for GPUs",
+              "options": {"encoding": "frequency", "width": 128, "depth": 8, "colour_width": 64,
+                          "hierarchical": True, "samples": 64, "fine_samples": 64, "rays_per_step": 2048,
+                          "render_size": 256, "face_size": 128, "attention_steps": 20000, "fusion_steps": 20000},
+              "train": {"iterations": 200000}},
+    "cpu": {"description": "for CPUs: 128 px, occupancy-grid sampling with 32 samples per ray, tri-plane encoding "
+                           "and a 3 x 64 MLP; 64 px face crops, 800 steps each for the attention and the fusion",
+            "options": {}, "train": {}},
+}
+DEFAULT_PRESET = "cpu"
+TRAIN_DEFAULTS: dict[str, Any] = {"lr": 5e-4, "lr_final": 5e-5, "betas": (0.9, 0.999), "batch_size": 1,
+                                  "iterations": 3000}
+# `emodub demo` at each of its scales (train.renderer params; `--nerf-minutes` trains for a time instead).
+DEMO: dict[str, dict[str, Any]] = {
+    "smoke": {"preset": "cpu", "iterations": 4, "options": {"render_size": 32, "rays_per_step": 256,
+                                                            "face_size": 32, "attention_steps": 10,
+                                                            "fusion_steps": 10, "references": 4}},
+    "quick": {"preset": "cpu", "iterations": 600, "options": {"attention_steps": 300, "fusion_steps": 300}},
+    "full": {"preset": "cpu", "iterations": 2000},
+}

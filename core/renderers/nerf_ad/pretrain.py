@@ -1,0 +1,216 @@
+"""Training of NeRF-AD's AU-attention module (§2.1) and audio-face fusion (§2.2) before its NeRF, and the
+numbers that say where the attention lands.
+
+Both train on a :class:`FaceSet`: face crops of (up to ``max_frames`` of) the training frames at ``face_size``,
+their audio windows and their AU labels (0-5 intensities / 5).
+
+**Attention** (Eqs. 1-3). A step draws real crops I with labels f_O and target codes f_t (the labels of other
+frames: real speech-AU combinations); G gives A and I_W, I_G = A I + (1 - A) I_W. The critic W_D steps on
+WGAN-GP (Eq. 3, gradient penalty at points between real and generated crops); the classifier C on
+||C(I) - f_O||^2; the generator on ||C(I_G) - f_t||^2 + lambda_cycle ||A_G I_G + (1 - A_G) I_GW - I||_1 (Eq. 2)
+- W_D(I_G) + lambda_mask (mean(1 - A) + TV(A)). The last term is ours: without it nothing stops the attention
+from giving the whole face to the warp.
+
+**Which mask is used afterwards.** G_M needs a target code; at inference we ask for every speech AU at half
+intensity (:data:`MASK_CODE`): the region that would have to change to produce them, the speech region, whatever
+the frame shows. The speech weight of a pixel is 1 - A.
+
+**Fusion** (Eqs. 4-6). A step draws target frames t and reference frames r (another frame of the same clip): the
+reference's audio face (1 - A_r) I_r through E_a, the target's audio window through the audio encoder, D to the
+fused audio face; L1 against the target's audio face (1 - A_t) I_t (Eq. 6), and the AU loss (Eqs. 4-5: weighted
+BCE + Dice, weights from each AU's occurrence) of C on the fused face pasted onto the target's identity face
+A_t I_t (C was trained on whole faces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.expression.action_units import AU_MAX, SPEECH_AUS
+
+from .networks import (
+    AttentionGenerator,
+    FusionNet,
+    ImageEncoder,
+    au_loss,
+    gradient_penalty,
+    occurrence_weights,
+    resize,
+    total_variation,
+)
+
+Progress = Callable[[int, int], None] | None
+MASK_CODE = 0.5  # every speech AU at half intensity: the target code the inference mask is asked for
+
+
+@dataclass
+class FaceSet:
+    """Training frames as NeRF-AD's image networks see them.
+
+    Attributes:
+        crops: (N, 3, S, S) float face crops in [0, 1].
+        audio: (N, T, D) audio windows.
+        units: (N, n_au) AU labels in [0, 1].
+        clips: (N,) int64 clip number of each frame (references are drawn from the same clip).
+        emotion: (N, 7) emotion labels.
+    """
+
+    crops: torch.Tensor
+    audio: torch.Tensor
+    units: torch.Tensor
+    clips: torch.Tensor
+    emotion: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+
+def source_units(source: Any, indices: list[int], action_units: str) -> torch.Tensor:
+    """(n, 10) AU labels in [0, 1] of a source's items: estimated from tracking, or imported OpenFace columns."""
+    if action_units == "tracked":
+        from core.expression.action_units import action_units as estimate
+
+        return estimate(source.face_model("cpu"), source.params(indices)) / AU_MAX
+    from core.expression.action_units import openface_columns
+    from core.renderers.frame_features import feature_columns
+
+    rows = []
+    for i in indices:
+        k, f, _ = source.locate(int(i))
+        clip = source.clips[k]
+        rows.append(np.asarray(clip.features[action_units][f]))
+    columns = openface_columns(feature_columns(source.clips[0].clip.folder, action_units))
+    return (torch.from_numpy(np.stack(rows)[:, columns]).float() / AU_MAX).clamp(0, 1)
+
+
+@torch.no_grad()
+def face_set(source: Any, size: int, action_units: str, max_frames: int = 1200) -> FaceSet:
+    """A :class:`FaceSet` of up to ``max_frames`` training frames spread over the source."""
+    n = len(source)
+    picks = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int)).tolist()
+    crops, clips = [], []
+    for start in range(0, len(picks), 64):
+        chunk = picks[start:start + 64]
+        located = [source.locate(i) for i in chunk]
+        raw = np.stack([source.crops_of(k)[f] for k, f, _ in located])
+        images = torch.from_numpy(raw).permute(0, 3, 1, 2).float() / 255.0
+        crops.append(resize(images, size))
+        clips += [k for k, _, _ in located]
+    audio = source.audio_windows(picks)
+    return FaceSet(torch.cat(crops), torch.from_numpy(np.asarray(audio, np.float32)),
+                   source_units(source, picks, action_units), torch.tensor(clips),
+                   torch.from_numpy(source.emotions(picks)).float())
+
+
+def mask_code(n: int, n_au: int, device: torch.device | str) -> torch.Tensor:
+    return torch.full((n, n_au), MASK_CODE, device=device)
+
+
+def train_attention(faces: FaceSet, steps: int, batch: int = 16, lr: float = 2e-4, lambda_cycle: float = 10.0,
+                    lambda_gp: float = 10.0, lambda_mask: float = 0.1, progress: Progress = None,
+                    device: str = "cpu") -> tuple[AttentionGenerator, ImageEncoder, dict[str, float]]:
+    """The AU-attention module (module docstring): the generator (G_M + G_W) and the classifier C."""
+    n_au = faces.units.shape[1]
+    generator = AttentionGenerator(n_au).to(device)
+    classifier = ImageEncoder(n_au).to(device)
+    critic = ImageEncoder(1, norm=False).to(device)
+    betas = (0.5, 0.999)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+    opt_c = torch.optim.Adam(classifier.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
+    crops, units = faces.crops.to(device), faces.units.to(device)
+    info: dict[str, float] = {}
+    for step in range(steps):
+        idx = torch.randint(len(crops), (batch,))
+        real, f_o = crops[idx], units[idx]
+        f_t = units[torch.randint(len(crops), (batch,))]
+        A, warped = generator(real, f_t)
+        fake = A * real + (1 - A) * warped
+        # critic (Eq. 3) and classifier (Eq. 1's second term)
+        d_loss = critic(fake.detach()).mean() - critic(real).mean() + lambda_gp * gradient_penalty(critic, real,
+                                                                                                    fake.detach())
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        c_loss = ((torch.sigmoid(classifier(real)) - f_o) ** 2).sum(1).mean()
+        opt_c.zero_grad()
+        c_loss.backward()
+        opt_c.step()
+        # generator: code loss (Eq. 1's first term), cycle identity (Eq. 2), adversarial, mask size/smoothness
+        A_back, warped_back = generator(fake, f_o)
+        cycle = (A_back * fake + (1 - A_back) * warped_back - real).abs().mean()
+        code = ((torch.sigmoid(classifier(fake)) - f_t) ** 2).sum(1).mean()
+        mask = (1 - A).mean() + total_variation(A)
+        g_loss = code + lambda_cycle * cycle - critic(fake).mean() + lambda_mask * mask
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        info = {name: float(value.detach()) for name, value in (("critic", d_loss), ("classifier", c_loss),
+                                                                 ("code", code), ("cycle", cycle),
+                                                                 ("speech_share", (1 - A).mean()))}
+        if progress is not None:
+            progress(step + 1, steps)
+    return generator.eval(), classifier.eval(), info
+
+
+def same_clip_references(clips: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """For each of ``idx``, a random frame of the same clip (any frame when the clip has one)."""
+    out = torch.empty_like(idx)
+    for i, k in enumerate(idx.tolist()):
+        members = (clips == clips[k]).nonzero()[:, 0]
+        out[i] = members[torch.randint(len(members), (1,))]
+    return out
+
+
+def train_fusion(faces: FaceSet, generator: AttentionGenerator | None, classifier: ImageEncoder, steps: int,
+                 batch: int = 16, lr: float = 5e-4, progress: Progress = None, device: str = "cpu"
+                 ) -> tuple[FusionNet, dict[str, float]]:
+    """E_a, the audio encoder and D (module docstring); ``generator`` ``None``: no disentanglement (the whole crop
+    is the audio face)."""
+    n_au = faces.units.shape[1]
+    fusion = FusionNet(faces.audio.shape[-1]).to(device)
+    fusion.audio.fit(faces.audio.flatten(0, 1).to(device))
+    optimiser = torch.optim.Adam(fusion.parameters(), lr=lr)
+    crops, units, audio = faces.crops.to(device), faces.units.to(device), faces.audio.to(device)
+    weights = occurrence_weights(units)
+    speech = speech_weights(generator, crops, n_au)
+    info: dict[str, float] = {}
+    for step in range(steps):
+        t = torch.randint(len(crops), (batch,))
+        r = same_clip_references(faces.clips, t)
+        reference_face, target_face = speech[r] * crops[r], speech[t] * crops[t]
+        fused = fusion(reference_face, audio[t])
+        rec = (fused - target_face).abs().mean()
+        composite = (1 - speech[t]) * crops[t] + fused if generator is not None else fused
+        au = au_loss(torch.sigmoid(classifier(composite)), units[t], weights)
+        loss = rec + au
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        info = {"reconstruction": float(rec.detach()), "au": float(au.detach())}
+        if progress is not None:
+            progress(step + 1, steps)
+    return fusion.eval(), info
+
+
+@torch.no_grad()
+def speech_weights(generator: AttentionGenerator | None, crops: torch.Tensor, n_au: int, chunk: int = 64
+                   ) -> torch.Tensor:
+    """(N, 1, S, S) 1 - A of each crop under :data:`MASK_CODE` (ones without a generator: no disentanglement)."""
+    if generator is None:
+        return torch.ones(len(crops), 1, *crops.shape[-2:], device=crops.device)
+    return torch.cat([1 - generator(crops[i:i + chunk], mask_code(len(crops[i:i + chunk]), n_au, crops.device))[0]
+                      for i in range(0, len(crops), chunk)])
+
+
+def unit_error(classifier: ImageEncoder, crops: torch.Tensor, units: torch.Tensor) -> dict[str, float]:
+    """Mean absolute error of C's AU intensities (0-5 scale) against labels, per AU and overall."""
+    with torch.no_grad():
+        predicted = torch.sigmoid(classifier(crops)) * AU_MAX
+    error = (predicted - units * AU_MAX).abs().mean(0)
+    return {"mae": float(error.mean()), **{au: float(e) for au, e in zip(SPEECH_AUS, error.tolist(), strict=True)}}

@@ -1,0 +1,146 @@
+"""NeRF-AD: a few-iteration CPU smoke train (attention, fusion, then the NeRF; cancel, resume), the losses'
+building blocks, the attention's use, the ablation and the driven emotion path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.jobs.context import JobCancelled
+from core.renderers.base import RendererSetup
+from core.renderers.data import actor_sources
+from core.renderers.nerf_ad.config import NeRFADConfig
+from core.renderers.nerf_ad.model import NeRFAD, region_shares
+from core.renderers.nerf_ad.networks import au_loss, gradient_penalty, occurrence_weights
+from core.renderers.registry import build, load
+from core.renderers.train import TrainConfig, read_history, train
+
+TINY = {"render_size": 32, "rays_per_step": 128, "samples": 8, "occupancy_resolution": 16,
+        "triplane_resolutions": (8, 16), "triplane_features": 4, "width": 16, "depth": 2, "colour_width": 8,
+        "face_size": 16, "attention_steps": 4, "fusion_steps": 4, "references": 3, "audio_window": 4}
+
+
+def _workspace(tracked_workspace, n_frames: int = 12):
+    ws = tracked_workspace(n_frames=n_frames, size=32, clips=2)
+    ws.update_clip("a", "c1", emotion={"happy": 1.0})
+    return ws
+
+
+def _build(source, options: dict | None = None) -> NeRFAD:
+    setup = RendererSetup(image_size=source.size, face_model=source.face_model_spec,
+                          train_frames=source.train_frames, n_expression=source.face_model().n_expr)
+    renderer = build("nerf_ad", setup, "cpu", {**TINY, **(options or {})})
+    assert isinstance(renderer, NeRFAD)
+    return renderer
+
+
+def test_smoke_train_cancel_resume_render_and_drive(tracked_workspace, tmp_path) -> None:
+    torch.set_num_threads(1)
+    ws = _workspace(tracked_workspace)
+    source, held, _ = actor_sources(ws, "a", NeRFAD.needs_for(NeRFADConfig(**TINY)), holdout=0.25)
+    config = TrainConfig(iterations=12, lr=5e-3, lr_final=5e-4, checkpoint_every=4, sample_every=6)
+
+    def cancel_at_5(done: int, total: int, message: str) -> None:
+        if done == 5:
+            raise JobCancelled("test")
+
+    with pytest.raises(JobCancelled):
+        train(_build(source), source, tmp_path, config, progress=cancel_at_5)
+    summary = train(_build(source), source, tmp_path, config)
+    assert summary["resumed_from"] == 5 and read_history(tmp_path)["step"] == list(range(1, 13))
+    renderer = load(tmp_path).eval()
+    assert isinstance(renderer, NeRFAD)
+    assert renderer.emotion_known[4].item() == 1.0 and renderer.emotion_known[5].item() == 0.0  # happy; sad
+    batch = held.batch([0, 1])
+    out = renderer(batch)
+    assert out.image.shape == (2, 3, 32, 32) and torch.isfinite(out.image).all()
+    with torch.no_grad():
+        own = renderer.conditions(batch)
+        batch.audio = batch.audio + 3.0  # other audio: only the audio half moves
+        dubbed = renderer.conditions(batch)
+        assert torch.allclose(own[:, :64], dubbed[:, :64]) and (own[:, 64:] - dubbed[:, 64:]).abs().max() > 1e-5
+        batch.driven = True
+        neutral = renderer.conditions(batch)
+        batch.emotion[:, 4] = 0.5  # happy at half: half the happy references' identity offset
+        happy = renderer.conditions(batch)
+        offset = renderer.emotion_offsets()[4]
+    assert torch.allclose(happy[:, :64] - neutral[:, :64], 0.5 * offset.expand(2, -1), atol=1e-5)
+    assert torch.allclose(happy[:, 64:], neutral[:, 64:])
+    mask = renderer.attention_mask(batch.frames)
+    assert mask.shape == (2, 1, 32, 32) and float(mask.min()) >= 0 and float(mask.max()) <= 1
+
+
+def test_the_frozen_networks_stay_out_of_the_optimiser_and_the_ablation_sees_whole_faces(tracked_workspace) -> None:
+    ws = _workspace(tracked_workspace, n_frames=8)
+    source, _, _ = actor_sources(ws, "a", NeRFAD.needs_for(NeRFADConfig(**TINY)), holdout=0.25)
+    full = _build(source)
+    trained = {id(p) for g in full.param_groups(1e-3) for p in g["params"]}
+    for module in (full.generator, full.classifier, full.fusion):
+        assert not any(id(p) in trained for p in module.parameters())
+    assert all(id(p) in trained for p in full.identity_encoder.parameters())
+    crops = torch.rand(2, 3, 16, 16)
+    ablation = _build(source, {"disentangle": False})
+    speech = ablation.speech_weights(crops)
+    assert torch.equal(speech, torch.ones_like(speech)) and torch.equal(ablation.identity_faces(crops, speech), crops)
+    with pytest.raises(ValueError, match="face_size"):
+        _build(source, {"face_size": 20})
+    with pytest.raises(ValueError, match="openface"):
+        _build(source, {"action_units": "openface"})
+
+
+def test_au_loss_weights_and_gradient_penalty() -> None:
+    targets = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
+    weights = occurrence_weights(targets)
+    assert weights[1] > weights[0] and torch.isclose(weights.mean(), torch.tensor(1.0))  # the rare AU weighs more
+    right = au_loss(torch.tensor([[0.9, 0.1]]), torch.tensor([[1.0, 0.0]]), weights)
+    wrong = au_loss(torch.tensor([[0.1, 0.9]]), torch.tensor([[1.0, 0.0]]), weights)
+    assert right < wrong
+
+    class Slope(torch.nn.Module):  # W(x) = k * sum(x): gradient norm k * sqrt(numel) everywhere
+        def __init__(self, k: float) -> None:
+            super().__init__()
+            self.k = k
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.k * x.flatten(1).sum(1)
+
+    real, fake = torch.rand(3, 3, 4, 4), torch.rand(3, 3, 4, 4)
+    unit = 1.0 / (3 * 4 * 4) ** 0.5
+    assert gradient_penalty(Slope(unit), real, fake) < 1e-8  # a 1-Lipschitz critic pays nothing
+    assert torch.isclose(gradient_penalty(Slope(2 * unit), real, fake), torch.tensor(1.0), atol=1e-5)
+
+
+def test_region_shares_split_the_mask_weight() -> None:
+    speech = torch.zeros(1, 1, 4, 4)
+    speech[..., 2:, :] = 1.0  # the lower half
+    mouth = torch.zeros(1, 1, 4, 4)
+    mouth[..., 3:, :] = 1.0
+    eyes = torch.zeros(1, 1, 4, 4)
+    eyes[..., :1, :] = 1.0
+    shares = region_shares(speech, {"mouth": mouth, "eyes": eyes})
+    assert shares["mouth"] == pytest.approx(0.5) and shares["eyes"] == pytest.approx(0.0)
+
+
+def test_imported_openface_units_are_read_by_column_name(tracked_workspace, tmp_path) -> None:
+    import numpy as np
+
+    from core.expression.action_units import SPEECH_AUS
+    from core.jobs import protocol as P
+    from core.jobs.runner import run_job
+    from core.renderers.nerf_ad.pretrain import source_units
+
+    ws = tracked_workspace(n_frames=6, size=32, clips=1)
+    names = list(reversed(SPEECH_AUS))  # OpenFace's own order differs from ours
+    values = np.arange(6 * len(names), dtype=float).reshape(6, -1) % 5
+    rows = [", ".join(["frame", "confidence", *(f"{au}_r" for au in names), "AU12_c"])]
+    rows += [", ".join(str(x) for x in [f, 0.98, *values[f], 1]) for f in range(6)]
+    (tmp_path / "of.csv").write_text("\n".join(rows) + "\n")
+    events: list = []
+    run_job(P.JobSpec("features.import", {"file": str(tmp_path / "of.csv"), "actor": "a", "clip": "c0",
+                                          "name": "openface", "columns": "AU*_r"}, str(ws.root)), events.append)
+    assert isinstance(events[-1], P.Done), events[-1]
+    options = NeRFADConfig(**{**TINY, "action_units": "openface"})
+    source, _, _ = actor_sources(ws, "a", NeRFAD.needs_for(options), holdout=0.0)
+    units = source_units(source, [0, 3], "openface")
+    expected = values[[0, 3]][:, [names.index(au) for au in SPEECH_AUS]] / 5.0
+    assert np.allclose(units.numpy(), expected)
