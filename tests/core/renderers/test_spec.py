@@ -21,7 +21,7 @@ from core.renderers.spec import (
 
 def test_variants_are_described_with_their_options_and_presets() -> None:
     described = {v["name"]: v for v in describe_variants()}
-    assert {"neural_texture", "lipnerf", "triplane", "jean"} <= set(described)
+    assert {"neural_texture", "lipnerf", "triplane", "jean", "nerf_ad"} <= set(described)
     nt = described["neural_texture"]
     options = {o["name"]: o for o in nt["options"]}
     assert options["unet_base"]["type"] == "int" and options["unet_base"]["default"] == 16
