@@ -188,3 +188,23 @@ def test_the_same_shot_dubs_through_lipnerf_on_the_same_code_path(trained_actor,
     best = max(("neural_texture", "lipnerf"), key=lambda m: models[m]["held_out"]["face_psnr"])
     auto = run(P.JobSpec("dub", {**params, "name": "auto"}, str(ws.root))).outputs
     assert auto["renderer"]["model"] == best
+
+
+@pytest.mark.parametrize("variant, options", [
+    ("nerf_ad", {"face_size": 16, "attention_steps": 3, "fusion_steps": 3, "references": 2, "audio_window": 4}),
+    ("jean", {"pretrain_steps": 5, "expression_steps": 2, "audio_window": 4}),
+])
+def test_the_audio_and_emotion_driven_nerfs_dub_with_keyframed_emotion(trained_actor, tmp_path: Path, variant: str,
+                                                                        options: dict) -> None:
+    """JEAN and NeRF-AD take their expression from the keyframed curves in a dub (driven batches)."""
+    from core.io.audio import write_wav
+
+    ws = trained_actor
+    small = {"render_size": 32, "rays_per_step": 128, "samples": 8, "occupancy_resolution": 16,
+             "triplane_resolutions": (8, 16), "width": 16, "depth": 2}
+    run(P.JobSpec("train.renderer", {"actor": "a", "renderer": variant, "iterations": 2, "device": "cpu",
+                                     "options": {**small, **options}}, str(ws.root)))
+    write_wav(tmp_path / "a.wav", (0.3 * np.sin(np.arange(8000) / 5.0)).astype(np.float32), 16000)
+    out = run(P.JobSpec("dub", {"actor": "a", "shot": "s", "audio": str(tmp_path / "a.wav"), "device": "cpu",
+                                "renderer": variant, "name": variant, "emotions": "happy:0.8"}, str(ws.root))).outputs
+    assert out["renderer"]["variant"] == variant and out["frames"] == 13
