@@ -105,7 +105,7 @@ def main() -> None:
         for start in range(0, len(picks), 16):
             batch = held.batch(picks[start:start + 16])
             small = resize(batch.frames, options.face_size)
-            speech = speech_weights(generator, small, 10)
+            speech = speech_weights(generator, small)
             speech_all.append(torch.nn.functional.interpolate(speech, size=batch.frames.shape[-2:], mode="bilinear",
                                                               align_corners=False))
             model, params, camera = batch.face_model, batch.params, batch.camera

@@ -40,6 +40,7 @@ import torch
 from core.morphable.data import FaceParams
 
 SPEECH_AUS: tuple[str, ...] = ("AU10", "AU12", "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26", "AU45")
+MOUTH_AUS: tuple[str, ...] = SPEECH_AUS[:-1]  # all but the blink: what moves with speech
 AU_MAX = 5.0  # OpenFace's intensity scale
 JAW_FULL = 0.35  # radians of jaw opening that count as AU26 = 5
 GAP_FULL = 0.4  # inner-lip gap in eye-corner distances that counts as AU25 = 5 (the gap at JAW_FULL)

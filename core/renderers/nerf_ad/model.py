@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from core.expression.action_units import SPEECH_AUS
+from core.expression.action_units import MOUTH_AUS, SPEECH_AUS
 from core.renderers.base import AudioNeed, RendererBatch, RendererNeeds, RendererSetup
 from core.renderers.nerf.mlp_field import MLPFieldNeRF
 from core.renderers.registry import register_renderer
@@ -65,9 +65,8 @@ class NeRFAD(MLPFieldNeRF):
                                     "with the speech AUs (import them for every clip: `emodub features import "
                                     f"--name {o.action_units} FILE.csv --columns 'AU*_r'`), or use 'tracked'")
         _, audio_dim = audio_shape(self.needs_for(o).audio)  # type: ignore[arg-type]
-        n_au = len(SPEECH_AUS)
-        self.generator = AttentionGenerator(n_au)
-        self.classifier = ImageEncoder(n_au)
+        self.generator = AttentionGenerator(len(MOUTH_AUS))
+        self.classifier = ImageEncoder(len(SPEECH_AUS))
         self.fusion = FusionNet(audio_dim)
         self.identity_encoder = ImageEncoder(FEATURE_DIM)
         self.fused_encoder = ImageEncoder(FEATURE_DIM)
@@ -154,7 +153,7 @@ class NeRFAD(MLPFieldNeRF):
     # -- the split ------------------------------------------------------------------------------------------
     def speech_weights(self, crops: torch.Tensor) -> torch.Tensor:
         """(B, 1, S, S) 1 - A: the speech region's weight (ones without disentanglement)."""
-        return speech_weights(self.generator if self.options.disentangle else None, crops, len(SPEECH_AUS))
+        return speech_weights(self.generator if self.options.disentangle else None, crops)
 
     def identity_faces(self, crops: torch.Tensor, speech: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) A I: the face with its speech region blanked (the whole crop without disentanglement)."""

@@ -11,7 +11,11 @@ WGAN-GP (Eq. 3, gradient penalty at points between real and generated crops); th
 - W_D(I_G) + lambda_mask (mean(1 - A) + TV(A)). The last term is ours: without it nothing stops the attention
 from giving the whole face to the warp.
 
-**Which mask is used afterwards.** G_M needs a target code; at inference we ask for every speech AU at half
+The target codes hold the mouth's AUs only (:data:`~core.expression.action_units.MOUTH_AUS`: the blink, AU45,
+is not a speech movement, and asking the generator for it would pull the attention onto the eyes); C reads all
+ten.
+
+**Which mask is used afterwards.** G_M needs a target code; at inference we ask for every mouth AU at half
 intensity (:data:`MASK_CODE`): the region that would have to change to produce them, the speech region, whatever
 the frame shows. The speech weight of a pixel is 1 - A.
 
@@ -31,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.expression.action_units import AU_MAX, SPEECH_AUS
+from core.expression.action_units import AU_MAX, MOUTH_AUS, SPEECH_AUS
 
 from .networks import (
     AttentionGenerator,
@@ -45,6 +49,7 @@ from .networks import (
 )
 
 Progress = Callable[[int, int], None] | None
+MOUTH = [SPEECH_AUS.index(au) for au in MOUTH_AUS]  # columns of the labels the generator's codes hold
 MASK_CODE = 0.5  # every speech AU at half intensity: the target code the inference mask is asked for
 
 
@@ -115,9 +120,8 @@ def train_attention(faces: FaceSet, steps: int, batch: int = 16, lr: float = 2e-
                     lambda_gp: float = 10.0, lambda_mask: float = 0.1, progress: Progress = None,
                     device: str = "cpu") -> tuple[AttentionGenerator, ImageEncoder, dict[str, float]]:
     """The AU-attention module (module docstring): the generator (G_M + G_W) and the classifier C."""
-    n_au = faces.units.shape[1]
-    generator = AttentionGenerator(n_au).to(device)
-    classifier = ImageEncoder(n_au).to(device)
+    generator = AttentionGenerator(len(MOUTH)).to(device)
+    classifier = ImageEncoder(faces.units.shape[1]).to(device)
     critic = ImageEncoder(1, norm=False).to(device)
     betas = (0.5, 0.999)
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
@@ -128,7 +132,7 @@ def train_attention(faces: FaceSet, steps: int, batch: int = 16, lr: float = 2e-
     for step in range(steps):
         idx = torch.randint(len(crops), (batch,))
         real, f_o = crops[idx], units[idx]
-        f_t = units[torch.randint(len(crops), (batch,))]
+        f_t = units[torch.randint(len(crops), (batch,))][:, MOUTH]
         A, warped = generator(real, f_t)
         fake = A * real + (1 - A) * warped
         # critic (Eq. 3) and classifier (Eq. 1's second term)
@@ -142,9 +146,9 @@ def train_attention(faces: FaceSet, steps: int, batch: int = 16, lr: float = 2e-
         c_loss.backward()
         opt_c.step()
         # generator: code loss (Eq. 1's first term), cycle identity (Eq. 2), adversarial, mask size/smoothness
-        A_back, warped_back = generator(fake, f_o)
+        A_back, warped_back = generator(fake, f_o[:, MOUTH])
         cycle = (A_back * fake + (1 - A_back) * warped_back - real).abs().mean()
-        code = ((torch.sigmoid(classifier(fake)) - f_t) ** 2).sum(1).mean()
+        code = ((torch.sigmoid(classifier(fake))[:, MOUTH] - f_t) ** 2).sum(1).mean()
         mask = (1 - A).mean() + total_variation(A)
         g_loss = code + lambda_cycle * cycle - critic(fake).mean() + lambda_mask * mask
         opt_g.zero_grad()
@@ -172,13 +176,12 @@ def train_fusion(faces: FaceSet, generator: AttentionGenerator | None, classifie
                  ) -> tuple[FusionNet, dict[str, float]]:
     """E_a, the audio encoder and D (module docstring); ``generator`` ``None``: no disentanglement (the whole crop
     is the audio face)."""
-    n_au = faces.units.shape[1]
     fusion = FusionNet(faces.audio.shape[-1]).to(device)
     fusion.audio.fit(faces.audio.flatten(0, 1).to(device))
     optimiser = torch.optim.Adam(fusion.parameters(), lr=lr)
     crops, units, audio = faces.crops.to(device), faces.units.to(device), faces.audio.to(device)
-    weights = occurrence_weights(units)
-    speech = speech_weights(generator, crops, n_au)
+    weights = occurrence_weights(units[:, MOUTH])
+    speech = speech_weights(generator, crops)
     info: dict[str, float] = {}
     for step in range(steps):
         t = torch.randint(len(crops), (batch,))
@@ -187,7 +190,7 @@ def train_fusion(faces: FaceSet, generator: AttentionGenerator | None, classifie
         fused = fusion(reference_face, audio[t])
         rec = (fused - target_face).abs().mean()
         composite = (1 - speech[t]) * crops[t] + fused if generator is not None else fused
-        au = au_loss(torch.sigmoid(classifier(composite)), units[t], weights)
+        au = au_loss(torch.sigmoid(classifier(composite))[:, MOUTH], units[t][:, MOUTH], weights)
         loss = rec + au
         optimiser.zero_grad()
         loss.backward()
@@ -199,13 +202,12 @@ def train_fusion(faces: FaceSet, generator: AttentionGenerator | None, classifie
 
 
 @torch.no_grad()
-def speech_weights(generator: AttentionGenerator | None, crops: torch.Tensor, n_au: int, chunk: int = 64
-                   ) -> torch.Tensor:
+def speech_weights(generator: AttentionGenerator | None, crops: torch.Tensor, chunk: int = 64) -> torch.Tensor:
     """(N, 1, S, S) 1 - A of each crop under :data:`MASK_CODE` (ones without a generator: no disentanglement)."""
     if generator is None:
         return torch.ones(len(crops), 1, *crops.shape[-2:], device=crops.device)
-    return torch.cat([1 - generator(crops[i:i + chunk], mask_code(len(crops[i:i + chunk]), n_au, crops.device))[0]
-                      for i in range(0, len(crops), chunk)])
+    return torch.cat([1 - generator(part, mask_code(len(part), len(MOUTH), crops.device))[0]
+                      for part in crops.split(chunk)])
 
 
 def unit_error(classifier: ImageEncoder, crops: torch.Tensor, units: torch.Tensor) -> dict[str, float]:
