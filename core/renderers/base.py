@@ -215,6 +215,19 @@ class Renderer(nn.Module):
         # Set by the trainer: where a long :meth:`prepare` (JEAN trains its encoders there) reports progress.
         self.log: Callable[[str], None] | None = None
 
+    def stage_progress(self, stage: str) -> Callable[[int, int], None] | None:
+        """A progress callback for a stage of :meth:`prepare` that logs ``<variant>: training the <stage>, step
+        d/n`` at every quarter (``None`` without a log)."""
+        log = self.log
+        if log is None:
+            return None
+
+        def report(done: int, total: int) -> None:
+            if done == total or done % max(total // 4, 1) == 0:
+                log(f"{self.variant}: training the {stage}, step {done}/{total}")
+
+        return report
+
     def network_autocast(self) -> Any:
         """A context for a variant's network calls: bf16 autocast while the trainer asks for it on CUDA."""
         return torch.autocast("cuda", dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None)

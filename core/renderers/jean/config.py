@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.renderers.nerf.config import MLPFieldOptions
+from core.renderers.nerf.config import PAPER_MLP_FIELD, MLPFieldOptions
 
 
 @dataclass
@@ -52,9 +52,7 @@ class JEANConfig(MLPFieldOptions):
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"description": "the paper's NeRF: frequency encoding, 8 x 128 MLP, coarse + fine sampling (64 + 64), "
                              "2048 rays per step, 256 px; for GPUs",
-              "options": {"encoding": "frequency", "width": 128, "depth": 8, "colour_width": 64,
-                          "hierarchical": True, "samples": 64, "fine_samples": 64, "rays_per_step": 2048,
-                          "render_size": 256, "pretrain_steps": 5000, "expression_steps": 5000},
+              "options": {**PAPER_MLP_FIELD, "pretrain_steps": 5000, "expression_steps": 5000},
               "train": {"iterations": 200000}},
     "cpu": {"description": "for CPUs: 128 px, occupancy-grid sampling with 32 samples per ray, tri-plane encoding "
                            "and a 3 x 64 MLP; 1,500 steps for the audio encoder and its landmark autoencoder, "

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +146,7 @@ class JEAN(MLPFieldNeRF):
         series = series_of_source(source, self.setup.n_expression, emotion_network=o.emotion_network)
         steps = o.pretrain_steps
         report: dict[str, Any] = {}
-        progress = self._stage_progress
+        progress = self.stage_progress
         if o.audio_encoder_weights:
             from core.renderers.spec import BadRendererOption
 
@@ -192,18 +191,6 @@ class JEAN(MLPFieldNeRF):
         self.pretrain_report = report
         if self.log is not None:
             self.log(f"jean encoders: {json.dumps(report)}")
-
-    def _stage_progress(self, stage: str) -> Callable[[int, int], None] | None:
-        """A progress callback that logs a pretraining stage at every quarter (``None`` without a log)."""
-        log = self.log
-        if log is None:
-            return None
-
-        def report(done: int, total: int) -> None:
-            if done == total or done % max(total // 4, 1) == 0:
-                log(f"jean: training the {stage}, step {done}/{total}")
-
-        return report
 
     @torch.no_grad()
     def _series_codes(self, emotion: torch.Tensor) -> torch.Tensor:

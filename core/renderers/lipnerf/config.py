@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.renderers.nerf.config import MLPFieldOptions
+from core.renderers.nerf.config import PAPER_MLP_FIELD, MLPFieldOptions
 
 
 @dataclass
@@ -28,9 +28,7 @@ class LipNeRFConfig(MLPFieldOptions):
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"description": "the paper's network: frequency encoding, 8 x 128 MLP, coarse + fine sampling "
                              "(64 + 64), 2048 rays per step, 256 px; for GPUs",
-              "options": {"encoding": "frequency", "width": 128, "depth": 8, "colour_width": 64,
-                          "hierarchical": True, "samples": 64, "fine_samples": 64, "rays_per_step": 2048,
-                          "render_size": 256},
+              "options": {**PAPER_MLP_FIELD},
               "train": {"iterations": 200000}},
     "cpu": {"description": "for CPUs: 128 px, rays only in the head mask, occupancy-grid sampling with 32 "
                            "samples per ray, tri-plane encoding and a 3 x 64 MLP",

@@ -77,3 +77,9 @@ class MLPFieldOptions(NeRFOptions):
     depth: int = 3
     colour_width: int = 32
     grid_lr_scale: float = 20.0
+
+
+# The original NeRF's network and sampling, as LipNeRF, JEAN and NeRF-AD train it (their ``paper`` presets).
+PAPER_MLP_FIELD: dict[str, object] = {"encoding": "frequency", "width": 128, "depth": 8, "colour_width": 64,
+                                      "hierarchical": True, "samples": 64, "fine_samples": 64, "rays_per_step": 2048,
+                                      "render_size": 256}

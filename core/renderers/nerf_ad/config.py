@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.renderers.nerf.config import MLPFieldOptions
+from core.renderers.nerf.config import PAPER_MLP_FIELD, MLPFieldOptions
 
 
 @dataclass
@@ -46,9 +46,7 @@ class NeRFADConfig(MLPFieldOptions):
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"description": "the paper's NeRF: frequency encoding, 8 x 128 MLP, coarse + fine sampling (64 + 64), "
                              "2048 rays per step, 256 px; 128 px face crops; for GPUs",
-              "options": {"encoding": "frequency", "width": 128, "depth": 8, "colour_width": 64,
-                          "hierarchical": True, "samples": 64, "fine_samples": 64, "rays_per_step": 2048,
-                          "render_size": 256, "face_size": 128, "attention_steps": 20000, "fusion_steps": 20000},
+              "options": {**PAPER_MLP_FIELD, "face_size": 128, "attention_steps": 20000, "fusion_steps": 20000},
               "train": {"iterations": 200000}},
     "cpu": {"description": "for CPUs: 128 px, occupancy-grid sampling with 32 samples per ray, tri-plane encoding "
                            "and a 3 x 64 MLP; 64 px face crops, 800 steps each for the attention and the fusion",

@@ -97,9 +97,9 @@ class NeRFAD(MLPFieldNeRF):
         with torch.enable_grad():
             generator, classifier, attention = train_attention(
                 faces, o.attention_steps, lambda_cycle=o.lambda_cycle, lambda_gp=o.lambda_gp,
-                lambda_mask=o.lambda_mask, progress=self._stage_progress("AU attention"), device=str(device))
+                lambda_mask=o.lambda_mask, progress=self.stage_progress("AU attention"), device=str(device))
             fusion, fused = train_fusion(faces, generator if o.disentangle else None, classifier, o.fusion_steps,
-                                         progress=self._stage_progress("audio-face fusion"), device=str(device))
+                                         progress=self.stage_progress("audio-face fusion"), device=str(device))
         self.generator.load_state_dict(generator.state_dict())
         self.classifier.load_state_dict(classifier.state_dict())
         self.fusion.load_state_dict(fusion.state_dict())
@@ -138,17 +138,6 @@ class NeRFAD(MLPFieldNeRF):
                 known[slot - 1] = 1.0
         self.emotion_known.copy_(known.to(self.emotion_known))
         return {name: "takes" if k else "none" for name, k in zip(EMOTIONS, known.tolist(), strict=True)}
-
-    def _stage_progress(self, stage: str) -> Any:
-        log = self.log
-        if log is None:
-            return None
-
-        def report(done: int, total: int) -> None:
-            if done == total or done % max(total // 4, 1) == 0:
-                log(f"nerf_ad: training the {stage}, step {done}/{total}")
-
-        return report
 
     # -- the split ------------------------------------------------------------------------------------------
     def speech_weights(self, crops: torch.Tensor) -> torch.Tensor:
