@@ -215,6 +215,11 @@ class Renderer(nn.Module):
         # Set by the trainer: where a long :meth:`prepare` (JEAN trains its encoders there) reports progress.
         self.log: Callable[[str], None] | None = None
 
+    def prepare_report(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What :meth:`prepare` trained, for the training report: figures (JSON-ready) and pictures (name ->
+        (H, W, 3) uint8 array). The trainer writes them to ``prepare.json`` and ``<name>.png`` (default: none)."""
+        return {}, {}
+
     def stage_progress(self, stage: str) -> Callable[[int, int], None] | None:
         """A progress callback for a stage of :meth:`prepare` that logs ``<variant>: training the <stage>, step
         d/n`` at every quarter (``None`` without a log)."""

@@ -209,6 +209,18 @@ def _check_resumable(state: dict[str, Any], renderer: Renderer, path: Path) -> N
                               path=path, hint=hint)
 
 
+def _write_prepare_report(renderer: Renderer, out_dir: Path) -> None:
+    """``prepare.json`` and the pictures of :meth:`Renderer.prepare_report` (nothing when it has none)."""
+    figures, pictures = renderer.prepare_report()
+    if figures:
+        atomic_write_json(out_dir / "prepare.json", figures)
+    for name, picture in pictures.items():
+        import imageio.v3 as iio
+
+        with atomic_path(out_dir / f"{name}.png") as tmp:
+            iio.imwrite(tmp, picture, extension=".png")
+
+
 def frame_drawer(weights: Any, n: int) -> Callable[[int], list[int]]:
     """``draw(k)``: k frame indices in [0, n), uniform, or in proportion to ``weights`` ((n,), or None).
     Draws with :mod:`random`, whose state the checkpoint keeps (a resumed run draws what the run would have)."""
@@ -278,6 +290,8 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
         renderer.log = log
         renderer.prepare(source)
         renderer.log = None
+        if writer:
+            _write_prepare_report(renderer, out_dir)
     if env.active and env.rank > 0:  # rank 0 keeps its (saved) stream; the others draw other frames
         random.seed(config.seed * 7919 + env.rank * 104729 + start)
         torch.manual_seed(config.seed * 7919 + env.rank * 104729 + start)

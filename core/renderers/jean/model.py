@@ -192,6 +192,9 @@ class JEAN(MLPFieldNeRF):
         if self.log is not None:
             self.log(f"jean encoders: {json.dumps(report)}")
 
+    def prepare_report(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return self.pretrain_report, {}
+
     @torch.no_grad()
     def _series_codes(self, emotion: torch.Tensor) -> torch.Tensor:
         """(N, F) one clip's emotion features in order -> (N, code_dim) what the emotion map is fitted on."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import torch
 
 from core.expression.action_units import MOUTH_AUS, SPEECH_AUS
@@ -76,6 +77,7 @@ class NeRFAD(MLPFieldNeRF):
         self.register_buffer("emotion_known", torch.zeros(N_EMOTIONS))  # 1: the takes show it
         self.build_field(2 * FEATURE_DIM)
         self.pretrain_report: dict[str, Any] = {}
+        self._attention_sheet: np.ndarray | None = None
 
     @classmethod
     def needs_for(cls, options: NeRFADConfig | None) -> RendererNeeds:
@@ -109,6 +111,8 @@ class NeRFAD(MLPFieldNeRF):
         picks = torch.linspace(0, len(crops) - 1, o.references).round().long()
         self.reference_faces.copy_(speech[picks] * crops[picks])
         emotions = self._keep_emotion_references(crops, speech, faces.emotion.to(device))
+        shown = torch.linspace(0, len(crops) - 1, 6).round().long()
+        self._attention_sheet = attention_sheet(crops[shown], speech[shown])
         self.pretrain_report = {"attention": {"steps": o.attention_steps, **attention},
                                 "fusion": {"steps": o.fusion_steps, **fused},
                                 "classifier_training_frames": unit_error(self.classifier, crops,
@@ -116,6 +120,11 @@ class NeRFAD(MLPFieldNeRF):
                                 "emotions": emotions}
         if self.log is not None:
             self.log(f"nerf_ad networks: {json.dumps(self.pretrain_report)}")
+
+    def prepare_report(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The networks' final losses and the attention picture (``attention.png``)."""
+        pictures = {} if self._attention_sheet is None else {"attention": self._attention_sheet}
+        return self.pretrain_report, pictures
 
     @torch.no_grad()
     def _keep_emotion_references(self, crops: torch.Tensor, speech: torch.Tensor, labels: torch.Tensor
@@ -184,6 +193,16 @@ class NeRFAD(MLPFieldNeRF):
         """(B, 3, S, S) D's fused audio face for each frame's audio (from the first reference), for reports."""
         reference = self.reference_faces[:1].expand(batch.size, -1, -1, -1)
         return self.fusion(reference, batch.audio)
+
+
+def attention_sheet(crops: torch.Tensor, speech: torch.Tensor, scale: int = 3) -> np.ndarray:
+    """(H, W, 3) uint8: one row per crop: the crop, its speech weight in red over it, the identity face A I and the
+    audio face (1 - A) I, each ``scale`` times larger."""
+    red = torch.tensor([1.0, 0.0, 0.0], device=crops.device)[:, None, None]
+    rows = [torch.cat([c, c * (1 - 0.6 * w) + 0.6 * w * red, c * (1 - w), c * w], -1) for c, w in zip(crops, speech,
+                                                                                                     strict=True)]
+    sheet = torch.nn.functional.interpolate(torch.cat(rows, -2)[None], scale_factor=scale, mode="nearest")[0]
+    return (sheet.permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
 
 
 def region_shares(speech: torch.Tensor, regions: dict[str, torch.Tensor]) -> dict[str, float]:

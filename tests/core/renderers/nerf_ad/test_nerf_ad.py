@@ -50,6 +50,11 @@ def test_smoke_train_cancel_resume_render_and_drive(tracked_workspace, tmp_path)
     assert summary["resumed_from"] == 5 and read_history(tmp_path)["step"] == list(range(1, 13))
     renderer = load(tmp_path).eval()
     assert isinstance(renderer, NeRFAD)
+    # The training report: the networks' figures and the attention picture (6 rows of 4 crops, 3x larger).
+    import imageio.v3 as iio
+
+    assert iio.imread(tmp_path / "attention.png").shape == (6 * 16 * 3, 4 * 16 * 3, 3)
+    assert {"attention", "fusion", "emotions"} <= set(__import__("json").loads((tmp_path / "prepare.json").read_text()))
     assert renderer.emotion_known[4].item() == 1.0 and renderer.emotion_known[5].item() == 0.0  # happy; sad
     batch = held.batch([0, 1])
     out = renderer(batch)
