@@ -177,10 +177,12 @@ def openface_columns(names: list[str]) -> list[int]:
     return [stripped.index(f"{au}_r") for au in SPEECH_AUS]
 
 
-def au_report(estimated: np.ndarray, truth: np.ndarray) -> dict[str, dict[str, float]]:
-    """Per AU: mean absolute error (0-5 scale) and Pearson r (NaN where either side never moves)."""
+def au_report(estimated: np.ndarray, truth: np.ndarray, names: tuple[str, ...] = SPEECH_AUS
+              ) -> dict[str, dict[str, float]]:
+    """Per AU (columns named ``names``): mean absolute error (0-5 scale) and Pearson r (NaN where either side
+    never moves)."""
     out = {}
-    for k, au in enumerate(SPEECH_AUS):
+    for k, au in enumerate(names):
         e, t = estimated[:, k], truth[:, k]
         r = float(np.corrcoef(e, t)[0, 1]) if e.std() > 1e-6 and t.std() > 1e-6 else float("nan")
         out[au] = {"mae": float(np.abs(e - t).mean()), "r": r, "truth_mean": float(t.mean())}

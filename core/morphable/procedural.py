@@ -22,7 +22,7 @@ The build is deterministic and cached in-process (about 1.5 s for ``"default"``,
 one CPU core; later calls return a copy in milliseconds).
 
 Extra regions beyond :data:`~core.morphable.data.REGION_NAMES`: ``skin``, ``scalp``, ``neck``, ``nose``,
-``ears``, ``forehead``, ``cheeks``, ``chin``, ``lips_upper``, ``lips_lower``, ``eyelids_upper``,
+``ears``, ``forehead``, ``cheeks``, ``chin``, ``jaw``, ``lips_upper``, ``lips_lower``, ``eyelids_upper``,
 ``eyelids_lower``, ``eye_left``, ``eye_right``, ``eyeballs``, ``eyeball_left``, ``eyeball_right``,
 ``eye_pouches``, ``mouth_bag``, ``teeth``, ``teeth_upper``, ``teeth_lower``, ``tongue``.
 """
@@ -169,6 +169,9 @@ def region_masks(mesh: HeadMesh) -> dict[str, np.ndarray]:
     brows = front & (np.abs(y - brow_line(ax)) < 0.0065) & (ax > 0.008) & (ax < 0.058)
     nose = front & (ax < 0.021) & (y < A.Y_EYE + 0.008) & (y > A.Y_SUBNASALE - 0.0025) & (z > 0.092)
     chin = front & (y < A.Y_MOUTH - 0.018) & (ax < 0.022)
+    # The lower face that the jaw and the lip muscles move: below the nose, down to the menton, out to about
+    # the nasolabial lines (lips, chin and the skin between them and around them).
+    jaw = front & (y < A.Y_SUBNASALE - 0.003) & (y > A.Y_CHIN - 0.004) & (ax < 0.045)
     cheeks = front & (ax > 0.024) & (ax < 0.062) & (y < A.Y_EYE - 0.012) & (y > -0.072)
     forehead = front & (y > A.Y_BROW + 0.006) & (ax < 0.055) & (y < 0.075)
     ears = skin & (ax > 0.064) & (np.abs(y - 0.01) < 0.036) & (z < 0.025) & (z > -0.04)
@@ -188,6 +191,7 @@ def region_masks(mesh: HeadMesh) -> dict[str, np.ndarray]:
         "forehead": forehead,
         "cheeks": cheeks,
         "chin": chin,
+        "jaw": jaw,
         "lips_upper": lips_upper,
         "lips_lower": lips_lower,
         "eyelids_upper": lids_upper & skin,

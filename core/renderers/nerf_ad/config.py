@@ -23,11 +23,17 @@ class NeRFADConfig(MLPFieldOptions):
         attention_steps: optimisation steps of the AU-attention module (G_M, G_W, C, W_D) before the NeRF.
         fusion_steps: optimisation steps of the audio-face encoder E_a and decoder D before the NeRF.
         references: training frames kept as audio-face references (the mouth's appearance the decoder starts
-            from) and, per emotion the takes show, as emotion references.
+            from) per emotion group: the neutral takes and each emotion the takes show.
+        lambda_code: weight of the speech-AU code loss (Eq. 1's first term; squared error summed over the nine
+            mouth AUs on 0-1). It has to dominate: at 1 the generator met the other terms by painting almost
+            nothing (2.6% of a crop); GANimation, whose module §2.1 follows, also weighs its expression loss
+            far above the rest.
         lambda_cycle: weight of the cycle identity loss (Eq. 2).
         lambda_gp: weight of WGAN-GP's gradient penalty (Eq. 3; paper: WGAN-GP's 10).
-        lambda_mask: weight of the mask's size and smoothness terms (ours: without them the attention can take
-            the whole face; GANimation regularises its attention the same way).
+        lambda_mask: weight of the mask's size, mean(1 - A) (ours: without it the attention can take the whole
+            face; GANimation regularises its attention the same way).
+        lambda_tv: weight of the mask's total variation (smoothness; GANimation's order of magnitude: a heavy TV
+            term makes the mask one blob or nothing).
         audio_window: video frames of audio features around each frame the fusion sees (8 = 320 ms).
     """
 
@@ -36,10 +42,12 @@ class NeRFADConfig(MLPFieldOptions):
     face_size: int = 64
     attention_steps: int = 800
     fusion_steps: int = 800
-    references: int = 16
+    references: int = 8
+    lambda_code: float = 100.0
     lambda_cycle: float = 10.0
     lambda_gp: float = 10.0
-    lambda_mask: float = 0.1
+    lambda_mask: float = 5.0
+    lambda_tv: float = 1e-3
     audio_window: int = 8
 
 

@@ -7,21 +7,25 @@ F(l, d, f_id, f_aud) -> (c, sigma) (Eq. 7):
 * f_id (64-D): the identity face A I (the speech region blanked) through an image encoder learned with the NeRF.
 * f_aud (64-D): the fused audio face through E_f (learned with the NeRF). The fused audio face is D's output
   from a *reference* frame's audio face (1 - A_r) I_r through E_a and the frame's audio window (E_a, the audio
-  encoder and D trained in :meth:`NeRFAD.prepare`, then frozen). The references are ``references`` training
-  frames kept in the checkpoint; training draws one at random per frame, everything else uses the first. The
-  reference gives the mouth's appearance, the audio its shape: a dub's new audio drives the mouth, never the
-  plate's own mouth.
+  encoder and D trained in :meth:`NeRFAD.prepare`, then frozen). The references are audio faces of training
+  frames kept in the checkpoint, ``references`` per emotion group (the neutral takes and each emotion's takes):
+  training draws one at random from the group of the frame's own emotion label, evaluation uses the group's
+  first. The reference gives the mouth's appearance (a smiling mouth in the happy group), the audio its shape:
+  a dub's new audio drives the mouth, never the plate's own mouth.
 * ``disentangle=False`` (the paper's "w/o att-d"): the whole crop is both the identity face and the audio face.
 
 AU labels come from our tracking (:mod:`core.expression.action_units`) or imported OpenFace CSVs
 (``action_units=NAME``).
 
-**Keyframed emotion** (the paper has none). The identity face carries the upper face's expression, so emotion
-enters through f_id: :meth:`NeRFAD.prepare` keeps identity faces of the actor's takes per emotion (up to 8 frames
-each) and of its neutral takes. A driven batch adds, per emotion at intensity w, w times the difference between
-the mean f_id of that emotion's references and of the neutral ones (through the identity encoder as trained, so
-the offset follows it). An emotion none of the takes shows has no reference and no effect (training logs which):
-a photographic reference cannot be made from the face model's prior.
+**Keyframed emotion** (the paper has none). An emotion shows on both sides of the split: the mouth (a smile's
+corners, a frown's) lies in the speech region, the rest of the face in the identity face. So it enters through
+both conditions, from the actor's own takes: :meth:`NeRFAD.prepare` keeps, per emotion the takes show and for the
+neutral takes, identity faces (up to 8 frames) and audio faces (``references``). A driven batch with intensities
+w_e (scaled to sum at most 1) adds to f_id the sum of w_e times the difference between the mean f_id of emotion
+e's identity references and of the neutral ones, and takes f_aud as the blend (1 - sum w) f_aud(neutral
+reference) + sum w_e f_aud(reference of e): the new audio drives the mouth through each emotion's own mouth.
+An emotion none of the takes shows has no references and no effect (its group repeats the neutral one; training
+logs which): a photographic reference cannot be made from the face model's prior.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from core.renderers.nerf.mlp_field import MLPFieldNeRF
 from core.renderers.registry import register_renderer
 
 from .config import NeRFADConfig
-from .networks import FEATURE_DIM, AttentionGenerator, FusionNet, ImageEncoder, resize
+from .networks import FEATURE_DIM, AttentionGenerator, FusionNet, ImageEncoder, LowerFaceClassifier, resize
 from .pretrain import face_set, speech_weights, train_attention, train_fusion, unit_error
 
 N_EMOTIONS = 7
@@ -67,12 +71,12 @@ class NeRFAD(MLPFieldNeRF):
                                     f"--name {o.action_units} FILE.csv --columns 'AU*_r'`), or use 'tracked'")
         _, audio_dim = audio_shape(self.needs_for(o).audio)  # type: ignore[arg-type]
         self.generator = AttentionGenerator(len(MOUTH_AUS))
-        self.classifier = ImageEncoder(len(SPEECH_AUS))
+        self.classifier = LowerFaceClassifier(len(MOUTH_AUS))
         self.fusion = FusionNet(audio_dim)
         self.identity_encoder = ImageEncoder(FEATURE_DIM)
         self.fused_encoder = ImageEncoder(FEATURE_DIM)
         S = o.face_size
-        self.register_buffer("reference_faces", torch.zeros(o.references, 3, S, S))
+        self.register_buffer("audio_references", torch.zeros(1 + N_EMOTIONS, o.references, 3, S, S))
         self.register_buffer("emotion_faces", torch.zeros(1 + N_EMOTIONS, EMOTION_REFERENCES, 3, S, S))
         self.register_buffer("emotion_known", torch.zeros(N_EMOTIONS))  # 1: the takes show it
         self.build_field(2 * FEATURE_DIM)
@@ -94,12 +98,13 @@ class NeRFAD(MLPFieldNeRF):
         """Occupancy (the core), the attention and the fusion (:mod:`.pretrain`), the references."""
         super().prepare(source)
         o = self.options
-        device = self.reference_faces.device
+        device = self.audio_references.device
         faces = face_set(source, o.face_size, o.action_units)
         with torch.enable_grad():
             generator, classifier, attention = train_attention(
-                faces, o.attention_steps, lambda_cycle=o.lambda_cycle, lambda_gp=o.lambda_gp,
-                lambda_mask=o.lambda_mask, progress=self.stage_progress("AU attention"), device=str(device))
+                faces, o.attention_steps, lambda_code=o.lambda_code, lambda_cycle=o.lambda_cycle,
+                lambda_gp=o.lambda_gp, lambda_mask=o.lambda_mask, lambda_tv=o.lambda_tv,
+                progress=self.stage_progress("AU attention"), device=str(device))
             fusion, fused = train_fusion(faces, generator if o.disentangle else None, classifier, o.fusion_steps,
                                          progress=self.stage_progress("audio-face fusion"), device=str(device))
         self.generator.load_state_dict(generator.state_dict())
@@ -108,8 +113,6 @@ class NeRFAD(MLPFieldNeRF):
         self.to(device)
         crops = faces.crops.to(device)
         speech = self.speech_weights(crops)
-        picks = torch.linspace(0, len(crops) - 1, o.references).round().long()
-        self.reference_faces.copy_(speech[picks] * crops[picks])
         emotions = self._keep_emotion_references(crops, speech, faces.emotion.to(device))
         shown = torch.linspace(0, len(crops) - 1, 6).round().long()
         self._attention_sheet = attention_sheet(crops[shown], speech[shown])
@@ -129,22 +132,26 @@ class NeRFAD(MLPFieldNeRF):
     @torch.no_grad()
     def _keep_emotion_references(self, crops: torch.Tensor, speech: torch.Tensor, labels: torch.Tensor
                                  ) -> dict[str, str]:
-        """Identity faces of the neutral frames and of each emotion's (label >= 0.5), up to 8 each."""
+        """Identity faces (up to 8) and audio faces (``references``) of the neutral frames and of each emotion's
+        (label >= 0.5); an emotion without frames repeats the neutral group."""
         from core.expression.emotions import EMOTIONS
 
         identity = self.identity_faces(crops, speech)
+        audio = speech * crops
         neutral = (labels.max(1).values <= 0).nonzero()[:, 0]
         if not len(neutral):
             neutral = torch.arange(len(crops), device=crops.device)
         groups = [neutral] + [(labels[:, e] >= 0.5).nonzero()[:, 0] for e in range(N_EMOTIONS)]
         known = torch.zeros(N_EMOTIONS)
         for slot, members in enumerate(groups):
-            if not len(members):
-                continue
-            pick = members[torch.linspace(0, len(members) - 1, EMOTION_REFERENCES).round().long()]
-            self.emotion_faces[slot].copy_(identity[pick])
-            if slot:
+            if slot and not len(members):
+                members = neutral
+            elif slot:
                 known[slot - 1] = 1.0
+            spread = torch.linspace(0, len(members) - 1, EMOTION_REFERENCES).round().long()
+            self.emotion_faces[slot].copy_(identity[members[spread]])
+            spread = torch.linspace(0, len(members) - 1, self.options.references).round().long()
+            self.audio_references[slot].copy_(audio[members[spread]])
         self.emotion_known.copy_(known.to(self.emotion_known))
         return {name: "takes" if k else "none" for name, k in zip(EMOTIONS, known.tolist(), strict=True)}
 
@@ -181,18 +188,28 @@ class NeRFAD(MLPFieldNeRF):
         if batch.driven and bool((batch.emotion > 0).any()):
             f_id = f_id + batch.emotion @ self.emotion_offsets()
         if self.training:
-            reference = torch.randint(len(self.reference_faces), (batch.size,), device=crops.device)
+            reference = torch.randint(self.options.references, (batch.size,), device=crops.device)
         else:
             reference = torch.zeros(batch.size, dtype=torch.long, device=crops.device)
-        with torch.no_grad():
-            fused = self.fusion(self.reference_faces[reference], batch.audio)
-        return torch.cat([f_id, self.fused_encoder(fused)], 1)
+        groups = self.reference_weights(batch.emotion, batch.driven)
+        f_aud = 0
+        for slot in groups.sum(0).nonzero()[:, 0].tolist():
+            with torch.no_grad():
+                fused = self.fusion(self.audio_references[slot, reference], batch.audio)
+            f_aud = f_aud + groups[:, slot:slot + 1] * self.fused_encoder(fused)
+        return torch.cat([f_id, f_aud], 1)
 
-    @torch.no_grad()
-    def fused_faces(self, batch: RendererBatch) -> torch.Tensor:
-        """(B, 3, S, S) D's fused audio face for each frame's audio (from the first reference), for reports."""
-        reference = self.reference_faces[:1].expand(batch.size, -1, -1, -1)
-        return self.fusion(reference, batch.audio)
+    def reference_weights(self, emotion: torch.Tensor, driven: bool) -> torch.Tensor:
+        """(B, 1 + 7) weights of the reference groups (neutral, then each emotion) for (B, 7) emotion labels:
+        driven, the keyframed intensities scaled to sum at most 1 and the rest neutral; otherwise one-hot on the
+        frame's own label (its strongest emotion at >= 0.5, else neutral)."""
+        if driven:
+            w = emotion.clamp(0, 1)
+            w = w / w.sum(1, keepdim=True).clamp_min(1.0)
+            return torch.cat([1 - w.sum(1, keepdim=True), w], 1)
+        strongest, which = emotion.max(1)
+        slot = torch.where(strongest >= 0.5, which + 1, torch.zeros_like(which))
+        return torch.nn.functional.one_hot(slot, 1 + N_EMOTIONS).to(emotion.dtype)
 
 
 def attention_sheet(crops: torch.Tensor, speech: torch.Tensor, scale: int = 3) -> np.ndarray:

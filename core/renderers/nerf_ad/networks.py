@@ -5,6 +5,8 @@
 * :class:`ImageEncoder`: a strided CNN to a vector: the AU classifier C (sigmoid outputs), the WGAN-GP critic W_D
   (one unbounded output, no normalisation: the gradient penalty needs per-sample gradients), the identity
   encoder and E_f.
+* :class:`LowerFaceClassifier`: the AU classifier C, reading only a box around the mouth and jaw (why: see
+  the class).
 * :class:`FusionNet`: E_a (the audio face to an 8 x 8 feature map), the audio encoder (a 1-D CNN over the audio
   window) and D (the map with the audio vector tiled onto it, up to the fused audio face).
 
@@ -61,6 +63,42 @@ class ImageEncoder(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.head(self.conv(image * 2 - 1).mean((2, 3)))
+
+
+class LowerFaceClassifier(nn.Module):
+    """C: (B, 3, S, S) crop -> (B, n_au) logits of the mouth AUs, from the lower face's box only.
+
+    Why only the lower face: in an actor's emotional takes the brows and eyes move with the mouth (surprise opens
+    the jaw and lifts the brows), so a C that sees the whole crop learns them (and anything else that co-varies,
+    the background of a take) as evidence for the mouth AUs, and the attention generator then meets its code loss
+    by repainting the eyes, brows and background (measured: a band over both eyes, one on the hairline and a blob
+    on the background). Outside ``box`` the crop is replaced by mid-grey, with soft edges of about two pixels, so C's
+    gradient there is zero and the generator gains nothing by painting there. ``box`` is (top, bottom, left,
+    right) as fractions of the crop: from the nose tip down past the chin, between the jaw's sides
+    (:func:`.pretrain.lower_face_box`: medians over the training frames; the crops are stabilised).
+    """
+
+    def __init__(self, n_au: int, box: tuple[float, float, float, float] = (0.55, 1.0, 0.25, 0.75),
+                 width: int = 32) -> None:
+        super().__init__()
+        self.encoder = ImageEncoder(n_au, width)
+        self.register_buffer("box", torch.tensor(box, dtype=torch.float32))
+
+    def lower_face(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) the crop, mid-grey outside the box."""
+        size = image.shape[-1]
+        at = (torch.arange(size, device=image.device, dtype=image.dtype) + 0.5) / size
+        top, bottom, left, right = self.box.to(image.dtype)
+        sharp = 2.0 * size  # soft over ~2 pixels
+
+        def inside(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid((at - lo) * sharp) * torch.sigmoid((hi - at) * sharp)
+
+        keep = inside(top, bottom)[:, None] * inside(left, right)[None, :]
+        return image * keep + 0.5 * (1 - keep)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.lower_face(image))
 
 
 class AudioWindowEncoder(nn.Module):

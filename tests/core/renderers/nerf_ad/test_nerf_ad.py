@@ -66,11 +66,14 @@ def test_smoke_train_cancel_resume_render_and_drive(tracked_workspace, tmp_path)
         assert torch.allclose(own[:, :64], dubbed[:, :64]) and (own[:, 64:] - dubbed[:, 64:]).abs().max() > 1e-5
         batch.driven = True
         neutral = renderer.conditions(batch)
-        batch.emotion[:, 4] = 0.5  # happy at half: half the happy references' identity offset
+        batch.emotion[:, 4] = 1.0  # happy: the audio face comes from the happy takes' mouth
+        full_happy = renderer.conditions(batch)
+        batch.emotion[:, 4] = 0.5  # happy at half: half the identity offset, the audio features half-way
         happy = renderer.conditions(batch)
         offset = renderer.emotion_offsets()[4]
     assert torch.allclose(happy[:, :64] - neutral[:, :64], 0.5 * offset.expand(2, -1), atol=1e-5)
-    assert torch.allclose(happy[:, 64:], neutral[:, 64:])
+    assert (full_happy[:, 64:] - neutral[:, 64:]).abs().max() > 1e-5
+    assert torch.allclose(happy[:, 64:], 0.5 * (neutral[:, 64:] + full_happy[:, 64:]), atol=1e-5)
     mask = renderer.attention_mask(batch.frames)
     assert mask.shape == (2, 1, 32, 32) and float(mask.min()) >= 0 and float(mask.max()) <= 1
 
@@ -124,6 +127,45 @@ def test_region_shares_split_the_mask_weight() -> None:
     eyes[..., :1, :] = 1.0
     shares = region_shares(speech, {"mouth": mouth, "eyes": eyes})
     assert shares["mouth"] == pytest.approx(0.5) and shares["eyes"] == pytest.approx(0.0)
+
+
+def test_the_classifier_reads_only_the_lower_face_box(tracked_workspace) -> None:
+    from core.renderers.nerf_ad.networks import LowerFaceClassifier
+    from core.renderers.nerf_ad.pretrain import lower_face_box
+    from core.tracking.quality import projected_landmarks
+
+    torch.manual_seed(0)
+    classifier = LowerFaceClassifier(9, (0.5, 0.9, 0.25, 0.75)).eval()
+    image = torch.rand(1, 3, 32, 32)
+    outside, inside = image.clone(), image.clone()
+    outside[..., :12, :] = torch.rand(1, 3, 12, 32)  # the eyes' rows: above the box by 4 pixels
+    inside[..., 20:24, 12:20] = torch.rand(1, 3, 4, 8)  # the mouth
+    with torch.no_grad():
+        base, up, down = classifier(image), classifier(outside), classifier(inside)
+    assert (up - base).abs().max() < 1e-2 * (down - base).abs().max()
+    # The box from tracking holds the mouth and is below the eyes.
+    ws = _workspace(tracked_workspace, n_frames=8)
+    source, _, _ = actor_sources(ws, "a", NeRFAD.needs_for(NeRFADConfig(**TINY)), holdout=0.25)
+    top, bottom, left, right = lower_face_box(source, list(range(len(source))))
+    camera = source.clips[0].clip.camera
+    xy = projected_landmarks(source.face_model(), source.params([0]), camera)[0] / camera.image_size[0]
+    mouth, eyes = xy[48:68], xy[36:48]
+    assert top < mouth[:, 1].min() and mouth[:, 1].max() < bottom and eyes[:, 1].max() < top
+    assert left < mouth[:, 0].min() and mouth[:, 0].max() < right
+
+
+def test_reference_weights_blend_keyframes_and_pick_the_frames_own_emotion(tracked_workspace) -> None:
+    ws = _workspace(tracked_workspace, n_frames=8)
+    source, _, _ = actor_sources(ws, "a", NeRFAD.needs_for(NeRFADConfig(**TINY)), holdout=0.25)
+    renderer = _build(source)
+    emotion = torch.zeros(3, 7)
+    emotion[1, 4] = 0.3
+    emotion[2, 4], emotion[2, 5] = 0.9, 0.6  # more than 1 in all: scaled down, nothing neutral
+    driven = renderer.reference_weights(emotion, driven=True)
+    assert torch.allclose(driven.sum(1), torch.ones(3))
+    assert torch.allclose(driven[1, [0, 5]], torch.tensor([0.7, 0.3])) and driven[2, 0].abs() < 1e-6
+    own = renderer.reference_weights(emotion, driven=False)  # a frame's own label: >= 0.5 picks the group
+    assert own.argmax(1).tolist() == [0, 0, 5]
 
 
 def test_imported_openface_units_are_read_by_column_name(tracked_workspace, tmp_path) -> None:
