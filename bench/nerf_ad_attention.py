@@ -74,7 +74,6 @@ def main() -> None:
     from core.expression.action_units import (
         AU_MAX,
         MOUTH_AUS,
-        SPEECH_AUS,
         action_units,
         au_report,
         landmark_action_units,
@@ -84,7 +83,7 @@ def main() -> None:
     from core.renderers.nerf_ad.config import NeRFADConfig
     from core.renderers.nerf_ad.model import NeRFAD, region_shares
     from core.renderers.nerf_ad.networks import resize
-    from core.renderers.nerf_ad.pretrain import face_set, speech_weights, train_attention
+    from core.renderers.nerf_ad.pretrain import MOUTH, face_set, speech_weights, train_attention
     from core.workspace import Workspace
 
     torch.manual_seed(0)
@@ -141,13 +140,12 @@ def main() -> None:
                                "eyes_share": shares["eyes"],
                                "face_share": shares["face"], "mean_speech_weight": float(speech.mean()),
                                "frames": len(picks)}, "share", config)
-    mouth = [SPEECH_AUS.index(au) for au in MOUTH_AUS]  # what C reads (the blink is above its boundary)
-    classifier_vs_tracked = au_report(predicted, tracked[:, mouth], MOUTH_AUS)
+    classifier_vs_tracked = au_report(predicted, tracked[:, MOUTH], MOUTH_AUS)  # C reads the mouth AUs only
     record: dict[str, Any] = {"classifier_vs_tracked_mae": float(np.mean([v["mae"] for v in
                                                                           classifier_vs_tracked.values()]))}
     truth = true_units(held, picks)
     if truth is not None:
-        classifier_vs_truth = au_report(predicted, truth[:, mouth], MOUTH_AUS)
+        classifier_vs_truth = au_report(predicted, truth[:, MOUTH], MOUTH_AUS)
         record["classifier_vs_truth_mae"] = float(np.mean([v["mae"] for v in classifier_vs_truth.values()]))
         record["per_au_vs_truth"] = classifier_vs_truth
         tracking = au_report(tracked, truth)

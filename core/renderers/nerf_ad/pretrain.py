@@ -81,7 +81,7 @@ class FaceSet:
     units: torch.Tensor
     clips: torch.Tensor
     emotion: torch.Tensor
-    box: tuple[float, float, float, float] = (0.55, 1.0, 0.25, 0.75)
+    box: tuple[float, float, float, float]
 
     def __len__(self) -> int:
         return len(self.crops)
