@@ -19,6 +19,7 @@ re-tracked expression is projected on the emotion's direction in the face model'
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -36,7 +37,10 @@ def main() -> None:
 
     ws, out, curves, dub, fps = dub_emotion_ramp(args, "emotion", seed=4242)
     log = out / "commands.log"
-    shot = f"retrack-{args.renderer_model}"
+    # The shot is named after the dub's bytes: a new dub (another line, length or model) is tracked anew, never
+    # measured on the tracking of an earlier dub.
+    digest = hashlib.sha256((out / "dubbed.mp4").read_bytes()).hexdigest()[:10]
+    shot = f"retrack-{args.renderer_model}-{digest}"
     if not (ws.shot_dir(shot) / "tracking" / "params.npz").exists():
         emodub("shot", "prepare", "-w", str(ws.root), str(out / "dubbed.mp4"), "--shot", shot, "--fps", str(fps),
                "--device", args.device, log=log)

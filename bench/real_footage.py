@@ -50,28 +50,11 @@ def happy_ramp(fps: float, seconds: float, peak: float = 0.8) -> dict[str, Any]:
                                                {"frame": int(round(seconds * fps)), "value": peak}]}}}
 
 
-def detected_lipsync(video: Path, audio: Path, fps: float, max_offset: int = 10) -> dict[str, Any]:
+def detected_lipsync(video: Path, audio: Path) -> dict[str, Any]:
     """Lip-sync proxy of ``video`` against ``audio`` from MediaPipe landmarks detected on its frames."""
-    from core.eval.lipsync import audio_envelope, lipsync_proxy, mouth_opening_from_landmarks
-    from core.io.audio import load_wav
-    from core.io.video import iter_frames
-    from core.landmarks.detector import make_detector
+    from core.eval.video_metrics import sync_report
 
-    detector = make_detector("mediapipe")
-    try:
-        lmk = [detector.detect(frame).lmk68 for frame in iter_frames(video)]
-    finally:
-        detector.close()
-    found = np.array([p is not None for p in lmk])
-    points = np.stack([p if p is not None else np.full((68, 2), np.nan, np.float32) for p in lmk])
-    opening = mouth_opening_from_landmarks(points)
-    if not found.all():  # fill misses from neighbours so the correlation keeps its time axis
-        idx = np.arange(len(opening))
-        opening = np.interp(idx, idx[found], opening[found])
-    wave, sr = load_wav(audio, 16000)
-    envelope = audio_envelope(wave, sr, fps, len(opening))
-    result = dict(lipsync_proxy(opening, envelope, max_offset=max_offset))
-    result["detected_fraction"] = float(found.mean())
+    result = sync_report(video, audio)
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.items()}
 
 
@@ -210,7 +193,7 @@ def main() -> None:
     lap("dub", s)
     report = json.loads(Path(dub["report"]).read_text())
 
-    video, source_audio = probe(out / "dubbed.mp4"), probe(args.clip)
+    video = probe(out / "dubbed.mp4")
     from core.io.audio import load_wav
 
     wave, sr = load_wav(args.audio)
@@ -224,10 +207,10 @@ def main() -> None:
     record("dub_render_fps", round(dub["render_fps"], 2), "frames/s")
     record("dub_peak_rss_mb", round(dub["peak_rss_mb"], 1), "MB")
     record("lipsync_params", {k: report["lipsync_proxy"][k] for k in ("peak_corr", "offset_frames")}, "")
-    dubbed_sync = detected_lipsync(out / "dubbed.mp4", args.audio, fps)
+    dubbed_sync = detected_lipsync(out / "dubbed.mp4", args.audio)
     record("lipsync_detected_dub", {k: dubbed_sync[k] for k in ("peak_corr", "offset_frames", "corr_at_zero",
                                                                 "detected_fraction")}, "")
-    original_sync = detected_lipsync(args.clip, clip_dir / "audio.wav", float(source_audio.fps))
+    original_sync = detected_lipsync(args.clip, clip_dir / "audio.wav")
     record("lipsync_detected_original", {k: original_sync[k] for k in ("peak_corr", "offset_frames",
                                                                        "corr_at_zero")}, "")
     record("tracking", {k: v for k, v in track.items() if isinstance(v, int | float | str)}, "")

@@ -10,8 +10,8 @@ from core.renderers.nerf.config import PAPER_MLP_FIELD, MLPFieldOptions
 
 @dataclass
 class NeRFADConfig(MLPFieldOptions):
-    """NeRF-AD's field F(l, d, f_id, f_aud) -> (c, sigma) (§2.3, Eq. 7), its attention and fusion networks (§2.1,
-    §2.2), its MLP and encoding, and the NeRF core's sampling options.
+    """NeRF-AD's field F(l, d, f_id, f_aud, e) -> (c, sigma) (§2.3, Eq. 7, plus the emotion e), its attention and
+    fusion networks (§2.1, §2.2), its MLP and encoding, and the NeRF core's sampling options.
 
     Attributes:
         action_units: where the AU labels come from: ``tracked`` (estimated from our face tracking,
@@ -34,6 +34,13 @@ class NeRFADConfig(MLPFieldOptions):
             face; GANimation regularises its attention the same way).
         lambda_tv: weight of the mask's total variation (smoothness; GANimation's order of magnitude: a heavy TV
             term makes the mask one blob or nothing).
+        lambda_fusion_au: weight of the AU loss in the fusion's training (Eqs. 4-5; the paper: 1). At 1 the
+            decoder met it by painting a coloured band across the lips that C reads as the target AUs.
+        fusion_box_weight: the fusion's L1 (Eq. 6) weighs the pixels of the lower face's box 1 + this times
+            (the mouth is a few percent of a crop; unweighted, a blurred mean mouth meets the L1).
+        identity_swap: probability that a training step's identity face is one of the neutral takes' instead of
+            the frame's own (:mod:`.model`: without it the field learns each frame's mouth from its own identity
+            face and ignores the audio face; at 0.5 it used the audio face but the held-out mouth got worse).
         audio_window: video frames of audio features around each frame the fusion sees (8 = 320 ms).
     """
 
@@ -48,6 +55,9 @@ class NeRFADConfig(MLPFieldOptions):
     lambda_gp: float = 10.0
     lambda_mask: float = 5.0
     lambda_tv: float = 1e-3
+    lambda_fusion_au: float = 0.1
+    fusion_box_weight: float = 9.0
+    identity_swap: float = 0.0
     audio_window: int = 8
 
 

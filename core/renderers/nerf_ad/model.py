@@ -1,6 +1,6 @@
 """NeRF-AD (Bi et al. 2024) on the shared NeRF core.
 
-F(l, d, f_id, f_aud) -> (c, sigma) (Eq. 7):
+F(l, d, f_id, f_aud, e) -> (c, sigma) (Eq. 7, plus the emotion e):
 
 * **Attention** (§2.1): G_M of the AU-attention module (trained in :meth:`NeRFAD.prepare`, then frozen;
   :mod:`.pretrain`) splits the frame's face crop into the speech region (weight 1 - A) and the rest (A).
@@ -17,15 +17,30 @@ F(l, d, f_id, f_aud) -> (c, sigma) (Eq. 7):
 AU labels come from our tracking (:mod:`core.expression.action_units`) or imported OpenFace CSVs
 (``action_units=NAME``).
 
-**Keyframed emotion** (the paper has none). An emotion shows on both sides of the split: the mouth (a smile's
-corners, a frown's) lies in the speech region, the rest of the face in the identity face. So it enters through
-both conditions, from the actor's own takes: :meth:`NeRFAD.prepare` keeps, per emotion the takes show and for the
-neutral takes, identity faces (up to 8 frames) and audio faces (``references``). A driven batch with intensities
-w_e (scaled to sum at most 1) adds to f_id the sum of w_e times the difference between the mean f_id of emotion
-e's identity references and of the neutral ones, and takes f_aud as the blend (1 - sum w) f_aud(neutral
-reference) + sum w_e f_aud(reference of e): the new audio drives the mouth through each emotion's own mouth.
-An emotion none of the takes shows has no references and no effect (its group repeats the neutral one; training
-logs which): a photographic reference cannot be made from the face model's prior.
+**Keyframed emotion** (the paper has none). It enters in two places, both learned from the actor's own labelled
+takes (``ingest --emotion``):
+
+* the emotion e itself (the 7 intensities) is a third condition of the field: training feeds each frame's own
+  label, so the field learns what this actor's happy face looks like where the identity face cannot say it (the
+  speech region is blanked there); a dub feeds the keyframed intensities;
+* the mouth's appearance: :meth:`NeRFAD.prepare` keeps audio faces (``references``) per emotion group (the neutral
+  takes and each emotion's); a driven batch with intensities w_e (scaled to sum at most 1) takes f_aud as the
+  blend (1 - sum w) f_aud(neutral reference) + sum w_e f_aud(reference of e).
+
+**The identity face can be swapped in training** (``identity_swap``, default 0). A frame's own identity face is
+unique to it, so the field can learn each training frame's mouth from f_id alone and ignore f_aud and e: a model
+trained so (30 CPU minutes) had E_f collapse to one vector (f_aud moved by 0.002 of its norm 9.2 between any two
+frames or references), its held-out happy frames rendered without their smile, and zeroing their label changed
+the image by 0.001. With probability ``identity_swap`` a training step takes a neutral take's identity face
+instead (kept in ``neutral_faces``), as a dub does (the plate's face, whatever emotion is keyframed). At 0.5, f_aud
+varied 10-50 times more between frames, but e was still ignored and the held-out mouth got worse (14.6 against
+17.8 dB with fewer steps), so it is off by default.
+
+An emotion none of the takes shows has no effect (its input is zeroed, its group repeats the neutral one;
+training logs which): a photographic reference cannot be made from the face model's prior. Why e is an input:
+the first design shifted f_id by the difference of the emotion's and the neutral identity references' mean f_id;
+those shifts were small (norm 1.6 for happy against |f_id| ~ 7) and a happy ramp re-tracked from the dub went the
+wrong way (Spearman rho -0.3).
 """
 
 from __future__ import annotations
@@ -46,7 +61,7 @@ from .networks import FEATURE_DIM, AttentionGenerator, FusionNet, ImageEncoder, 
 from .pretrain import face_set, speech_weights, train_attention, train_fusion, unit_error
 
 N_EMOTIONS = 7
-EMOTION_REFERENCES = 8
+NEUTRAL_FACES = 8
 
 
 @register_renderer("nerf_ad")
@@ -65,6 +80,8 @@ class NeRFAD(MLPFieldNeRF):
             raise BadRendererOption(f"face_size must be a multiple of 8 and at least 16, got {o.face_size}")
         if o.references < 1:
             raise BadRendererOption("references must be >= 1")
+        if not 0.0 <= o.identity_swap <= 1.0:
+            raise BadRendererOption(f"identity_swap is a probability (0 to 1), got {o.identity_swap}")
         if o.action_units != "tracked" and setup.frame_features.get(o.action_units, 0) < len(SPEECH_AUS):
             raise BadRendererOption(f"action_units={o.action_units!r}: no imported OpenFace features of that name "
                                     "with the speech AUs (import them for every clip: `emodub features import "
@@ -77,9 +94,9 @@ class NeRFAD(MLPFieldNeRF):
         self.fused_encoder = ImageEncoder(FEATURE_DIM)
         S = o.face_size
         self.register_buffer("audio_references", torch.zeros(1 + N_EMOTIONS, o.references, 3, S, S))
-        self.register_buffer("emotion_faces", torch.zeros(1 + N_EMOTIONS, EMOTION_REFERENCES, 3, S, S))
         self.register_buffer("emotion_known", torch.zeros(N_EMOTIONS))  # 1: the takes show it
-        self.build_field(2 * FEATURE_DIM)
+        self.register_buffer("neutral_faces", torch.zeros(NEUTRAL_FACES, 3, S, S))  # identity faces (A I)
+        self.build_field(2 * FEATURE_DIM + N_EMOTIONS)
         self.pretrain_report: dict[str, Any] = {}
         self._attention_sheet: np.ndarray | None = None
 
@@ -106,6 +123,7 @@ class NeRFAD(MLPFieldNeRF):
                 lambda_gp=o.lambda_gp, lambda_mask=o.lambda_mask, lambda_tv=o.lambda_tv,
                 progress=self.stage_progress("AU attention"), device=str(device))
             fusion, fused = train_fusion(faces, generator if o.disentangle else None, classifier, o.fusion_steps,
+                                         lambda_au=o.lambda_fusion_au, box_weight=o.fusion_box_weight,
                                          progress=self.stage_progress("audio-face fusion"), device=str(device))
         self.generator.load_state_dict(generator.state_dict())
         self.classifier.load_state_dict(classifier.state_dict())
@@ -113,7 +131,7 @@ class NeRFAD(MLPFieldNeRF):
         self.to(device)
         crops = faces.crops.to(device)
         speech = self.speech_weights(crops)
-        emotions = self._keep_emotion_references(crops, speech, faces.emotion.to(device))
+        emotions = self._keep_audio_references(crops, speech, faces.emotion.to(device))
         shown = torch.linspace(0, len(crops) - 1, 6).round().long()
         self._attention_sheet = attention_sheet(crops[shown], speech[shown])
         self.pretrain_report = {"attention": {"steps": o.attention_steps, **attention},
@@ -130,14 +148,14 @@ class NeRFAD(MLPFieldNeRF):
         return self.pretrain_report, pictures
 
     @torch.no_grad()
-    def _keep_emotion_references(self, crops: torch.Tensor, speech: torch.Tensor, labels: torch.Tensor
-                                 ) -> dict[str, str]:
-        """Identity faces (up to 8) and audio faces (``references``) of the neutral frames and of each emotion's
-        (label >= 0.5); an emotion without frames repeats the neutral group."""
+    def _keep_audio_references(self, crops: torch.Tensor, speech: torch.Tensor, labels: torch.Tensor
+                               ) -> dict[str, str]:
+        """Audio faces (``references``) of the neutral frames and of each emotion's (label >= 0.5); an emotion
+        without frames repeats the neutral group."""
         from core.expression.emotions import EMOTIONS
 
-        identity = self.identity_faces(crops, speech)
         audio = speech * crops
+        identity = self.identity_faces(crops, speech)
         neutral = (labels.max(1).values <= 0).nonzero()[:, 0]
         if not len(neutral):
             neutral = torch.arange(len(crops), device=crops.device)
@@ -148,10 +166,10 @@ class NeRFAD(MLPFieldNeRF):
                 members = neutral
             elif slot:
                 known[slot - 1] = 1.0
-            spread = torch.linspace(0, len(members) - 1, EMOTION_REFERENCES).round().long()
-            self.emotion_faces[slot].copy_(identity[members[spread]])
             spread = torch.linspace(0, len(members) - 1, self.options.references).round().long()
             self.audio_references[slot].copy_(audio[members[spread]])
+        spread = torch.linspace(0, len(neutral) - 1, NEUTRAL_FACES).round().long()
+        self.neutral_faces.copy_(identity[neutral[spread]])
         self.emotion_known.copy_(known.to(self.emotion_known))
         return {name: "takes" if k else "none" for name, k in zip(EMOTIONS, known.tolist(), strict=True)}
 
@@ -170,13 +188,6 @@ class NeRFAD(MLPFieldNeRF):
             speech = self.speech_weights(resize(frames, self.options.face_size))
         return torch.nn.functional.interpolate(speech, size=frames.shape[-2:], mode="bilinear", align_corners=False)
 
-    def emotion_offsets(self) -> torch.Tensor:
-        """(7, 64) per emotion: mean f_id of its references minus the neutral ones' (zero where none)."""
-        S = self.options.face_size
-        codes = self.identity_encoder(self.emotion_faces.reshape(-1, 3, S, S)).reshape(1 + N_EMOTIONS,
-                                                                                      EMOTION_REFERENCES, -1).mean(1)
-        return (codes[1:] - codes[:1]) * self.emotion_known[:, None]
-
     # -- conditions -----------------------------------------------------------------------------------------
     def conditions(self, batch: RendererBatch) -> torch.Tensor:
         if batch.audio is None:
@@ -184,9 +195,12 @@ class NeRFAD(MLPFieldNeRF):
         crops = resize(batch.frames, self.options.face_size)
         with torch.no_grad():
             speech = self.speech_weights(crops)
-        f_id = self.identity_encoder(self.identity_faces(crops, speech))
-        if batch.driven and bool((batch.emotion > 0).any()):
-            f_id = f_id + batch.emotion @ self.emotion_offsets()
+        identity = self.identity_faces(crops, speech)
+        if self.training and self.options.disentangle and self.options.identity_swap > 0:
+            swap = torch.rand(batch.size, device=crops.device) < self.options.identity_swap
+            other = self.neutral_faces[torch.randint(NEUTRAL_FACES, (batch.size,), device=crops.device)]
+            identity = torch.where(swap[:, None, None, None], other, identity)
+        f_id = self.identity_encoder(identity)
         if self.training:
             reference = torch.randint(self.options.references, (batch.size,), device=crops.device)
         else:
@@ -197,14 +211,14 @@ class NeRFAD(MLPFieldNeRF):
             with torch.no_grad():
                 fused = self.fusion(self.audio_references[slot, reference], batch.audio)
             f_aud = f_aud + groups[:, slot:slot + 1] * self.fused_encoder(fused)
-        return torch.cat([f_id, f_aud], 1)
+        return torch.cat([f_id, f_aud, batch.emotion.clamp(0, 1) * self.emotion_known], 1)
 
     def reference_weights(self, emotion: torch.Tensor, driven: bool) -> torch.Tensor:
         """(B, 1 + 7) weights of the reference groups (neutral, then each emotion) for (B, 7) emotion labels:
-        driven, the keyframed intensities scaled to sum at most 1 and the rest neutral; otherwise one-hot on the
-        frame's own label (its strongest emotion at >= 0.5, else neutral)."""
+        driven, the keyframed intensities of the emotions the takes show, scaled to sum at most 1, and the rest
+        neutral; otherwise one-hot on the frame's own label (its strongest emotion at >= 0.5, else neutral)."""
         if driven:
-            w = emotion.clamp(0, 1)
+            w = emotion.clamp(0, 1) * self.emotion_known
             w = w / w.sum(1, keepdim=True).clamp_min(1.0)
             return torch.cat([1 - w.sum(1, keepdim=True), w], 1)
         strongest, which = emotion.max(1)

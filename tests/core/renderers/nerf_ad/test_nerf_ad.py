@@ -65,15 +65,29 @@ def test_smoke_train_cancel_resume_render_and_drive(tracked_workspace, tmp_path)
         dubbed = renderer.conditions(batch)
         assert torch.allclose(own[:, :64], dubbed[:, :64]) and (own[:, 64:] - dubbed[:, 64:]).abs().max() > 1e-5
         batch.driven = True
+        batch.emotion.zero_()
         neutral = renderer.conditions(batch)
         batch.emotion[:, 4] = 1.0  # happy: the audio face comes from the happy takes' mouth
         full_happy = renderer.conditions(batch)
-        batch.emotion[:, 4] = 0.5  # happy at half: half the identity offset, the audio features half-way
+        batch.emotion[:, 4] = 0.5  # happy at half: the emotion input at half, the audio features half-way
         happy = renderer.conditions(batch)
-        offset = renderer.emotion_offsets()[4]
-    assert torch.allclose(happy[:, :64] - neutral[:, :64], 0.5 * offset.expand(2, -1), atol=1e-5)
-    assert (full_happy[:, 64:] - neutral[:, 64:]).abs().max() > 1e-5
-    assert torch.allclose(happy[:, 64:], 0.5 * (neutral[:, 64:] + full_happy[:, 64:]), atol=1e-5)
+        batch.emotion[:, 5] = 1.0  # sad: no take shows it, so it changes nothing
+        happy_and_sad = renderer.conditions(batch)
+    assert torch.allclose(happy[:, :64], neutral[:, :64])  # the identity face is the plate's
+    assert (full_happy[:, 64:128] - neutral[:, 64:128]).abs().max() > 1e-5
+    assert torch.allclose(happy[:, 64:128], 0.5 * (neutral[:, 64:128] + full_happy[:, 64:128]), atol=1e-5)
+    emotion_input = happy[:, 128:]
+    assert emotion_input.shape == (2, 7) and torch.allclose(emotion_input[:, 4], torch.full((2,), 0.5))
+    assert float(emotion_input.abs().sum()) == pytest.approx(1.0)
+    assert torch.allclose(happy_and_sad, happy)
+    with torch.no_grad():  # training with identity_swap = 1: the identity face is a neutral take's, whatever
+        renderer.options.identity_swap = 1.0  # the frame shows
+        renderer.train()
+        batch.frames = torch.rand_like(batch.frames)
+        swapped = renderer.conditions(batch)[:, :64]
+        neutral_codes = renderer.identity_encoder(renderer.neutral_faces)
+        renderer.eval()
+    assert all(torch.isclose(neutral_codes, code).all(1).any() for code in swapped)
     mask = renderer.attention_mask(batch.frames)
     assert mask.shape == (2, 1, 32, 32) and float(mask.min()) >= 0 and float(mask.max()) <= 1
 
@@ -90,6 +104,8 @@ def test_the_frozen_networks_stay_out_of_the_optimiser_and_the_ablation_sees_who
     ablation = _build(source, {"disentangle": False})
     speech = ablation.speech_weights(crops)
     assert torch.equal(speech, torch.ones_like(speech)) and torch.equal(ablation.identity_faces(crops, speech), crops)
+    with pytest.raises(ValueError, match="identity_swap"):
+        _build(source, {"identity_swap": 1.5})
     with pytest.raises(ValueError, match="face_size"):
         _build(source, {"face_size": 20})
     with pytest.raises(ValueError, match="openface"):
@@ -158,6 +174,7 @@ def test_reference_weights_blend_keyframes_and_pick_the_frames_own_emotion(track
     ws = _workspace(tracked_workspace, n_frames=8)
     source, _, _ = actor_sources(ws, "a", NeRFAD.needs_for(NeRFADConfig(**TINY)), holdout=0.25)
     renderer = _build(source)
+    renderer.emotion_known[4:6] = 1.0  # as if the takes showed happy and sad (prepare sets it)
     emotion = torch.zeros(3, 7)
     emotion[1, 4] = 0.3
     emotion[2, 4], emotion[2, 5] = 0.9, 0.6  # more than 1 in all: scaled down, nothing neutral
@@ -166,6 +183,8 @@ def test_reference_weights_blend_keyframes_and_pick_the_frames_own_emotion(track
     assert torch.allclose(driven[1, [0, 5]], torch.tensor([0.7, 0.3])) and driven[2, 0].abs() < 1e-6
     own = renderer.reference_weights(emotion, driven=False)  # a frame's own label: >= 0.5 picks the group
     assert own.argmax(1).tolist() == [0, 0, 5]
+    renderer.emotion_known[5] = 0.0  # sad never filmed: its keyframes do not dilute happy
+    assert torch.allclose(renderer.reference_weights(emotion, driven=True)[2, [0, 5, 6]], torch.tensor([0.1, 0.9, 0.0]))
 
 
 def test_imported_openface_units_are_read_by_column_name(tracked_workspace, tmp_path) -> None:
