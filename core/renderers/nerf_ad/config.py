@@ -38,9 +38,10 @@ class NeRFADConfig(MLPFieldOptions):
             decoder met it by painting a coloured band across the lips that C reads as the target AUs.
         fusion_box_weight: the fusion's L1 (Eq. 6) weighs the pixels of the lower face's box 1 + this times
             (the mouth is a few percent of a crop; unweighted, a blurred mean mouth meets the L1).
-        identity_swap: probability that a training step's identity face is one of the neutral takes' instead of
-            the frame's own (:mod:`.model`: without it the field learns each frame's mouth from its own identity
-            face and ignores the audio face; at 0.5 it used the audio face but the held-out mouth got worse).
+        identity_swap: probability that a training frame's identity face is one of the neutral takes' instead of
+            its own, with ``disentangle`` only (:mod:`.model`: without it the field learns each frame's mouth
+            from its own identity face and ignores the audio face; at 0.5 it used the audio face but the
+            held-out mouth got worse).
         audio_window: video frames of audio features around each frame the fusion sees (8 = 320 ms).
     """
 

@@ -31,7 +31,7 @@ takes (``ingest --emotion``):
 unique to it, so the field can learn each training frame's mouth from f_id alone and ignore f_aud and e: a model
 trained so (30 CPU minutes) had E_f collapse to one vector (f_aud moved by 0.002 of its norm 9.2 between any two
 frames or references), its held-out happy frames rendered without their smile, and zeroing their label changed
-the image by 0.001. With probability ``identity_swap`` a training step takes a neutral take's identity face
+the image by 0.001. With probability ``identity_swap`` a training frame takes a neutral take's identity face
 instead (kept in ``neutral_faces``), as a dub does (the plate's face, whatever emotion is keyframed). At 0.5, f_aud
 varied 10-50 times more between frames, but e was still ignored and the held-out mouth got worse (14.6 against
 17.8 dB with fewer steps), so it is off by default.
@@ -82,6 +82,9 @@ class NeRFAD(MLPFieldNeRF):
             raise BadRendererOption("references must be >= 1")
         if not 0.0 <= o.identity_swap <= 1.0:
             raise BadRendererOption(f"identity_swap is a probability (0 to 1), got {o.identity_swap}")
+        if o.identity_swap > 0 and not o.disentangle:
+            raise BadRendererOption("identity_swap swaps the identity face of the attention split: it needs "
+                                    "disentangle=true (without the split the whole crop is the only face input)")
         if o.action_units != "tracked" and setup.frame_features.get(o.action_units, 0) < len(SPEECH_AUS):
             raise BadRendererOption(f"action_units={o.action_units!r}: no imported OpenFace features of that name "
                                     "with the speech AUs (import them for every clip: `emodub features import "

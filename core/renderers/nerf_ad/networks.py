@@ -136,8 +136,8 @@ class FusionNet(nn.Module):
     S/8 bottleneck, and the audio vector scales and shifts (FiLM) every decoder level, so the mouth's shape can
     follow the audio at every resolution. Why: with the audio tiled onto the bottleneck alone, D (800 steps)
     put out one blurred lower-face blob for any audio and any reference (a neutral-to-happy reference change
-    moved its output by 0.002, 4,000 steps made that smaller), so neither the audio nor the emotion of the
-    reference reached the NeRF.
+    moved its output by 0.002; at 4,000 steps that was smaller still, and it drew a band across the lips for C),
+    so neither the audio nor the emotion of the reference reached the NeRF.
     """
 
     def __init__(self, audio_dim: int, width: int = 32) -> None:

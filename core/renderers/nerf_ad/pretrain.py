@@ -31,7 +31,7 @@ the frame shows. The speech weight of a pixel is 1 - A.
 reference's audio face (1 - A_r) I_r through E_a, the target's audio window through the audio encoder, D to the
 fused audio face; L1 against the target's audio face (1 - A_t) I_t (Eq. 6), and the AU loss (Eqs. 4-5: weighted
 BCE + Dice, weights from each AU's occurrence) of C on the fused face pasted onto the target's identity face
-A_t I_t (C was trained on whole crops).
+A_t I_t (C reads the lower face's box of that composite).
 """
 
 from __future__ import annotations
