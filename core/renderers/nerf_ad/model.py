@@ -214,14 +214,18 @@ class NeRFAD(MLPFieldNeRF):
             with torch.no_grad():
                 fused = self.fusion(self.audio_references[slot, reference], batch.audio)
             f_aud = f_aud + groups[:, slot:slot + 1] * self.fused_encoder(fused)
-        return torch.cat([f_id, f_aud, batch.emotion.clamp(0, 1) * self.emotion_known], 1)
+        return torch.cat([f_id, f_aud, self.filmed_emotions(batch.emotion)], 1)
+
+    def filmed_emotions(self, emotion: torch.Tensor) -> torch.Tensor:
+        """(B, 7) intensities in [0, 1], zero for every emotion none of the takes shows (it has no effect)."""
+        return emotion.clamp(0, 1) * self.emotion_known
 
     def reference_weights(self, emotion: torch.Tensor, driven: bool) -> torch.Tensor:
         """(B, 1 + 7) weights of the reference groups (neutral, then each emotion) for (B, 7) emotion labels:
         driven, the keyframed intensities of the emotions the takes show, scaled to sum at most 1, and the rest
         neutral; otherwise one-hot on the frame's own label (its strongest emotion at >= 0.5, else neutral)."""
         if driven:
-            w = emotion.clamp(0, 1) * self.emotion_known
+            w = self.filmed_emotions(emotion)
             w = w / w.sum(1, keepdim=True).clamp_min(1.0)
             return torch.cat([1 - w.sum(1, keepdim=True), w], 1)
         strongest, which = emotion.max(1)
