@@ -83,7 +83,7 @@ def main() -> None:
     from core.renderers.nerf_ad.config import NeRFADConfig
     from core.renderers.nerf_ad.model import NeRFAD, region_shares
     from core.renderers.nerf_ad.networks import resize
-    from core.renderers.nerf_ad.pretrain import MOUTH, face_set, speech_weights, train_attention
+    from core.renderers.nerf_ad.pretrain import MOUTH, classifier_units, face_set, speech_weights, train_attention
     from core.workspace import Workspace
 
     torch.manual_seed(0)
@@ -98,6 +98,7 @@ def main() -> None:
         assert isinstance(renderer, NeRFAD), f"{args.model} is not a nerf_ad model"
         options = renderer.options
         generator, classifier = renderer.generator, renderer.classifier
+        unit_low, unit_span = renderer.au_low, renderer.au_span
         config["model"] = args.model
     else:
         from core.renderers.jobs import parse_settings
@@ -107,7 +108,8 @@ def main() -> None:
         options = NeRFADConfig(**resolve_options("nerf_ad", None, settings))
         config["options"] = {k: v for k, v in settings.items() if k != "attention_steps"}
         train_src, _, _ = actor_sources(ws, args.actor, NeRFAD.needs_for(options), args.holdout)
-        faces = face_set(train_src, options.face_size, options.action_units)
+        faces = face_set(train_src, options.face_size, options.action_units, options.au_scale)
+        unit_low, unit_span = faces.unit_low, faces.unit_span
         generator, classifier, info = train_attention(
             faces, args.steps, lambda_code=options.lambda_code, lambda_cycle=options.lambda_cycle,
             lambda_gp=options.lambda_gp, lambda_mask=options.lambda_mask, lambda_tv=options.lambda_tv)
@@ -134,7 +136,7 @@ def main() -> None:
         speech = torch.cat(speech_all)
         shares = region_shares(speech, {k: torch.cat(v) for k, v in regions.items()})
         small = torch.cat(crops_small)
-        predicted = (torch.sigmoid(classifier(small)) * AU_MAX).numpy()
+        predicted = classifier_units(classifier, small, unit_low, unit_span).numpy()
     tracked = torch.cat(labels).numpy() * AU_MAX
     emit("nerf_ad_attention", {"mouth_jaw_share": shares["mouth_jaw"], "mouth_chin_share": shares["mouth_chin"],
                                "eyes_share": shares["eyes"],

@@ -26,6 +26,18 @@ Every step runs through the ``emodub`` CLI, as a user would:
    on the original clip with its own audio is given for reference). ``strip.png`` shows original and
    dubbed crops of a few frames; ``side_by_side.mp4`` the whole dub next to the looped original.
 
+**Shots that are not the training footage** (``--unseen-shot-seconds S``, for the long clips): the clip's last S
+seconds are cut into their own file and prepared as the shot instead of the whole clip. With ``--holdout`` covering
+them (0.1 of a 50-60 s clip: the last 5-6 s), neither the renderer nor the a2e ever saw those frames: the studio
+case of training on takes and dubbing another shot. ``unseen_strip.png`` and ``unseen_side_by_side.mp4`` show it.
+
+    .venv/bin/python bench/real_footage.py --clip ../shared/data/real/clips/long/office_man_256_25fps_60s.mp4 \
+        --clip-name take --out /tmp/compare-office --holdout 0.1 --unseen-shot-seconds 5 --consent-by ... \
+        --consent-scope ... --consent-document ...
+
+(``--clip-name take`` with ``--out`` pointing where ``bench/renderer_compare.py`` left its workspace reuses that
+ingest and tracking.)
+
 Figures: ``{"name", "value", "unit", "config"}`` per line; the last line (``name = "summary"``) has them all.
 """
 
@@ -75,6 +87,20 @@ def contact_strip(original: Path, dubbed: Path, crop_json: Path, out: Path, pick
     return out
 
 
+def clip_tail(clip: Path, seconds: float, out: Path) -> Path:
+    """The last ``seconds`` of ``clip`` (video and sound) as their own file, at the clip's rate and size."""
+    import imageio_ffmpeg
+
+    from core.io.video import probe
+
+    info = probe(clip)
+    first = max(0, info.frames - int(round(seconds * info.fps)))
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-ss", f"{first / info.fps:.6f}",
+                    "-i", str(clip), "-frames:v", str(info.frames - first), "-c:v", "libx264", "-crf", "10",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(out)], check=True)
+    return out
+
+
 def side_by_side(original: Path, dubbed: Path, audio: Path, out: Path, fps: float) -> Path:
     from core.io.video import VideoWriter, iter_frames
 
@@ -95,8 +121,13 @@ def main() -> None:
     parser.add_argument("--renderer-preset", default=None, help="the variant's preset (e.g. cpu)")
     parser.add_argument("--a2e-iterations", type=int, default=600)
     parser.add_argument("--holdout", type=float, default=0.2)
-    parser.add_argument("--speech-prior", type=int, default=40,
-                        help="synthetic sentences mixed into the a2e training (0: the clip alone)")
+    parser.add_argument("--speech-prior", type=int, default=None,
+                        help="synthetic sentences mixed into the a2e training (0: the clip alone; default: the "
+                             "a2e job's choice, 40 below 20 s of footage)")
+    parser.add_argument("--clip-name", default="interview", help="the clip's name in the workspace")
+    parser.add_argument("--unseen-shot-seconds", type=float, default=0.0,
+                        help="dub the clip's last S seconds, cut into their own shot, instead of the whole clip "
+                             "(keep them inside --holdout so no training saw them)")
     parser.add_argument("--ramp-seconds", type=float, default=2.0)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     # A dub needs the actor's consent record (core.consent). The default clip is a public research example
@@ -127,7 +158,8 @@ def main() -> None:
     t0 = time.perf_counter()
     config = {"clip": args.clip.name, "audio": args.audio.name, "renderer": args.renderer,
               "renderer_iterations": args.renderer_iterations,
-              "a2e_iterations": args.a2e_iterations, "holdout": args.holdout, "speech_prior": args.speech_prior}
+              "a2e_iterations": args.a2e_iterations, "holdout": args.holdout, "speech_prior": args.speech_prior,
+              "unseen_shot_seconds": args.unseen_shot_seconds}
     figures: dict[str, Any] = {}
 
     def record(name: str, value: Any, unit: str) -> None:
@@ -141,21 +173,21 @@ def main() -> None:
 
     s = time.perf_counter()
     manifest = ws / "emodub.json"
-    clip_known = manifest.exists() and "interview" in json.loads(manifest.read_text()).get("actors", {}).get(
+    clip_known = manifest.exists() and args.clip_name in json.loads(manifest.read_text()).get("actors", {}).get(
         "actor", {}).get("clips", {})
     if not manifest.exists():
         subprocess.run([sys.executable, "-m", "core.cli", "workspace", "init", str(ws)], cwd=ROOT, check=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
     if not clip_known:
-        emodub("ingest", "-w", str(ws), str(args.clip), "--actor", "actor", "--clip", "interview",
+        emodub("ingest", "-w", str(ws), str(args.clip), "--actor", "actor", "--clip", args.clip_name,
                "--emotion", "neutral", log=log)
     if not (ws / "actors" / "actor" / "consent.json").exists():
         emodub("actor", "consent", "-w", str(ws), "--actor", "actor", "--by", consent[0], "--scope", consent[1],
                "--document", consent[2], log=log)
-    clip_dir = ws / "actors" / "actor" / "clips" / "interview"
+    clip_dir = ws / "actors" / "actor" / "clips" / args.clip_name
     track = (json.loads((clip_dir / "tracking" / "quality.json").read_text())
              if (clip_dir / "tracking" / "params.npz").exists() else
-             emodub("track", "-w", str(ws), "--actor", "actor", "--clip", "interview", *dev, log=log))
+             emodub("track", "-w", str(ws), "--actor", "actor", "--clip", args.clip_name, *dev, log=log))
     lap("ingest+track", s)
     s = time.perf_counter()
     preset = ["--preset", args.renderer_preset] if args.renderer_preset else []
@@ -171,8 +203,9 @@ def main() -> None:
     record("renderer_held_out_frames", held["frames"], "frames")
     s = time.perf_counter()
     a2e_holdout = ["--holdout", str(args.holdout)] if args.holdout > 0 else []
+    prior = [] if args.speech_prior is None else ["--speech-prior", str(args.speech_prior)]
     emodub("train", "a2e", "-w", str(ws), "--actor", "actor", "--iterations", str(args.a2e_iterations),
-           "--speech-prior", str(args.speech_prior), *a2e_holdout, "--restart", *dev, log=log)
+           *prior, *a2e_holdout, "--restart", *dev, log=log)
     lap("train_a2e", s)
     if a2e_holdout:  # lip sync where there is ground truth: the held-out end driven by its own audio
         a2e_held = emodub("eval", "a2e", "-w", str(ws), "--actor", "actor", "--ablation-name", "none", *dev,
@@ -181,13 +214,19 @@ def main() -> None:
         record("a2e_held_out_jaw_r", round(a2e_held["jaw_corr"], 4), "")
         record("a2e_held_out_frames", a2e_held["frames"], "frames")
     s = time.perf_counter()
-    if not (ws / "shots" / "interview_shot" / "tracking" / "params.npz").exists():
-        emodub("shot", "prepare", "-w", str(ws), str(args.clip), "--shot", "interview_shot", log=log)
+    shot, shot_source = "interview_shot", args.clip
+    if args.unseen_shot_seconds > 0:
+        shot, shot_source = "unseen_shot", out / "unseen_shot.mp4"
+        if not shot_source.exists():
+            clip_tail(args.clip, args.unseen_shot_seconds, shot_source)
+        record("unseen_shot_seconds", args.unseen_shot_seconds, "s")
+    if not (ws / "shots" / shot / "tracking" / "params.npz").exists():
+        emodub("shot", "prepare", "-w", str(ws), str(shot_source), "--shot", shot, log=log)
     lap("shot_prepare", s)
-    fps = float(probe(ws / "shots" / "interview_shot" / "video.mp4").fps)
+    fps = float(probe(ws / "shots" / shot / "video.mp4").fps)
     (out / "emotions.json").write_text(json.dumps(happy_ramp(fps, args.ramp_seconds)))
     s = time.perf_counter()
-    dub = emodub("dub", "-w", str(ws), "--actor", "actor", "--shot", "interview_shot", "--audio", str(args.audio),
+    dub = emodub("dub", "-w", str(ws), "--actor", "actor", "--shot", shot, "--audio", str(args.audio),
                  "--emotions", str(out / "emotions.json"), "--out", str(out / "dubbed.mp4"), "--name", "real",
                  "--renderer-model", args.renderer, *dev, log=log)
     lap("dub", s)
@@ -214,10 +253,11 @@ def main() -> None:
     record("lipsync_detected_original", {k: original_sync[k] for k in ("peak_corr", "offset_frames",
                                                                        "corr_at_zero")}, "")
     record("tracking", {k: v for k, v in track.items() if isinstance(v, int | float | str)}, "")
-    contact_strip(ws / "shots" / "interview_shot" / "video.mp4", out / "dubbed.mp4",
-                  ws / "shots" / "interview_shot" / "crop.json", out / "strip.png")
-    side_by_side(ws / "shots" / "interview_shot" / "video.mp4", out / "dubbed.mp4", ws / "renders" / "real" /
-                 "audio.wav", out / "side_by_side.mp4", fps)
+    prefix = "unseen_" if args.unseen_shot_seconds > 0 else ""
+    contact_strip(ws / "shots" / shot / "video.mp4", out / "dubbed.mp4", ws / "shots" / shot / "crop.json",
+                  out / f"{prefix}strip.png")
+    side_by_side(ws / "shots" / shot / "video.mp4", out / "dubbed.mp4", ws / "renders" / "real" / "audio.wav",
+                 out / f"{prefix}side_by_side.mp4", fps)
     figures["stage_seconds"] = stages
     figures["seconds"] = round(time.perf_counter() - t0, 1)
     emit("summary", figures, "", config)

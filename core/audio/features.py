@@ -63,6 +63,16 @@ class AudioFeatureConfig:
         normalize_gain: scale each input to ``target_level_dbfs`` (speech level) before analysis.
         target_level_dbfs: speech level after normalisation (RMS of the loudest 5% of 20 ms frames).
         max_gain_db: largest gain applied (a near-silent file is not blown up into noise).
+        utterance_norm: standardise each feature dimension over the utterance's speech frames (those within
+            ``utterance_norm_range_db`` of its loudest; mel and MFCC only). Removes what is constant over a
+            recording: the channel (microphone, room), the speaker's average spectrum and level, so a dub
+            voiced by another speaker or recorded elsewhere is analysed like the training footage.
+        utterance_norm_range_db: frames quieter than the loudest 5% by more than this are pauses and do not
+            count in the utterance's statistics.
+        warp: vocal-tract length warp of the mel filterbank (VTLP, Jaitly & Hinton 2013): the features are
+            those of a voice whose formants lie ``warp`` times as high (a shorter tract for ``warp > 1``).
+            1 analyses the audio as it is; training copies of the footage at other warps teach the a2e
+            other speakers' formants (``A2EConfig.voice_warps``).
     """
 
     sample_rate: int = 16000
@@ -77,6 +87,9 @@ class AudioFeatureConfig:
     normalize_gain: bool = True
     target_level_dbfs: float = -20.0
     max_gain_db: float = 30.0
+    utterance_norm: bool = False
+    utterance_norm_range_db: float = 35.0
+    warp: float = 1.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -108,6 +121,10 @@ class AudioFeatureConfig:
         nyquist = self.sample_rate / 2
         if self.fmax is not None and not (self.fmin < self.fmax <= nyquist):
             raise ValueError(f"need fmin < fmax <= {nyquist:g} Hz, got fmin={self.fmin}, fmax={self.fmax}")
+        if not (math.isfinite(self.warp) and 0.5 <= self.warp <= 2.0):
+            raise ValueError(f"warp must lie in [0.5, 2] (a formant shift of at most an octave), got {self.warp!r}")
+        if not self.utterance_norm_range_db > 0:
+            raise ValueError(f"utterance_norm_range_db must be > 0, got {self.utterance_norm_range_db!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -207,12 +224,34 @@ class FeatureExtractor(ABC):
             raise ValueError(f"n_frames must be >= 1, got {n_frames}")
         n_frames = int(n_frames)
         feats = self.frame_features(mono, self.frame_centres(n_frames, fps))   # (J, D)
+        if self.config.utterance_norm:
+            feats = self.normalize_utterance(feats)
         k, W = self.config.frames_per_video_frame, self.window
         windows = np.lib.stride_tricks.sliding_window_view(feats, W, axis=0)[::k]  # (N, D, W)
         return np.ascontiguousarray(windows.transpose(0, 2, 1)[:n_frames], dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim, "window": self.window, "config": self.config.to_dict()}
+
+    def loudness_db(self, feats: np.ndarray) -> np.ndarray:
+        """(J,) a loudness in dB of each audio frame of :meth:`frame_features`, for utterance normalisation."""
+        raise ValueError(f"utterance_norm is not available for the {self.name!r} feature (mel and mfcc only)")
+
+    def normalize_utterance(self, feats: np.ndarray) -> np.ndarray:
+        """(J, D) features standardised per dimension over the utterance's speech frames.
+
+        Pauses are left out of the statistics (a take with long silences would otherwise be normalised
+        towards silence). Too little speech to measure (under 25 frames, 0.25 s at a 10 ms hop) uses every
+        frame; a dimension that does not vary keeps a unit spread, so silence stays finite.
+        """
+        loud = self.loudness_db(feats)
+        if loud.size == 0:
+            return feats
+        speech = loud >= np.percentile(loud, 95) - self.config.utterance_norm_range_db
+        ref = feats[speech] if speech.sum() >= 25 else feats
+        mean = ref.mean(0, dtype=np.float64)
+        std = np.maximum(ref.std(0, dtype=np.float64), 1e-3)
+        return ((feats - mean) / std).astype(np.float32)
 
 
 def _frame_indices(centres: np.ndarray, win: int) -> tuple[np.ndarray, int]:
@@ -236,6 +275,31 @@ def power_frames(wave: np.ndarray, centres: np.ndarray, win: int, n_fft: int) ->
         yield (spec.real**2 + spec.imag**2).astype(np.float32, copy=False)
 
 
+def warp_filterbank(basis: np.ndarray, warp: float) -> np.ndarray:
+    """A filterbank that reads a spectrum as if its frequencies were ``warp`` times higher.
+
+    Args:
+        basis: (M, F) filter weights over F linear frequency bins from 0 to Nyquist.
+        warp: frequency factor; filter ``m`` at bin ``f`` takes the weight the original had at ``warp * f``
+            (past Nyquist: 0), so it is centred ``warp`` times lower and a formant at ``F`` lands in the band
+            of ``warp * F``: the audio is analysed as a voice with formants ``warp`` times as high.
+
+    Returns:
+        (M, F) warped weights, each filter rescaled to the original's area (a band's energy does not
+        change with its width).
+    """
+    bins = np.arange(basis.shape[1], dtype=np.float64)
+    src = bins * warp
+    lo = np.clip(np.floor(src).astype(int), 0, basis.shape[1] - 1)
+    hi = np.clip(lo + 1, 0, basis.shape[1] - 1)
+    frac = src - np.floor(src)
+    warped = basis[:, lo] * (1.0 - frac) + basis[:, hi] * frac
+    warped[:, src > basis.shape[1] - 1] = 0.0
+    area = basis.sum(1, keepdims=True)
+    return warped * np.where(warped.sum(1, keepdims=True) > 0, area / np.maximum(warped.sum(1, keepdims=True),
+                                                                                   1e-12), 0.0)
+
+
 class MelExtractor(FeatureExtractor):
     """Log-mel spectrogram (dB), ``n_mels`` bands per audio frame."""
 
@@ -246,8 +310,10 @@ class MelExtractor(FeatureExtractor):
         import librosa
 
         c = self.config
-        self._mel_basis = librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin,
-                                              fmax=c.fmax).astype(np.float32)  # (n_mels, n_fft//2+1)
+        basis = librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax)
+        if c.warp != 1.0:
+            basis = warp_filterbank(basis, c.warp)
+        self._mel_basis = basis.astype(np.float32)  # (n_mels, n_fft//2+1)
 
     @property
     def dim(self) -> int:
@@ -262,6 +328,9 @@ class MelExtractor(FeatureExtractor):
 
     def frame_features(self, wave: np.ndarray, centres: np.ndarray) -> np.ndarray:
         return self.log_mel(wave, centres)
+
+    def loudness_db(self, feats: np.ndarray) -> np.ndarray:
+        return feats.mean(1)
 
 
 class MFCCExtractor(MelExtractor):
@@ -281,6 +350,10 @@ class MFCCExtractor(MelExtractor):
         # first-call overhead, which a one-off `a2e predict` would pay every time.
         mfcc = scipy.fft.dct(log_mel, type=2, norm="ortho", axis=1)[:, : self.config.n_mfcc]
         return np.ascontiguousarray(mfcc, dtype=np.float32)
+
+    def loudness_db(self, feats: np.ndarray) -> np.ndarray:
+        # c0 of the orthonormal DCT-II is sqrt(n_mels) times the mean log-mel.
+        return feats[:, 0] / math.sqrt(self.config.n_mels)
 
 
 WAV2VEC2_HINT = ("install transformers (pip install transformers) and point --phoneme-model at a local "

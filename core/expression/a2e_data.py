@@ -189,7 +189,7 @@ SPEECH_PRIOR_PREFIX = "speech_prior/"
 
 
 def speech_prior_clips(n_sentences: int, extractor: FeatureExtractor, include_neck: bool, fps: float,
-                       expr_names: Sequence[str], seed: int = 0) -> list[ClipData]:
+                       expr_names: Sequence[str], seed: int = 0, voices: bool = False) -> list[ClipData]:
     """Neutral sentences of the embedded synthetic actor (speech + exact mouth motion), generated in memory.
 
     An actor filmed for a few seconds gives the network too little to learn how mouths follow speech it
@@ -198,6 +198,7 @@ def speech_prior_clips(n_sentences: int, extractor: FeatureExtractor, include_ne
     teach the general speech-to-mouth mapping (an a2e trained on synthetic speech alone follows real
     German, English and French speech: jaw vs loudness r = 0.5-0.85 at offset 0), the actor's own clips
     its style. Always in the training split; deterministic for ``seed``, so a resumed run finds them.
+    ``voices``: each sentence in its own random voice (:func:`core.synthetic.speech.random_voice`).
 
     Raises:
         A2EDataError: the actor was tracked with another face model than the procedural head, whose
@@ -206,16 +207,20 @@ def speech_prior_clips(n_sentences: int, extractor: FeatureExtractor, include_ne
     from core.expression.emotions import N_EMOTIONS
     from core.synthetic.corpus import synthesize_clip
     from core.synthetic.phonemes import random_sentence
+    from core.synthetic.speech import random_voice
 
     if list(expr_names) != list(PROCEDURAL_EXPRESSIONS):
         raise A2EDataError("the speech prior drives the procedural head's expressions; this actor was tracked "
                            "with another face model (train without --speech-prior)")
     rng = np.random.default_rng(seed + 7_919)
+    sentences = [random_sentence(rng, int(rng.integers(4, 9))) for _ in range(n_sentences)]
     sr = extractor.config.sample_rate
     out = []
-    for i in range(n_sentences):
-        clip = synthesize_clip(random_sentence(rng, int(rng.integers(4, 9))), np.zeros(N_EMOTIONS, np.float32),
-                               fps, rng, sr=sr)
+    for i, sentence in enumerate(sentences):
+        # Per-sentence streams: the same sentences and timing with or without other voices.
+        voice = random_voice(np.random.default_rng([seed, 15_485, i])) if voices else None
+        clip = synthesize_clip(sentence, np.zeros(N_EMOTIONS, np.float32), fps, np.random.default_rng([seed, 7_919, i]),
+                               sr=sr, voice=voice)
         n = int(clip["n_frames"])
         # Only what the network predicts: the actor's pose/eye defaults (actor_defaults) stay the actor's.
         params = {k: np.asarray(clip[k], np.float32) for k in ("expression", "jaw_pose", "neck_pose")}
@@ -244,6 +249,23 @@ def match_target_statistics(prior: Sequence[ClipData], actor: Sequence[ClipData]
     actor_mean, actor_std = stats(actor)
     scale = np.where(prior_std > 1e-8, actor_std / np.maximum(prior_std, 1e-8), 0.0)
     return [replace(c, targets=((c.targets - prior_mean) * scale + actor_mean).astype(np.float32)) for c in prior]
+
+
+WARP_MARK = "~warp"  # name suffix of a training copy of a clip heard at another vocal-tract warp
+
+
+def warped_copies(heads: Sequence[ClipData], warped: Sequence[ClipData], warp: float) -> list[ClipData]:
+    """Training copies of ``heads`` whose features are those of ``warped`` (the same clips loaded with an
+    extractor at vocal-tract ``warp`` and cut alike). Targets, labels and groups stay the heads', so a copy
+    is trained and held out with its clip."""
+    by_name = {c.name: c for c in warped}
+    out = []
+    for head in heads:
+        copy = by_name.get(head.name)
+        if copy is None or copy.n_frames < head.n_frames:
+            raise A2EDataError(f"clip {head.name}: its warped features do not cover its {head.n_frames} frames")
+        out.append(replace(head, name=f"{head.name}{WARP_MARK}{warp:g}", features=copy.features[:head.n_frames]))
+    return out
 
 
 TAIL = "#tail"  # suffix of the held-out end of a clip (cut_tails)

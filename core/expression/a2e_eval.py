@@ -7,6 +7,9 @@ Metrics (all on smoothed predictions, as inference delivers them):
 - ``mouth_l1``: mean absolute error over the mouth-region parameters (the mouth/viseme and mouth-corner
   expression coefficients, and the jaw opening in radians); ``mouth_l1_mean_baseline`` is the error of
   always predicting the training mean, for scale.
+- ``mouth_open_corr`` (tracked footage): Pearson r of the mouth opening the prediction poses against the
+  tracked one; ``mouth_open_corr_voices``: the same with the held-out audio played faster or slower
+  (pitch and formants shifted: a voice the model never heard, ground truth kept by time-scaling it).
 - Emotion control: for the same held-out audio, each swept emotion at intensities 0, 0.33, 0.66, 1.0.
   The predicted change of the brow and mouth-corner parameters (mean over frames, relative to intensity
   0) is projected onto the ground-truth direction of that emotion: for synthetic actors the generator's
@@ -214,27 +217,64 @@ def tracked_face_model(ws: Any, actor: str, clips: Sequence[ClipData]) -> Any:
     return None
 
 
-def mouth_open_corr(model: A2EModel, clips: Sequence[ClipData], face_model: Any) -> float:
-    """Pearson r of the inner-lip opening (iBUG 62-66, 61-67, 63-65 over the eye-corner distance) of the face
-    model posed with the predicted expression and jaw against the same with the clips' own parameters (pose
-    and shape shared): whether the mouth opens when the tracked mouth does, whatever mix of jaw and mouth
-    blendshapes opens it."""
+def _mouth_openings(model: A2EModel, features: np.ndarray, emotion: np.ndarray, params: dict[str, np.ndarray],
+                    face_model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) inner-lip openings of the face model posed with the prediction for ``features`` and with the
+    tracked ``params`` (N frames; pose and shape shared)."""
     import torch
 
     from core.eval.lipsync import mouth_opening_from_landmarks
     from core.morphable.data import FaceParams
 
-    predicted, own = [], []
+    expression, jaw, _ = model.split_params(model.predict_features(features, emotion))
+    tracked = FaceParams.from_numpy(params)
+    posed = FaceParams(**{**tracked.tensors(), "expression": torch.as_tensor(expression, dtype=torch.float32),
+                          "jaw_pose": torch.as_tensor(jaw, dtype=torch.float32)})
+    with torch.no_grad():
+        return tuple(mouth_opening_from_landmarks(face_model(p).landmarks[..., :2].numpy(), normalize="inter_ocular")
+                     for p in (posed, tracked))  # type: ignore[return-value]
+
+
+def mouth_open_corr(model: A2EModel, clips: Sequence[ClipData], face_model: Any) -> float:
+    """Pearson r of the inner-lip opening (iBUG 62-66, 61-67, 63-65 over the eye-corner distance) of the face
+    model posed with the predicted expression and jaw against the same with the clips' own parameters (pose
+    and shape shared): whether the mouth opens when the tracked mouth does, whatever mix of jaw and mouth
+    blendshapes opens it."""
+    pairs = [_mouth_openings(model, c.features, c.emotion, c.params, face_model) for c in clips]
+    return pearson(np.concatenate([p for p, _ in pairs]), np.concatenate([o for _, o in pairs]))
+
+
+VOICE_SPEEDS: tuple[float, ...] = (0.85, 1.18)
+
+
+def voice_shift_corr(ws: Any, actor: str, model: A2EModel, clips: Sequence[ClipData], face_model: Any,
+                     speed: float) -> float:
+    """:func:`mouth_open_corr` with each clip's own audio played ``speed`` times as fast, a voice the model
+    never heard with ground truth kept: pitch and formants move by ``speed`` (1.18: about a man's voice
+    heard as a woman's formants; 0.85: a deeper voice) and the tracked motion is time-scaled alike (frame
+    ``j`` of the faster audio shows the clip's frame ``j * speed``)."""
+    from core.audio.io import load_audio
+    from core.expression.a2e_data import params_path, read_params
+
+    sr = model.feature_config.sample_rate
+    played = int(round(sr * speed))
+    speed = played / sr
+    pairs = []
     for clip in clips:
-        expression, jaw, _ = model.split_params(model.predict_features(clip.features, clip.emotion))
-        tracked = FaceParams.from_numpy(clip.params)
-        posed = FaceParams(**{**tracked.tensors(), "expression": torch.as_tensor(expression, dtype=torch.float32),
-                              "jaw_pose": torch.as_tensor(jaw, dtype=torch.float32)})
-        with torch.no_grad():
-            for params, out in ((posed, predicted), (tracked, own)):
-                landmarks = face_model(params).landmarks[..., :2].numpy()
-                out.append(mouth_opening_from_landmarks(landmarks, normalize="inter_ocular"))
-    return pearson(np.concatenate(predicted), np.concatenate(own))
+        base = clip.name.removesuffix(TAIL)
+        rec = ws.clip(actor, base)
+        fps = float(rec.get("fps") or 25.0)
+        path, _ = params_path(ws.clip_dir(actor, base), clip.params_file)
+        total = int(read_params(path)[0]["expression"].shape[0]) if path is not None else clip.n_frames
+        start = total - clip.n_frames if clip.name.endswith(TAIL) else 0
+        wave, _ = load_audio(ws.root / rec["audio"], sr)
+        segment = wave[int(round(start / fps * sr)):int(round((start + clip.n_frames) / fps * sr))]
+        n = int((clip.n_frames - 1) / speed) + 1
+        rows = np.minimum(np.round(np.arange(n) * speed).astype(int), clip.n_frames - 1)
+        features = model.extractor.extract(segment, played, fps, n_frames=n)
+        pairs.append(_mouth_openings(model, features, clip.emotion[rows],
+                                     {k: v[rows] for k, v in clip.params.items()}, face_model))
+    return pearson(np.concatenate([p for p, _ in pairs]), np.concatenate([o for _, o in pairs]))
 
 
 def evaluate_a2e(ws: Any, actor: str, model_name: str = "a2e", ablation_name: str | None = "a2e_l1",
@@ -261,6 +301,9 @@ def evaluate_a2e(ws: Any, actor: str, model_name: str = "a2e", ablation_name: st
     result.update(accuracy(model, held_out))
     face_model = tracked_face_model(ws, actor, held_out)
     result["mouth_open_corr"] = mouth_open_corr(model, held_out, face_model) if face_model is not None else None
+    if face_model is not None and not all(c.synthetic for c in held_out):
+        result["mouth_open_corr_voices"] = {f"{s:g}": voice_shift_corr(ws, actor, model, held_out, face_model, s)
+                                            for s in VOICE_SPEEDS}
     reporter.progress("eval a2e", 1, 4, f"jaw r {result['jaw_corr']:.3f}, mouth L1 {result['mouth_l1']:.4f}")
 
     all_clips = None

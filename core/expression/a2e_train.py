@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ import torch
 
 from core.audio.features import AudioFeatureConfig, make_extractor
 from core.expression.a2e import (
+    ARTICULATION_MAX_GAIN,
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     A2EConfig,
@@ -38,9 +40,13 @@ from core.expression.a2e import (
     A2EGenerator,
     A2EModel,
     A2EStats,
+    a2e_feature_config,
+    slow_part,
     target_names,
 )
 from core.expression.a2e_data import (
+    SPEECH_PRIOR_PREFIX,
+    WARP_MARK,
     ClipData,
     SequenceSampler,
     actor_defaults,
@@ -49,6 +55,7 @@ from core.expression.a2e_data import (
     match_target_statistics,
     speech_prior_clips,
     split_groups,
+    warped_copies,
 )
 
 HISTORY_KEYS: tuple[str, ...] = ("step", "l1", "vel", "gan_g", "gan_d", "total", "val_step", "val_l1",
@@ -109,6 +116,25 @@ def init_emotion_offset(generator: A2EGenerator, clips: Sequence[ClipData], stat
     with torch.no_grad():
         generator.emotion_offset.weight.copy_(torch.as_tensor(coef[1:].T, dtype=torch.float32))
         generator.net.decoder[-1].bias.add_(torch.as_tensor(coef[0], dtype=torch.float32))
+
+
+def calibrate_articulation(model: A2EModel, clips: Sequence[ClipData]) -> np.ndarray:
+    """(P,) gains on the model's articulation (:func:`core.expression.a2e.articulation`) fitted on ``clips``: per
+    parameter, the least-squares slope of the clips' fast motion on the predicted one, in [1,
+    ARTICULATION_MAX_GAIN]. The slope, not the ratio of spreads: a parameter the model predicts with little skill
+    gets a gain near 1 (its motion would be mostly noise made larger), one it predicts well gets back the
+    amplitude L1 training took from it."""
+    true_fast, predicted_fast = [], []
+    for clip in clips:
+        predicted = model.predict_features(clip.features, clip.emotion, smooth=True)
+        predicted_fast.append(predicted - slow_part(predicted, model.fps, axis=0))
+        target = clip.targets.astype(np.float32)
+        true_fast.append(target - slow_part(target, model.fps, axis=0))
+    truth, predicted = np.concatenate(true_fast).astype(np.float64), np.concatenate(predicted_fast).astype(np.float64)
+    variance = predicted.var(0)
+    covariance = ((truth - truth.mean(0)) * (predicted - predicted.mean(0))).mean(0)
+    gain = np.where(variance > 1e-12, covariance / np.maximum(variance, 1e-12), 1.0)
+    return np.clip(gain, 1.0, ARTICULATION_MAX_GAIN).astype(np.float32)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -196,6 +222,7 @@ class A2ETrainer:
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         self.stats = A2EStats.from_dict(state["stats"])  # the statistics the networks were trained with
+        self.stats.articulation_gain = None  # fitted again when training ends
         for key, value in (("fm", self.stats.feat_mean), ("fs", self.stats.feat_std),
                            ("tm", self.stats.target_mean), ("ts", self.stats.target_std)):
             self._t[key] = torch.as_tensor(value, device=self.device)
@@ -351,7 +378,7 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
         reporter: progress/log/artifact/cancel (a :class:`JobContext`); default silent.
         restart: ignore an existing checkpoint and start over.
         device: ``cpu`` or ``cuda``.
-        feature_config: audio feature configuration (default :class:`AudioFeatureConfig`).
+        feature_config: audio feature configuration (default :func:`core.expression.a2e.a2e_feature_config`).
 
     Returns:
         Outputs: model dir, checkpoint, iteration, final losses, validation metrics, params source.
@@ -378,7 +405,7 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
         config = A2EConfig.from_dict({**saved.to_dict(), "iterations": config.iterations})
         feature_config = AudioFeatureConfig.from_dict(state["feature_config"])
         reporter.log(f"resuming {model_name} from iteration {state['iteration']} ({ckpt_path})")
-    feature_config = feature_config or AudioFeatureConfig()
+    feature_config = feature_config or a2e_feature_config(config.speech_prior)
     extractor = make_extractor(config.feature, feature_config, config.phoneme_model, device)
     with ws.lock(f"train/{actor}/{model_name}"):
         clips, expr_names, source = load_actor_clips(
@@ -387,14 +414,25 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
         fps = float(ws.clip(actor, clips[0].name).get("fps") or 25.0)
         actor_clips, tails = cut_tails(clips, config.tail_holdout)  # no tails without tail_holdout
         clips = actor_clips + tails
+        copies: list[ClipData] = []
+        for warp in config.voice_warps:
+            warped_extractor = make_extractor(config.feature, replace(feature_config, warp=warp),
+                                              config.phoneme_model, device)
+            warped, _, _ = load_actor_clips(ws, actor, warped_extractor, config.params_source, config.include_neck,
+                                            clips=[c.name for c in actor_clips])
+            copies += warped_copies(actor_clips, cut_tails(warped, config.tail_holdout)[0], warp)
+        if copies:
+            reporter.log(f"voice warps {config.voice_warps}: {len(copies)} copies of the footage heard as other "
+                         "voices join the training clips")
         if config.speech_prior > 0:
             prior = speech_prior_clips(config.speech_prior, extractor, config.include_neck, fps, expr_names,
-                                       config.seed)
+                                       config.seed, voices=config.speech_prior_voices)
             prior = match_target_statistics(prior, actor_clips)
             clips = clips + prior
             reporter.log(f"speech prior: {config.speech_prior} synthetic sentences "
-                         f"({sum(c.n_frames for c in prior)} frames) join the training clips")
-        by_name = {c.name: c for c in clips}
+                         f"({sum(c.n_frames for c in prior)} frames"
+                         f"{', many voices' if config.speech_prior_voices else ''}) join the training clips")
+        by_name = {c.name: c for c in clips + copies}
         if state is not None:
             missing = [n for n in state["split"]["train"] + state["split"]["val"] if n not in by_name]
             if missing:
@@ -407,6 +445,8 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
             else:
                 train_names, val_names = split_groups(actor_clips, config.val_fraction, config.seed)
             train_names += [c.name for c in clips[len(actor_clips) + len(tails):]]  # the prior is never held out
+            trained = set(train_names)
+            train_names += [c.name for c in copies if c.name.split(WARP_MARK)[0] in trained]
         meta = {"actor": actor, "model_name": model_name, "params_source": source, "feature": config.feature}
         trainer = A2ETrainer(config, feature_config, [by_name[n] for n in train_names],
                              [by_name[n] for n in val_names], expr_names, fps, device, meta)
@@ -441,6 +481,16 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
             reporter.log(f"saved checkpoint at iteration {trainer.iteration}; run the same command to resume")
             raise
         seconds = time.perf_counter() - start
+        if config.articulation:
+            trainer.stats.articulation_gain = None  # measured on the network alone
+            own = [c for c in trainer.train_clips if WARP_MARK not in c.name and not c.name.startswith(
+                SPEECH_PRIOR_PREFIX)]
+            trainer.stats.articulation_gain = calibrate_articulation(trainer.model(), own)
+            history = trainer.history
+            if history["val_step"] and history["val_step"][-1] == trainer.iteration:  # measured again, with the gain
+                for key in ("val_step", "val_l1", "val_jaw_corr"):
+                    history[key].pop()
+            val = {}
         if not val and trainer.val_clips:
             val = trainer.validate()
         ckpt = _write_outputs(trainer, model_dir, reporter, {"interrupted": False, "val": val,

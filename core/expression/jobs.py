@@ -37,7 +37,10 @@ def _int(ctx: JobContext, key: str, default: int | None, minimum: int = 1) -> in
     return value
 
 
-SHORT_FOOTAGE_S = 60.0  # below this much real footage the speech prior is added unless --speech-prior says
+# Below this much real footage the speech prior is added unless --speech-prior says. Measured: with 50-54 s of
+# one take (the long real clips) the synthetic prior lowered the held-out mouth-opening r (0.51 -> 0.40 and
+# 0.39 -> 0.18); with 8 s alone the a2e reproduced its take and opened the mouth out of step on new speech.
+SHORT_FOOTAGE_S = 20.0
 AUTO_PRIOR_SENTENCES = 40
 
 
@@ -86,12 +89,24 @@ def _auto_speech_prior(ctx: JobContext, actor: str) -> int:
                 Arg("--speech-prior", dest="speech_prior", type=int, default=None,
                     help="add N neutral sentences of the embedded synthetic actor to the training data: how "
                          "mouths follow speech, for actors with little footage (procedural face model; default: "
-                         "40 when the actor has under 60 s of real footage, else 0)"),
+                         "40 when the actor has under 20 s of real footage, else 0)"),
+                Arg("--dropout", type=float, default=None,
+                    help="dropout rate in the generator (0; see the README before raising it)"),
+                Arg("--prior-voices", dest="speech_prior_voices", action="store_true",
+                    help="speak each speech-prior sentence in another random voice"),
+                Arg("--voice-warps", dest="voice_warps", default=None,
+                    help="comma-separated vocal-tract warps: extra training copies of the footage heard as voices "
+                         "with formants that many times as high (default 0.85,0.92,1.08,1.18; none: no copies)"),
+                Arg("--no-utterance-norm", dest="no_utterance_norm", action="store_true",
+                    help="do not standardise the audio features over each recording's speech (the speaker and "
+                         "channel normalisation new models use without a speech prior)"),
                 Arg("--checkpoint-every", dest="checkpoint_every", type=int, default=None),
                 Arg("--restart", action="store_true", help="ignore an existing checkpoint and start over"),
                 _DEVICE])
 def run_train(ctx: JobContext) -> dict[str, Any]:
-    from core.expression.a2e import A2EConfig
+    from dataclasses import replace
+
+    from core.expression.a2e import A2EConfig, a2e_feature_config
     from core.expression.a2e_data import A2EDataError
     from core.expression.a2e_train import train_a2e
     from core.workspace import LockBusy
@@ -102,7 +117,7 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
         value = _int(ctx, key, None, minimum=0 if key in ("seed", "speech_prior") else 1)
         if value is not None:
             overrides[key] = value
-    for key in ("lr", "lambda_gan", "lambda_vel", "val_fraction", "tail_holdout"):
+    for key in ("lr", "lambda_gan", "lambda_vel", "val_fraction", "tail_holdout", "dropout"):
         if p.get(key) is not None:
             overrides[key] = float(p[key])
     for key in ("params_source", "feature", "phoneme_model"):
@@ -116,15 +131,23 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
         overrides["use_gan"] = False
     if p.get("include_neck"):
         overrides["include_neck"] = True
+    if p.get("speech_prior_voices"):
+        overrides["speech_prior_voices"] = True
     try:
+        if p.get("voice_warps") is not None:
+            text = str(p["voice_warps"]).strip().lower()
+            overrides["voice_warps"] = [] if text in ("", "none") else [float(w) for w in text.split(",") if w.strip()]
         config = A2EConfig(**overrides)
+        feature_config = a2e_feature_config(config.speech_prior)
+        if p.get("no_utterance_norm"):
+            feature_config = replace(feature_config, utterance_norm=False)
     except (TypeError, ValueError) as exc:
         raise JobFailed(f"bad a2e settings: {exc}", code="bad_params") from None
     name = str(p.get("name") or "a2e")
     ctx.plan([("load clips", 1.0), (f"train {name}", 9.0)])  # its bar's shares, roughly by time
     try:
-        return train_a2e(ctx.workspace, str(p["actor"]), config, model_name=name,
-                         reporter=ctx, restart=bool(p.get("restart")), device=ctx.device)
+        return train_a2e(ctx.workspace, str(p["actor"]), config, model_name=name, reporter=ctx,
+                         restart=bool(p.get("restart")), device=ctx.device, feature_config=feature_config)
     except A2EDataError as exc:
         raise JobFailed(str(exc), hint="ingest and track the actor's clips first, or build a synthetic "
                         "corpus (core.synthetic.corpus.build_param_corpus)", code="no_data") from None

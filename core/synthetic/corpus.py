@@ -84,8 +84,9 @@ def _renditions(emotions: Sequence[str], intensities: Sequence[float]) -> list[t
 
 
 def synthesize_clip(sentence: list[tuple[str, float]], emotion_vec: np.ndarray, fps: float,
-                    rng: np.random.Generator, sr: int = 16000) -> dict[str, Any]:
-    """Speak ``sentence`` with ``emotion_vec`` and derive the exact per-frame parameters.
+                    rng: np.random.Generator, sr: int = 16000, voice: Any = None) -> dict[str, Any]:
+    """Speak ``sentence`` with ``emotion_vec`` (in ``voice``, a :class:`core.synthetic.speech.VoiceConfig`;
+    default the synthetic actor's) and derive the exact per-frame parameters.
 
     Returns:
         ``wave`` (S,) float32, ``timing`` (PhonemeTiming), ``n_frames``, and FaceParams arrays
@@ -102,7 +103,7 @@ def synthesize_clip(sentence: list[tuple[str, float]], emotion_vec: np.ndarray, 
     from core.synthetic.speech import frame_energy, synthesize
     from core.synthetic.visemes import viseme_track
 
-    wave, timing = synthesize(sentence, emotion_vec, sr=sr, rng=rng)
+    wave, timing = synthesize(sentence, emotion_vec, sr=sr, rng=rng, voice=voice)
     n = int(np.ceil(timing.duration * fps - 1e-9))
     mouth, jaw = viseme_track(timing, fps, n)
     expression = compose_expression(mouth, emotion_expression(emotion_vec), blink_track(n, fps, rng))

@@ -137,6 +137,8 @@ class VoiceConfig:
         hop_s: how often the vocal-tract filter coefficients are updated, seconds.
         ramp_s: length of the amplitude ramps at phoneme boundaries, seconds.
         noise_floor: RMS of a constant background noise (keeps log-spectra finite in pauses).
+        formant_scale: factor on every formant and anti-resonance frequency: the speaker's vocal-tract
+            length (about 1.15-1.2 for an adult woman's voice against a man's, whose tract is longer).
     """
 
     base_pitch_hz: float = 120.0
@@ -154,6 +156,24 @@ class VoiceConfig:
     hop_s: float = 0.005
     ramp_s: float = 0.012
     noise_floor: float = 3e-5
+    formant_scale: float = 1.0
+
+
+def random_voice(rng: np.random.Generator) -> VoiceConfig:
+    """A plausible adult speaker: low or high voice (even odds), its tract length, pitch movement and
+    breathiness drawn within the ranges of adult read speech.
+
+    Low voices: f0 85-155 Hz, formants x0.92-1.06; high voices: f0 165-255 Hz, formants x1.08-1.22 (a shorter
+    vocal tract). The synthetic speech prior speaks each sentence in one, so the a2e does not learn one
+    voice's spectrum as the sound of speech.
+    """
+    high = bool(rng.random() < 0.5)
+    pitch = float(np.exp(rng.uniform(*np.log((165.0, 255.0) if high else (85.0, 155.0)))))
+    formants = float(rng.uniform(*((1.08, 1.22) if high else (0.92, 1.06))))
+    return VoiceConfig(base_pitch_hz=pitch, formant_scale=formants, accent_st=float(rng.uniform(1.5, 4.5)),
+                       declination_st=float(rng.uniform(1.0, 3.5)), breathiness=float(rng.uniform(0.01, 0.08)),
+                       open_quotient=float(rng.uniform(0.5, 0.7)), jitter=float(rng.uniform(0.004, 0.015)),
+                       shimmer=float(rng.uniform(0.02, 0.06)))
 
 
 # Fixed upper formants (frequency, bandwidth) of the cascade; they shape the high-frequency tilt.
@@ -445,7 +465,8 @@ def synthesize(phonemes: Sequence[tuple[str, float]],
     # Breath noise rides on the glottal flow (turbulence while the folds are open).
     breath = (voice.breathiness + prosody.breathiness) * voicing * (0.3 + flow)
     source = voicing * excitation + (0.25 * aspiration + breath) * white
-    freqs, bws = _formant_tracks(segments, hop_times, sr, prosody.formant_scale)
+    tract_scale = prosody.formant_scale * voice.formant_scale
+    freqs, bws = _formant_tracks(segments, hop_times, sr, tract_scale)
     tract = _time_varying_cascade(source, freqs, bws, hop, sr)
 
     # Nasal anti-resonances: the tract output through a zero pair, cross-faded in over the nasal.
@@ -454,7 +475,7 @@ def synthesize(phonemes: Sequence[tuple[str, float]],
             continue
         a, b = max(seg.start - 2 * ramp, 0), min(seg.end + 2 * ramp, n)
         r = np.exp(-np.pi * 100.0 / sr)
-        theta = 2 * np.pi * seg.ph.antiformant * prosody.formant_scale / sr
+        theta = 2 * np.pi * seg.ph.antiformant * tract_scale / sr
         zeros = np.array([1.0, -2 * r * np.cos(theta), r * r])
         zeroed = signal.lfilter(zeros / zeros.sum(), [1.0], tract[a:b])
         mask = np.zeros(b - a)

@@ -43,6 +43,11 @@ class NeRFADConfig(MLPFieldOptions):
             from its own identity face and ignores the audio face; at 0.5 it used the audio face but the
             held-out mouth got worse).
         audio_window: video frames of audio features around each frame the fusion sees (8 = 320 ms).
+        au_scale: ``"actor"``: each AU label is rescaled so the actor's own range over the training frames (2nd to
+            98th percentile) spans 0-1 before the attention and fusion learn from it; ``"absolute"``: OpenFace's
+            0-5 scale / 5, as the paper. A reserved speaker moves the mouth AUs little (the long office clip:
+            AU25 / AU26 spread 0.26 / 0.22 against 1.3 on the synthetic actor), so on the absolute scale the code
+            loss saw almost no difference between codes and the attention painted nothing.
     """
 
     action_units: str = "tracked"
@@ -60,6 +65,7 @@ class NeRFADConfig(MLPFieldOptions):
     fusion_box_weight: float = 9.0
     identity_swap: float = 0.0
     audio_window: int = 8
+    au_scale: str = "actor"
 
 
 PRESETS: dict[str, dict[str, Any]] = {

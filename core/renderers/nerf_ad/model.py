@@ -58,7 +58,7 @@ from core.renderers.registry import register_renderer
 
 from .config import NeRFADConfig
 from .networks import FEATURE_DIM, AttentionGenerator, FusionNet, ImageEncoder, LowerFaceClassifier, resize
-from .pretrain import face_set, speech_weights, train_attention, train_fusion, unit_error
+from .pretrain import AU_SCALES, face_set, speech_weights, train_attention, train_fusion, unit_error
 
 N_EMOTIONS = 7
 NEUTRAL_FACES = 8
@@ -80,6 +80,8 @@ class NeRFAD(MLPFieldNeRF):
             raise BadRendererOption(f"face_size must be a multiple of 8 and at least 16, got {o.face_size}")
         if o.references < 1:
             raise BadRendererOption("references must be >= 1")
+        if o.au_scale not in AU_SCALES:
+            raise BadRendererOption(f"au_scale must be one of {', '.join(AU_SCALES)}, got {o.au_scale!r}")
         if not 0.0 <= o.identity_swap <= 1.0:
             raise BadRendererOption(f"identity_swap is a probability (0 to 1), got {o.identity_swap}")
         if o.identity_swap > 0 and not o.disentangle:
@@ -98,6 +100,9 @@ class NeRFAD(MLPFieldNeRF):
         S = o.face_size
         self.register_buffer("audio_references", torch.zeros(1 + N_EMOTIONS, o.references, 3, S, S))
         self.register_buffer("emotion_known", torch.zeros(N_EMOTIONS))  # 1: the takes show it
+        # The AU scale C learned (labels = (AU / 5 - low) / span): reports read its output on the 0-5 scale.
+        self.register_buffer("au_low", torch.zeros(len(SPEECH_AUS)))
+        self.register_buffer("au_span", torch.ones(len(SPEECH_AUS)))
         self.register_buffer("neutral_faces", torch.zeros(NEUTRAL_FACES, 3, S, S))  # identity faces (A I)
         self.build_field(2 * FEATURE_DIM + N_EMOTIONS)
         self.pretrain_report: dict[str, Any] = {}
@@ -119,7 +124,9 @@ class NeRFAD(MLPFieldNeRF):
         super().prepare(source)
         o = self.options
         device = self.audio_references.device
-        faces = face_set(source, o.face_size, o.action_units)
+        faces = face_set(source, o.face_size, o.action_units, o.au_scale)
+        self.au_low.copy_(faces.unit_low)
+        self.au_span.copy_(faces.unit_span)
         with torch.enable_grad():
             generator, classifier, attention = train_attention(
                 faces, o.attention_steps, lambda_code=o.lambda_code, lambda_cycle=o.lambda_cycle,
@@ -139,8 +146,7 @@ class NeRFAD(MLPFieldNeRF):
         self._attention_sheet = attention_sheet(crops[shown], speech[shown])
         self.pretrain_report = {"attention": {"steps": o.attention_steps, **attention},
                                 "fusion": {"steps": o.fusion_steps, **fused},
-                                "classifier_training_frames": unit_error(self.classifier, crops,
-                                                                         faces.units.to(device)),
+                                "classifier_training_frames": unit_error(self.classifier, crops, faces),
                                 "emotions": emotions}
         if self.log is not None:
             self.log(f"nerf_ad networks: {json.dumps(self.pretrain_report)}")

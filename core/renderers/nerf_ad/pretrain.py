@@ -21,7 +21,9 @@ the generator then paints there. Measured on the synthetic actor (``bench/nerf_a
 region / on the eyes): whole-crop C at code weight 1 (64 frames of a trained model), 7% / - / 0.3% (the mask
 collapses to 2.6% of the crop); code weight 100, 5% / - / 1.4%; plus mask weight 2, 9% / - / 3.5% (bands over
 the eyes and brows); the box C, 10% / 29% / 0.4%; with mask weight 5, 19% / 54% / 0.03% (mask weight 10:
-14% / 41% / 0.2%); the README's 30-minute model (64 frames), 22% / 58% / 0.08%.
+14% / 41% / 0.2%); the README's 30-minute model (64 frames), 22% / 58% / 0.08%. The AUs on the actor's own
+range (``au_scale`` "actor", 64 frames): 15% / 38% / 0.2% here, but on the long office clip, whose AUs barely move on
+the absolute scale, 10% / 24% / 0.05% against 2% / 6% / 1.2% (mean speech weight 18.7% of a crop against 0.08%).
 
 **Which mask is used afterwards.** G_M needs a target code; at inference we ask for every mouth AU at half
 intensity (:data:`MASK_CODE`): the region that would have to change to produce them, the speech region, whatever
@@ -83,9 +85,29 @@ class FaceSet:
     clips: torch.Tensor
     emotion: torch.Tensor
     box: tuple[float, float, float, float]
+    unit_low: torch.Tensor
+    unit_span: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.crops)
+
+
+def absolute_units(units: torch.Tensor, low: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
+    """(..., 10) AU labels on a face set's scale (its ``unit_low`` / ``unit_span``) on OpenFace's 0-5 scale."""
+    return (units * span.to(units) + low.to(units)) * AU_MAX
+
+
+AU_SCALES: tuple[str, ...] = ("actor", "absolute")
+
+
+def actor_scaled_units(units: torch.Tensor, low_q: float = 0.02, high_q: float = 0.98,
+                       min_span: float = 0.02) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N, K) AU labels in [0, 1] rescaled so each AU's range over these frames (``low_q`` to ``high_q``
+    quantile) spans [0, 1]; returns them, the lows and the spans. An AU that moves less than ``min_span`` (0.1
+    on the 0-5 scale) keeps that span: its noise is not blown up into a signal."""
+    low = torch.quantile(units, low_q, dim=0)
+    span = (torch.quantile(units, high_q, dim=0) - low).clamp_min(min_span)
+    return ((units - low) / span).clamp(0, 1), low, span
 
 
 def source_units(source: Any, indices: list[int], action_units: str) -> torch.Tensor:
@@ -107,8 +129,9 @@ def source_units(source: Any, indices: list[int], action_units: str) -> torch.Te
 
 
 @torch.no_grad()
-def face_set(source: Any, size: int, action_units: str, max_frames: int = 1200) -> FaceSet:
-    """A :class:`FaceSet` of up to ``max_frames`` training frames spread over the source."""
+def face_set(source: Any, size: int, action_units: str, au_scale: str = "actor", max_frames: int = 1200) -> FaceSet:
+    """A :class:`FaceSet` of up to ``max_frames`` training frames spread over the source; AU labels on
+    ``au_scale`` (:attr:`~.config.NeRFADConfig.au_scale`)."""
     n = len(source)
     picks = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int)).tolist()
     crops, clips = [], []
@@ -120,9 +143,12 @@ def face_set(source: Any, size: int, action_units: str, max_frames: int = 1200) 
         crops.append(resize(images, size))
         clips += [k for k, _, _ in located]
     audio = source.audio_windows(picks)
-    return FaceSet(torch.cat(crops), torch.from_numpy(np.asarray(audio, np.float32)),
-                   source_units(source, picks, action_units), torch.tensor(clips),
-                   torch.from_numpy(source.emotions(picks)).float(), lower_face_box(source, picks))
+    units = source_units(source, picks, action_units)
+    low, span = torch.zeros(units.shape[1]), torch.ones(units.shape[1])
+    if au_scale == "actor":
+        units, low, span = actor_scaled_units(units)
+    return FaceSet(torch.cat(crops), torch.from_numpy(np.asarray(audio, np.float32)), units, torch.tensor(clips),
+                   torch.from_numpy(source.emotions(picks)).float(), lower_face_box(source, picks), low, span)
 
 
 NOSE_TIP, CHIN, JAW_LEFT, JAW_RIGHT = 30, 8, 4, 12  # iBUG-68 indices
@@ -253,9 +279,18 @@ def speech_weights(generator: AttentionGenerator | None, crops: torch.Tensor, ch
                       for part in crops.split(chunk)])
 
 
-def unit_error(classifier: LowerFaceClassifier, crops: torch.Tensor, units: torch.Tensor) -> dict[str, float]:
-    """Mean absolute error of C's mouth-AU intensities (0-5 scale) against (N, 10) labels, per AU and overall."""
+def classifier_units(classifier: LowerFaceClassifier, crops: torch.Tensor, low: torch.Tensor,
+                     span: torch.Tensor) -> torch.Tensor:
+    """(N, len(MOUTH)) C's mouth-AU intensities of ``crops`` on OpenFace's 0-5 scale (C learned the scale that
+    ``low`` / ``span``, (10,) each, describe)."""
     with torch.no_grad():
-        predicted = torch.sigmoid(classifier(crops)) * AU_MAX
-    error = (predicted - units[:, MOUTH] * AU_MAX).abs().mean(0)
+        return absolute_units(torch.sigmoid(classifier(crops)), low[MOUTH], span[MOUTH])
+
+
+def unit_error(classifier: LowerFaceClassifier, crops: torch.Tensor, faces: FaceSet) -> dict[str, float]:
+    """Mean absolute error of C's mouth-AU intensities against the face set's labels, per AU and overall, on
+    OpenFace's 0-5 scale whatever scale the set is on."""
+    predicted = classifier_units(classifier, crops, faces.unit_low, faces.unit_span)
+    truth = absolute_units(faces.units.to(crops), faces.unit_low, faces.unit_span)[:, MOUTH]
+    error = (predicted - truth).abs().mean(0)
     return {"mae": float(error.mean()), **{au: float(e) for au, e in zip(MOUTH_AUS, error.tolist(), strict=True)}}

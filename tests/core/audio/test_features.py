@@ -222,3 +222,62 @@ def test_wav2vec2_posteriors_are_aligned_to_the_grid(tmp_path: Path, monkeypatch
     np.testing.assert_allclose(feats.sum(-1), 1.0, atol=1e-5)     # posteriors
     W = ex.window
     assert int(np.argmax(feats[:, W // 2 - 1: W // 2 + 1, 1].mean(1))) == frame
+
+
+# -- speaker and channel robustness -------------------------------------------------------------------
+
+def test_warp_one_is_the_plain_filterbank_and_a_warp_moves_each_band_down() -> None:
+    from core.audio.features import warp_filterbank
+
+    rng = np.random.default_rng(0)
+    basis = np.abs(rng.normal(size=(3, 257)))
+    basis[:, 200:] = 0.0
+    assert np.allclose(warp_filterbank(basis, 1.0), basis)
+    tri = np.zeros((1, 257))
+    tri[0, 90:111] = 10 - np.abs(np.arange(90, 111) - 100)  # a triangle peaking at bin 100
+    warped = warp_filterbank(tri, 1.25)
+    assert int(np.argmax(warped[0])) == 80  # read at 1.25 x the frequency: centred at 100 / 1.25
+    assert warped.sum() == pytest.approx(tri.sum())  # same area: a band's energy does not depend on the warp
+    with pytest.raises(ValueError, match="warp"):
+        AudioFeatureConfig(warp=3.0)
+
+
+def test_a_warped_analysis_hears_a_voice_with_a_shorter_tract() -> None:
+    from core.synthetic.phonemes import random_sentence
+    from core.synthetic.speech import VoiceConfig, synthesize
+
+    sentence = random_sentence(np.random.default_rng(0), 8)
+    low, _ = synthesize(sentence, None, rng=1)
+    high, _ = synthesize(sentence, None, rng=1, voice=VoiceConfig(formant_scale=1.2))
+
+    def spectrum(wave: np.ndarray, warp: float) -> np.ndarray:  # long-term average log-mel (dB)
+        return make_extractor("mel", AudioFeatureConfig(warp=warp)).extract(wave, SR, 25.0)[:, 8].mean(0)
+
+    plain = np.abs(spectrum(low, 1.0) - spectrum(high, 1.0)).mean()
+    warped = np.abs(spectrum(low, 1.2) - spectrum(high, 1.0)).mean()
+    assert warped < 0.6 * plain  # the low voice analysed at warp 1.2 sounds like the high one
+
+
+def test_utterance_norm_removes_the_recording_level_and_channel() -> None:
+    from scipy import signal
+
+    wave = _speechlike(3.0)
+    wave[: SR // 2] = 0.0  # a pause at the start: left out of the statistics
+    # Another microphone and level: a first-order high-pass tilt and -20 dB.
+    other = (0.1 * signal.lfilter([1.0, -0.7], [1.0], wave)).astype(np.float32)
+    plain = make_extractor("mfcc", AudioFeatureConfig(normalize_gain=False))
+    normed = make_extractor("mfcc", AudioFeatureConfig(normalize_gain=False, utterance_norm=True))
+    a, b = normed.extract(wave, SR, 25.0), normed.extract(other, SR, 25.0)
+    speech = slice(20, 70)  # frames well inside the speech
+    assert np.isfinite(a).all() and np.isfinite(b).all()
+    assert np.abs(a[speech].reshape(-1, a.shape[-1]).mean(0)).max() < 0.5  # standardised over the speech
+    def gap(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # per coefficient, in units of its spread
+        x, y = x[speech].reshape(-1, x.shape[-1]), y[speech].reshape(-1, y.shape[-1])
+        return np.abs(x - y).mean(0) / x.std(0)
+
+    plain_gap = gap(plain.extract(wave, SR, 25.0), plain.extract(other, SR, 25.0))
+    normed_gap = gap(a, b)
+    assert plain_gap.max() > 5.0 and normed_gap.max() < 0.5  # the tilt no longer shifts c1
+    assert normed_gap.mean() < 0.5 * plain_gap.mean()
+    silence = normed.extract(np.zeros(SR // 10, np.float32), SR, 25.0)
+    assert np.isfinite(silence).all()  # nothing to normalise: finite, no division by zero

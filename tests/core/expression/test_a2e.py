@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 from core.audio.io import AudioError, load_audio
-from core.expression.a2e import A2EConfig, A2EModel, chunked_forward, emotion_frames, predict
+from core.expression.a2e import A2EConfig, A2EModel, a2e_feature_config, chunked_forward, emotion_frames, predict
 from core.expression.a2e_train import train_a2e
 from core.expression.emotions import EmotionCurves, curves_from, ramp_in
 from core.io.checkpoint import load_checkpoint
@@ -191,6 +191,21 @@ def test_job_kinds_train_predict_eval(trained: tuple[Workspace, dict[str, Any]],
     code, events = _job(ws, "train.a2e", actor=ACTOR, name="job", iterations=3, batch_size=4)
     assert code == P.EXIT_OK, events[-1]
     assert {e.kind for e in events if isinstance(e, P.Artifact)} >= {"checkpoint", "losses", "plot"}
+    model = A2EModel.load(ws.model_dir(ACTOR, "job"))
+    assert model.feature_config.utterance_norm and model.config.voice_warps == [0.85, 0.92, 1.08, 1.18]
+    code, events = _job(ws, "train.a2e", actor=ACTOR, name="plain", iterations=2, batch_size=4, voice_warps="none",
+                        no_utterance_norm=True, dropout=0.0)
+    assert code == P.EXIT_OK, events[-1]
+    plain = A2EModel.load(ws.model_dir(ACTOR, "plain"))
+    assert not plain.feature_config.utterance_norm and plain.config.voice_warps == [] and plain.config.dropout == 0
+    assert not a2e_feature_config(speech_prior=40).utterance_norm  # the synthetic prior is not normalised
+    gain = model.stats.articulation_gain  # fitted when training ended, saved with the model
+    assert gain is not None and gain.shape == (len(model.target_names),) and 1.0 <= gain.min() <= gain.max() <= 3.0
+    code, events = _job(ws, "train.a2e", actor=ACTOR, name="bad", iterations=2, voice_warps="0.9,3")
+    assert code != P.EXIT_OK and events[-1].code == "bad_params" and "voice_warps" in events[-1].message
+    # A model saved before these settings existed keeps what it was trained with.
+    legacy = {k: v for k, v in model.config.to_dict().items() if k not in ("dropout", "voice_warps")}
+    assert A2EConfig.from_dict(legacy).dropout == 0.0 and A2EConfig.from_dict(legacy).voice_warps == []
     clip = ws.clip(ACTOR, "s000_neutral")
     out = tmp_path / "pred.npz"
     code, events = _job(ws, "a2e.predict", actor=ACTOR, name="job", audio=str(ws.root / clip["audio"]),
@@ -271,3 +286,32 @@ def test_params_source_and_short_clip_sampling(workspace: Workspace) -> None:
     assert batch["features"].shape == (3, 8, 16, 13)
     np.testing.assert_array_equal(batch["mask"], np.repeat([[1, 1, 1, 1, 1, 0, 0, 0]], 3, 0))
     assert batch["targets"][:, 5:].sum() == 0
+
+
+def test_articulation_gain_scales_fast_motion_only_and_is_fitted_to_the_footage() -> None:
+    from types import SimpleNamespace
+
+    from core.expression.a2e import articulation
+    from core.expression.a2e_data import ClipData
+    from core.expression.a2e_train import calibrate_articulation
+
+    fps, n = 25.0, 250
+    t = np.arange(n) / fps
+    ramp = np.clip(t / 2.0, 0, 1) * 0.8          # a keyframed emotion ramp (slow)
+    speech = 0.3 * np.sin(2 * np.pi * 4.0 * t)   # articulation at 4 Hz
+    tracks = np.stack([ramp + speech, np.full(n, 0.5)], 1).astype(np.float32)
+    boosted = articulation(tracks, np.array([2.0, 3.0], np.float32), fps, axis=0)
+    inner = slice(70, 230)  # half a second past the ramp's end and away from the clip's ends
+    assert np.allclose(boosted[inner, 0] - ramp[inner], 2 * speech[inner], atol=0.03)  # the ramp kept, speech x2
+    assert np.allclose(boosted[:, 1], 0.5)  # a constant (an emotion offset) is not touched
+    assert articulation(tracks, None, fps, axis=0) is tracks
+
+    # A model that moves at half the footage's amplitude gets a gain of about 2; one that never moves, or moves
+    # out of step with the footage, 1 (its motion made larger would be noise made larger).
+    noise = 0.1 * np.random.default_rng(0).standard_normal(n)
+    tracks = np.stack([ramp + speech, np.full(n, 0.5), 0.2 * np.sin(2 * np.pi * 3.0 * t)], 1).astype(np.float32)
+    clip = ClipData("c", "c", np.zeros((n, 4, 2), np.float32), tracks, np.zeros((n, 7), np.float32), {}, False, {})
+    predicted = np.stack([ramp + 0.5 * speech, np.full(n, 0.5), noise], 1).astype(np.float32)
+    model = SimpleNamespace(fps=fps, predict_features=lambda features, emotion, smooth=True: predicted)
+    gain = calibrate_articulation(model, [clip])
+    assert gain[0] == pytest.approx(2.0, abs=0.1) and gain[1] == pytest.approx(1.0) and gain[2] < 1.2

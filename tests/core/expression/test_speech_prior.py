@@ -90,3 +90,39 @@ def test_the_job_adds_the_prior_for_short_real_footage_only(tmp_path: Path) -> N
     ws.set_clip("synth", "s0", {"video": "x.mp4", "fps": 25, "duration_s": 2.0, "synthetic": True})
     assert _auto_speech_prior(ctx, "synth") == 0  # the synthetic actor needs no prior
     assert _auto_speech_prior(ctx, "nobody") == 0
+
+
+def test_prior_voices_are_deterministic_and_unlike_the_one_synthetic_voice() -> None:
+    from core.synthetic.speech import random_voice
+
+    voices = [random_voice(np.random.default_rng(s)) for s in range(40)]
+    pitches = np.array([v.base_pitch_hz for v in voices])
+    scales = np.array([v.formant_scale for v in voices])
+    assert pitches.min() >= 85 and pitches.max() <= 255 and (pitches > 160).any() and (pitches < 160).any()
+    assert np.corrcoef(pitches, scales)[0, 1] > 0.5  # high voices come with shorter tracts
+    extractor = make_extractor("mfcc")
+    one = speech_prior_clips(2, extractor, False, 25.0, PROCEDURAL_EXPRESSIONS, seed=3)
+    many = speech_prior_clips(2, extractor, False, 25.0, PROCEDURAL_EXPRESSIONS, seed=3, voices=True)
+    again = speech_prior_clips(2, extractor, False, 25.0, PROCEDURAL_EXPRESSIONS, seed=3, voices=True)
+    assert all(np.array_equal(a.features, b.features) for a, b in zip(many, again, strict=True))
+    assert [c.n_frames for c in one] == [c.n_frames for c in many]  # same sentences, other voices
+    assert not any(np.allclose(a.features, b.features) for a, b in zip(one, many, strict=True))
+
+
+def test_voice_warps_add_trained_copies_of_the_footage_only(tmp_path: Path) -> None:
+    from core.expression.a2e_data import TAIL, WARP_MARK
+
+    torch.set_num_threads(1)
+    ws = Workspace.create(tmp_path / "ws")
+    build_param_corpus(ws, "p", 2, emotions=("neutral",), intensities=(1.0,), seed=1, words=(2, 3))
+    config = A2EConfig(encoder_hidden=16, lstm_hidden=16, decoder_hidden=16, disc_hidden=8, batch_size=4,
+                       seq_len=8, iterations=3, checkpoint_every=3, val_every=3, tail_holdout=0.3,
+                       voice_warps=[0.9, 1.15])
+    train_a2e(ws, "p", config)
+    split = json.loads((ws.model_dir("p", "a2e") / "config.json").read_text())["split"]
+    names = sorted(ws.read_manifest()["actors"]["p"]["clips"])
+    copies = sorted(n for n in split["train"] if WARP_MARK in n)
+    assert copies == sorted(f"{n}{WARP_MARK}{w}" for n in names for w in ("0.9", "1.15"))
+    assert sorted(split["val"]) == [n + TAIL for n in names]  # held-out ends are heard as they are
+    with pytest.raises(ValueError, match="voice_warps"):
+        A2EConfig(voice_warps=[2.0])

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from core.expression.a2e import A2EConfig, A2EModel
-from core.expression.a2e_data import TAIL, ClipData, cut_tails, load_actor_clips
+from core.expression.a2e_data import TAIL, WARP_MARK, ClipData, cut_tails, load_actor_clips
 from core.expression.a2e_eval import evaluate_a2e, mouth_open_corr
 from core.expression.a2e_train import train_a2e
 from core.morphable.data import PROCEDURAL_EXPRESSIONS, FaceParams
@@ -47,7 +47,8 @@ def test_training_holds_out_each_clips_end_and_the_eval_measures_it(tmp_path: Pa
     train_a2e(ws, "p", config)
     split = json.loads((ws.model_dir("p", "a2e") / "config.json").read_text())["split"]
     names = sorted(ws.read_manifest()["actors"]["p"]["clips"])
-    assert sorted(split["train"]) == names and sorted(split["val"]) == [n + TAIL for n in names]
+    assert sorted(n for n in split["train"] if WARP_MARK not in n) == names  # + their voice-warped copies
+    assert sorted(split["val"]) == [n + TAIL for n in names]
     result = evaluate_a2e(ws, "p", ablation_name=None)
     model = A2EModel.load(ws.model_dir("p", "a2e"))
     whole, _, _ = load_actor_clips(ws, "p", model.extractor, "auto", False)
@@ -78,3 +79,39 @@ def test_mouth_open_corr_is_one_for_the_truth_and_low_for_another_clips_mouth() 
     assert mouth_open_corr(oracle(targets), [clip], face_model) == pytest.approx(1.0, abs=1e-6)
     shuffled = targets[rng.permutation(n)]
     assert abs(mouth_open_corr(oracle(shuffled), [clip], face_model)) < 0.5
+
+
+def test_voice_shift_keeps_the_sped_up_audio_aligned_with_the_time_scaled_motion(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from core.audio.features import AudioFeatureConfig, make_extractor
+    from core.expression.a2e_eval import voice_shift_corr
+    from core.morphable.registry import load_model
+
+    face_model = load_model("procedural", resolution="small")
+    E, sr, fps, n = len(PROCEDURAL_EXPRESSIONS), 16000, 25.0, 200
+    t = np.arange(int(n / fps * sr)) / sr
+    envelope = lambda x: 0.55 + 0.45 * np.sin(2 * np.pi * 1.3 * x) * np.sin(2 * np.pi * 0.4 * x + 1.0)  # noqa: E731
+    noise = np.random.default_rng(0).standard_normal(t.size)  # broadband: every band follows the loudness
+    sf.write(tmp_path / "a.wav", (0.3 * envelope(t) * noise).astype(np.float32), sr)
+    params = FaceParams.zeros(n, face_model.n_shape, E).to_numpy()
+    params["jaw_pose"][:, 0] = 0.3 * envelope(np.arange(n) / fps)  # the mouth opens with the loudness
+    clip = ClipData("c", "c", np.zeros((n, 16, 13), np.float32), np.zeros((n, E + 3), np.float32),
+                    np.zeros((n, 7), np.float32), {}, False, params, "tracking")
+    ws = SimpleNamespace(root=tmp_path, clip=lambda actor, name: {"fps": fps, "audio": "a.wav"},
+                         clip_dir=lambda actor, name: tmp_path / "no-params")
+    extractor = make_extractor("mfcc", AudioFeatureConfig(normalize_gain=False))
+    model = SimpleNamespace(n_expr=E, config=SimpleNamespace(include_neck=False),
+                            feature_config=extractor.config, extractor=extractor)
+
+    def predict(features: np.ndarray, emotion: np.ndarray) -> np.ndarray:  # opens the jaw with the loudness
+        amplitude = 10.0 ** (features[:, features.shape[1] // 2, 0] / np.sqrt(40) / 20.0)  # c0 -> mean level
+        out = np.zeros((len(features), E + 3), np.float32)
+        out[:, E] = 0.3 * amplitude / amplitude.max()
+        return out
+
+    model.predict_features = predict
+    model.split_params = lambda raw: A2EModel.split_params(model, raw)
+    for speed in (0.85, 1.0, 1.18):
+        # Off by the time-scaling, the faster audio would drift out of step (1.2 s by the end at 0.85).
+        assert voice_shift_corr(ws, "p", model, [clip], face_model, speed) > 0.9, speed

@@ -80,6 +80,9 @@ def test_smoke_train_cancel_resume_render_and_drive(tracked_workspace, tmp_path)
     assert emotion_input.shape == (2, 7) and torch.allclose(emotion_input[:, 4], torch.full((2,), 0.5))
     assert float(emotion_input.abs().sum()) == pytest.approx(1.0)
     assert torch.allclose(happy_and_sad, happy)
+    # The AU scale C learned is the actor's own range (au_scale "actor"), kept for the reports.
+    assert (renderer.au_span > 0).all() and (renderer.au_low >= 0).all() and (renderer.au_low + renderer.au_span
+                                                                              <= 1 + 1e-5).all()
     with torch.no_grad():  # training with identity_swap = 1: the identity face is a neutral take's, whatever
         renderer.options.identity_swap = 1.0  # the frame shows
         renderer.train()
@@ -212,3 +215,21 @@ def test_imported_openface_units_are_read_by_column_name(tracked_workspace, tmp_
     units = source_units(source, [0, 3], "openface")
     expected = values[[0, 3]][:, [names.index(au) for au in SPEECH_AUS]] / 5.0
     assert np.allclose(units.numpy(), expected)
+
+
+def test_actor_scaled_units_span_the_actors_own_range_and_map_back(tracked_workspace) -> None:
+    from core.expression.action_units import AU_MAX
+    from core.renderers.nerf_ad.pretrain import absolute_units, actor_scaled_units
+
+    generator = torch.Generator().manual_seed(0)
+    reserved = 0.3 + 0.05 * torch.rand(200, 3, generator=generator)  # a mouth that barely moves (0-1 labels)
+    reserved[:, 2] = 0.4  # an AU that never moves
+    scaled, low, span = actor_scaled_units(reserved)
+    assert float(scaled.min()) >= 0 and float(scaled.max()) <= 1
+    assert float(scaled[:, 0].quantile(0.98) - scaled[:, 0].quantile(0.02)) == pytest.approx(1.0, abs=1e-3)
+    assert torch.allclose(scaled[:, 2], torch.zeros(200))  # no spread: no signal made out of it
+    inside = (scaled > 0) & (scaled < 1)  # not clipped: the inverse gives the labels back on the 0-5 scale
+    assert torch.allclose(absolute_units(scaled, low, span)[inside], (reserved * AU_MAX)[inside], atol=1e-4)
+    source, _, _ = actor_sources(_workspace(tracked_workspace), "a", NeRFAD.needs_for(NeRFADConfig(**TINY)), 0.25)
+    with pytest.raises(Exception, match="au_scale"):
+        _build(source, {"au_scale": "relative"})
