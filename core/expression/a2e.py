@@ -307,6 +307,7 @@ class A2EStats:
 
 
 ARTICULATION_MAX_GAIN = 3.0
+ARTICULATION_MIN_CORRELATION = 0.3  # a parameter's fast motion gets a gain only where the prediction follows it
 
 
 def slow_part(raw: np.ndarray, fps: float, axis: int = -2) -> np.ndarray:

@@ -33,6 +33,7 @@ import torch
 from core.audio.features import AudioFeatureConfig, make_extractor
 from core.expression.a2e import (
     ARTICULATION_MAX_GAIN,
+    ARTICULATION_MIN_CORRELATION,
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     A2EConfig,
@@ -121,7 +122,8 @@ def init_emotion_offset(generator: A2EGenerator, clips: Sequence[ClipData], stat
 def calibrate_articulation(model: A2EModel, clips: Sequence[ClipData]) -> np.ndarray:
     """(P,) gains on the model's articulation (:func:`core.expression.a2e.articulation`) fitted on ``clips``: per
     parameter, the least-squares slope of the clips' fast motion on the predicted one, in [1,
-    ARTICULATION_MAX_GAIN]. The slope, not the ratio of spreads: a parameter the model predicts with little skill
+    ARTICULATION_MAX_GAIN], and 1 where the two correlate under ARTICULATION_MIN_CORRELATION. The slope, not the
+    ratio of spreads: a parameter the model predicts with little skill
     gets a gain near 1 (its motion would be mostly noise made larger), one it predicts well gets back the
     amplitude L1 training took from it."""
     true_fast, predicted_fast = [], []
@@ -133,7 +135,11 @@ def calibrate_articulation(model: A2EModel, clips: Sequence[ClipData]) -> np.nda
     truth, predicted = np.concatenate(true_fast).astype(np.float64), np.concatenate(predicted_fast).astype(np.float64)
     variance = predicted.var(0)
     covariance = ((truth - truth.mean(0)) * (predicted - predicted.mean(0))).mean(0)
-    gain = np.where(variance > 1e-12, covariance / np.maximum(variance, 1e-12), 1.0)
+    correlation = covariance / np.maximum(np.sqrt(variance * truth.var(0)), 1e-12)
+    # Only where the prediction follows the footage: a barely trained network's faint, chance-correlated motion
+    # would otherwise get the largest gains.
+    skilled = (variance > 1e-12) & (correlation >= ARTICULATION_MIN_CORRELATION)
+    gain = np.where(skilled, covariance / np.maximum(variance, 1e-12), 1.0)
     return np.clip(gain, 1.0, ARTICULATION_MAX_GAIN).astype(np.float32)
 
 

@@ -42,6 +42,7 @@ def test_a_happy_ramp_through_lipnerf_moves_the_retracked_face_along_happy(tmp_p
     from core.synthetic.known_clip import known_clip_camera, known_clip_workspace, render_known_frames
 
     torch.manual_seed(0)
+    torch.set_num_threads(1)  # the same numbers whichever tests ran before (several set one thread)
     model = load_model("procedural")
     happy = emotion_direction(model.expr_names, "happy")
     t = np.arange(N_FRAMES) / 25
@@ -49,7 +50,11 @@ def test_a_happy_ramp_through_lipnerf_moves_the_retracked_face_along_happy(tmp_p
     expression = {name: (s * happy[i]).astype(np.float32) for i, name in enumerate(model.expr_names) if happy[i]}
     ws = known_clip_workspace(tmp_path / "ws", n_frames=N_FRAMES, size=SIZE, clips=2, expression=expression,
                               jaw=0.05, turn=0.0)
-    _run(ws, "train.a2e", {"actor": "a", "iterations": 6, "batch_size": 4, "seq_len": 8, "checkpoint_every": 3})
+    # The a2e is a 6-iteration stand-in: its output is noise on top of the ramp this test is about. Trained with the
+    # voice copies and normalised features (the defaults since stop 31) on this test's steady tone, its noise put
+    # one 8-frame bin out of order (rho 0.7); the plain settings keep the stand-in as quiet as the test assumes.
+    _run(ws, "train.a2e", {"actor": "a", "iterations": 6, "batch_size": 4, "seq_len": 8, "checkpoint_every": 3,
+                           "voice_warps": "none", "no_utterance_norm": True})
     _run(ws, "train.renderer", {"actor": "a", "renderer": "lipnerf", "iterations": 600, "holdout": 0.1,
                                 "evaluate": False, "options": {"render_size": SIZE, "rays_per_step": 512,
                                                                "samples": 16}})
@@ -79,6 +84,6 @@ def test_a_happy_ramp_through_lipnerf_moves_the_retracked_face_along_happy(tmp_p
     direction = (one - zero) * face
     fitted = (((frames - zero) * direction).sum((1, 2, 3)) / (direction**2).sum((1, 2, 3)).clamp_min(1e-9)).numpy()
     result = binned_projection(fitted[:, None], ramp, np.ones(1), bins=5)
-    assert result["rho"] >= 0.9, result
+    assert result["rho"] >= 0.9 - 1e-9, result  # one adjacent pair of bins out of order is rho 0.9
     assert result["bin_projection"][-1] - result["bin_projection"][0] > 0.03, result  # a visible change
     assert binned_projection(asked[:, None], ramp, np.ones(1), bins=5)["rho"] >= 0.9  # the ramp reached e
