@@ -248,18 +248,17 @@ VOICE_SPEEDS: tuple[float, ...] = (0.85, 1.18)
 
 
 def voice_shift_corr(ws: Any, actor: str, model: A2EModel, clips: Sequence[ClipData], face_model: Any,
-                     speed: float) -> float:
-    """:func:`mouth_open_corr` with each clip's own audio played ``speed`` times as fast, a voice the model
-    never heard with ground truth kept: pitch and formants move by ``speed`` (1.18: about a man's voice
-    heard as a woman's formants; 0.85: a deeper voice) and the tracked motion is time-scaled alike (frame
-    ``j`` of the faster audio shows the clip's frame ``j * speed``)."""
+                     speeds: Sequence[float] = VOICE_SPEEDS) -> dict[str, float]:
+    """:func:`mouth_open_corr` with each clip's own audio played ``speed`` times as fast, per speed (keyed
+    ``f"{speed:g}"``): a voice the model never heard with ground truth kept. Pitch and formants move by ``speed``
+    (1.18: about a man's voice heard as a woman's formants; 0.85: a deeper voice) and the tracked motion is
+    time-scaled alike (frame ``j`` of the faster audio shows the clip's frame ``j * speed``). Each clip's audio
+    and parameter file are read once for all speeds."""
     from core.audio.io import load_audio
     from core.expression.a2e_data import params_path, read_params
 
     sr = model.feature_config.sample_rate
-    played = int(round(sr * speed))
-    speed = played / sr
-    pairs = []
+    pairs: dict[float, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in speeds}
     for clip in clips:
         base = clip.name.removesuffix(TAIL)
         rec = ws.clip(actor, base)
@@ -269,12 +268,16 @@ def voice_shift_corr(ws: Any, actor: str, model: A2EModel, clips: Sequence[ClipD
         start = total - clip.n_frames if clip.name.endswith(TAIL) else 0
         wave, _ = load_audio(ws.root / rec["audio"], sr)
         segment = wave[int(round(start / fps * sr)):int(round((start + clip.n_frames) / fps * sr))]
-        n = int((clip.n_frames - 1) / speed) + 1
-        rows = np.minimum(np.round(np.arange(n) * speed).astype(int), clip.n_frames - 1)
-        features = model.extractor.extract(segment, played, fps, n_frames=n)
-        pairs.append(_mouth_openings(model, features, clip.emotion[rows],
-                                     {k: v[rows] for k, v in clip.params.items()}, face_model))
-    return pearson(np.concatenate([p for p, _ in pairs]), np.concatenate([o for _, o in pairs]))
+        for nominal in speeds:
+            played = int(round(sr * nominal))
+            speed = played / sr
+            n = int((clip.n_frames - 1) / speed) + 1
+            rows = np.minimum(np.round(np.arange(n) * speed).astype(int), clip.n_frames - 1)
+            features = model.extractor.extract(segment, played, fps, n_frames=n)
+            pairs[nominal].append(_mouth_openings(model, features, clip.emotion[rows],
+                                                  {k: v[rows] for k, v in clip.params.items()}, face_model))
+    return {f"{s:g}": pearson(np.concatenate([p for p, _ in pairs[s]]), np.concatenate([o for _, o in pairs[s]]))
+            for s in speeds}
 
 
 def evaluate_a2e(ws: Any, actor: str, model_name: str = "a2e", ablation_name: str | None = "a2e_l1",
@@ -302,8 +305,7 @@ def evaluate_a2e(ws: Any, actor: str, model_name: str = "a2e", ablation_name: st
     face_model = tracked_face_model(ws, actor, held_out)
     result["mouth_open_corr"] = mouth_open_corr(model, held_out, face_model) if face_model is not None else None
     if face_model is not None and not all(c.synthetic for c in held_out):
-        result["mouth_open_corr_voices"] = {f"{s:g}": voice_shift_corr(ws, actor, model, held_out, face_model, s)
-                                            for s in VOICE_SPEEDS}
+        result["mouth_open_corr_voices"] = voice_shift_corr(ws, actor, model, held_out, face_model)
     reporter.progress("eval a2e", 1, 4, f"jaw r {result['jaw_corr']:.3f}, mouth L1 {result['mouth_l1']:.4f}")
 
     all_clips = None

@@ -488,7 +488,6 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
             raise
         seconds = time.perf_counter() - start
         if config.articulation:
-            trainer.stats.articulation_gain = None  # measured on the network alone
             own = [c for c in trainer.train_clips if WARP_MARK not in c.name and not c.name.startswith(
                 SPEECH_PRIOR_PREFIX)]
             trainer.stats.articulation_gain = calibrate_articulation(trainer.model(), own)
