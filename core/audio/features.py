@@ -300,6 +300,40 @@ def warp_filterbank(basis: np.ndarray, warp: float) -> np.ndarray:
                                                                                    1e-12), 0.0)
 
 
+def slaney_mel(hz: np.ndarray) -> np.ndarray:
+    """Hz -> mel on the Slaney (Auditory Toolbox) scale: linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, np.float64)
+    linear = hz * 3.0 / 200.0
+    log_step = math.log(6.4) / 27.0
+    return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / log_step, linear)
+
+
+def slaney_hz(mel: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`slaney_mel`."""
+    mel = np.asarray(mel, np.float64)
+    log_step = math.log(6.4) / 27.0
+    return np.where(mel >= 15.0, 1000.0 * np.exp(log_step * (mel - 15.0)), mel * 200.0 / 3.0)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
+                   fmax: float | None = None) -> np.ndarray:
+    """Triangular mel filters, Slaney scale and area normalisation (librosa.filters.mel's defaults, which
+    the shipped a2e and renderer checkpoints were trained with; a test checks the two agree).
+
+    Returns:
+        (n_mels, n_fft // 2 + 1) float32 weights over the rfft bins from 0 to Nyquist.
+    """
+    fmax = sample_rate / 2.0 if fmax is None else fmax
+    bins_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    edges = slaney_hz(np.linspace(slaney_mel(fmin), slaney_mel(fmax), n_mels + 2))   # (n_mels + 2,)
+    widths = np.diff(edges)
+    to_bin = edges[:, None] - bins_hz[None, :]                                        # (n_mels + 2, F)
+    rising = -to_bin[:-2] / widths[:-1, None]
+    falling = to_bin[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
 class MelExtractor(FeatureExtractor):
     """Log-mel spectrogram (dB), ``n_mels`` bands per audio frame."""
 
@@ -307,10 +341,8 @@ class MelExtractor(FeatureExtractor):
 
     def __init__(self, config: AudioFeatureConfig | None = None) -> None:
         super().__init__(config)
-        import librosa
-
         c = self.config
-        basis = librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax)
+        basis = mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax)
         if c.warp != 1.0:
             basis = warp_filterbank(basis, c.warp)
         self._mel_basis = basis.astype(np.float32)  # (n_mels, n_fft//2+1)
@@ -334,7 +366,7 @@ class MelExtractor(FeatureExtractor):
 
 
 class MFCCExtractor(MelExtractor):
-    """MFCC (librosa's mel filterbank and its DCT-II of the log-mel spectrogram), ``n_mfcc``
+    """MFCC (a Slaney mel filterbank and the DCT-II of the log-mel spectrogram), ``n_mfcc``
     coefficients per audio frame — the READ a2e input."""
 
     name = "mfcc"

@@ -96,6 +96,30 @@ def test_mfcc_equals_librosa_dct_of_the_log_mel() -> None:
     np.testing.assert_allclose(ex.frame_features(wave, centres), expected, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize(("sr", "n_fft", "n_mels", "fmin", "fmax"),
+                         [(16000, 512, 80, 20.0, 7600.0), (16000, 400, 40, 0.0, None),
+                          (48000, 2048, 128, 55.0, 20000.0)])
+def test_mel_filterbank_matches_librosa(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> None:
+    # The checkpoints were trained on librosa.filters.mel's bank; ours must be the same filters.
+    from librosa.filters import mel
+
+    from core.audio.features import mel_filterbank
+
+    ours = mel_filterbank(sr, n_fft, n_mels, fmin, fmax)
+    expected = mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    assert ours.shape == expected.shape and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_mel_scale_round_trips_and_is_linear_below_1khz() -> None:
+    from core.audio.features import slaney_hz, slaney_mel
+
+    hz = np.array([0.0, 200.0, 999.0, 1000.0, 4000.0, 8000.0])
+    np.testing.assert_allclose(slaney_hz(slaney_mel(hz)), hz, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(slaney_mel(np.array([300.0, 600.0])), [4.5, 9.0])
+    assert np.all(np.diff(slaney_mel(hz)) > 0)
+
+
 def test_any_sample_rate_and_stereo_give_the_same_features() -> None:
     ex = make_extractor("mfcc")
     base = _speechlike(1.0, 48000)

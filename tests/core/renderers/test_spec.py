@@ -42,6 +42,9 @@ def test_presets_and_options_resolve_with_types_and_suggestions() -> None:
     with pytest.raises(UnknownRenderer, match="did you mean 'lipnerf'"):
         get_variant("lipnerv")
     assert preset_train_settings("neural_texture")["lr"] == pytest.approx(1e-4)
+    gpu = preset_train_settings("neural_texture", "gpu")  # the preset's training settings override the defaults
+    assert gpu["batch_size"] == 4 and gpu["lr"] == pytest.approx(2e-4) and gpu["lr_final"] == pytest.approx(2e-5)
+    assert resolve_options("neural_texture", "gpu")["unet_base"] == 32
 
 
 def test_every_preset_and_demo_scale_names_only_real_options() -> None:
