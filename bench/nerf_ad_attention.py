@@ -112,7 +112,8 @@ def main() -> None:
         unit_low, unit_span = faces.unit_low, faces.unit_span
         generator, classifier, info = train_attention(
             faces, args.steps, lambda_code=options.lambda_code, lambda_cycle=options.lambda_cycle,
-            lambda_gp=options.lambda_gp, lambda_mask=options.lambda_mask, lambda_tv=options.lambda_tv)
+            lambda_gp=options.lambda_gp, lambda_mask=options.lambda_mask, lambda_tv=options.lambda_tv,
+            mask_outside_weight=options.mask_outside_weight)
         config.update({"steps": args.steps, "training_frames": len(faces), "train_seconds": time.time() - started,
                        **{f"final_{k}": v for k, v in info.items()}})
     _, held, _ = actor_sources(ws, args.actor, NeRFAD.needs_for(options), args.holdout)

@@ -32,6 +32,9 @@ class NeRFADConfig(MLPFieldOptions):
         lambda_gp: weight of WGAN-GP's gradient penalty (Eq. 3; paper: WGAN-GP's 10).
         lambda_mask: weight of the mask's size, mean(1 - A) (ours: without it the attention can take the whole
             face; GANimation regularises its attention the same way).
+        mask_outside_weight: the mask-size term weighs speech weight outside the lower face's box (from under the
+            nose to below the chin, between the jaw's sides; the box C reads) 1 + this times. Ours: the speech AUs
+            are all in that box, but with an even penalty part of the weight settled on the hair, neck and collar.
         lambda_tv: weight of the mask's total variation (smoothness; GANimation's order of magnitude: a heavy TV
             term makes the mask one blob or nothing).
         lambda_fusion_au: weight of the AU loss in the fusion's training (Eqs. 4-5; the paper: 1). At 1 the
@@ -60,6 +63,7 @@ class NeRFADConfig(MLPFieldOptions):
     lambda_cycle: float = 10.0
     lambda_gp: float = 10.0
     lambda_mask: float = 5.0
+    mask_outside_weight: float = 9.0
     lambda_tv: float = 1e-3
     lambda_fusion_au: float = 0.1
     fusion_box_weight: float = 9.0

@@ -131,7 +131,8 @@ class NeRFAD(MLPFieldNeRF):
             generator, classifier, attention = train_attention(
                 faces, o.attention_steps, lambda_code=o.lambda_code, lambda_cycle=o.lambda_cycle,
                 lambda_gp=o.lambda_gp, lambda_mask=o.lambda_mask, lambda_tv=o.lambda_tv,
-                progress=self.stage_progress("AU attention"), device=str(device))
+                mask_outside_weight=o.mask_outside_weight, progress=self.stage_progress("AU attention"),
+                device=str(device))
             fusion, fused = train_fusion(faces, generator if o.disentangle else None, classifier, o.fusion_steps,
                                          lambda_au=o.lambda_fusion_au, box_weight=o.fusion_box_weight,
                                          progress=self.stage_progress("audio-face fusion"), device=str(device))
