@@ -82,6 +82,8 @@ class NeRFAD(MLPFieldNeRF):
             raise BadRendererOption("references must be >= 1")
         if o.au_scale not in AU_SCALES:
             raise BadRendererOption(f"au_scale must be one of {', '.join(AU_SCALES)}, got {o.au_scale!r}")
+        if o.mask_outside_weight < 0:
+            raise BadRendererOption(f"mask_outside_weight must be >= 0, got {o.mask_outside_weight}")
         if not 0.0 <= o.identity_swap <= 1.0:
             raise BadRendererOption(f"identity_swap is a probability (0 to 1), got {o.identity_swap}")
         if o.identity_swap > 0 and not o.disentangle:

@@ -233,6 +233,8 @@ def test_actor_scaled_units_span_the_actors_own_range_and_map_back(tracked_works
     source, _, _ = actor_sources(_workspace(tracked_workspace), "a", NeRFAD.needs_for(NeRFADConfig(**TINY)), 0.25)
     with pytest.raises(Exception, match="au_scale"):
         _build(source, {"au_scale": "relative"})
+    with pytest.raises(Exception, match="mask_outside_weight"):
+        _build(source, {"mask_outside_weight": -1.0})
 
 
 def test_the_mask_size_term_keeps_speech_weight_in_the_lower_face_box() -> None:
