@@ -305,3 +305,15 @@ def test_utterance_norm_removes_the_recording_level_and_channel() -> None:
     assert normed_gap.mean() < 0.5 * plain_gap.mean()
     silence = normed.extract(np.zeros(SR // 10, np.float32), SR, 25.0)
     assert np.isfinite(silence).all()  # nothing to normalise: finite, no division by zero
+
+
+def test_utterance_norm_does_not_stretch_a_dimension_that_barely_moves() -> None:
+    ex = make_extractor("mfcc", AudioFeatureConfig(utterance_norm=True))
+    rng = np.random.default_rng(0)
+    feats = np.zeros((200, ex.config.n_mfcc), np.float32)
+    feats[:, 0] = 40.0 + 8.0 * rng.standard_normal(200)      # loudness that moves like speech
+    feats[:, 1] = -5.0 + 0.01 * rng.standard_normal(200)     # a hum: a hundredth of a dB
+    feats[:, 2] = 12.0 * rng.standard_normal(200)            # a coefficient that moves like speech's
+    out = ex.normalize_utterance(feats)
+    assert np.abs(out[:, 1]).max() < 0.1  # kept near zero, not blown up to unit spread
+    assert out[:, 2].std() == pytest.approx(1.0, rel=0.05) and out[:, 0].std() == pytest.approx(1.0, rel=0.05)
