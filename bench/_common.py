@@ -73,6 +73,8 @@ def emotion_ramp_args(description: str | None, seconds: float) -> Any:
     parser.add_argument("--bins", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--emotion-source", default="auto", choices=["auto", "prior"],
+                        help="the dub's emotion source (prior: the generic expression even where filmed)")
     return parser.parse_args()
 
 
@@ -88,7 +90,7 @@ def dub_emotion_ramp(args: Any, prefix: str, seed: int) -> tuple[Any, Path, dict
     from core.workspace import Workspace
 
     ws = Workspace.open(args.workspace)
-    name = f"{prefix}-{args.renderer_model}"
+    name = f"{prefix}-{args.renderer_model}" + ("-prior" if args.emotion_source == "prior" else "")
     out = (args.out or args.workspace.parent / name).resolve()
     out.mkdir(parents=True, exist_ok=True)
     fps = float(ws.shot(args.shot).get("fps") or 25.0)
@@ -100,5 +102,5 @@ def dub_emotion_ramp(args: Any, prefix: str, seed: int) -> tuple[Any, Path, dict
     dub = emodub("dub", "-w", str(ws.root), "--actor", args.actor, "--shot", args.shot, "--audio",
                  str(out / "line.wav"), "--emotions", str(out / "curves.json"), "--renderer-model",
                  args.renderer_model, "--name", name, "--out", str(out / "dubbed.mp4"), "--device", args.device,
-                 log=out / "commands.log")
+                 "--emotion-source", args.emotion_source, log=out / "commands.log")
     return ws, out, curves, dub, fps

@@ -108,6 +108,9 @@ _DUB_INPUT_ARGS = (
     Arg("--renderer-model", default=None, dest="renderer_model",
         help="the actor's trained renderer model to use by name (default: the best of --renderer)"),
     Arg("--a2e-model", default="a2e", dest="a2e_model", help="the actor's a2e model (default a2e)"),
+    Arg("--emotion-source", default="auto", choices=["auto", "prior"], dest="emotion_source",
+        help="auto: each emotion from the actor's labelled takes where filmed, else the face model's generic "
+             "expression; prior: the generic expression for every emotion"),
     Arg("--paste-region", default="face", choices=["face", "head"], dest="paste_region",
         help="replace only the face (default; hair, ears, neck stay the plate's) or the whole head"),
     Arg("--device", default="auto", choices=["auto", "cpu", "cuda"]))
@@ -178,6 +181,7 @@ def _dub_inputs(ctx: JobContext) -> tuple[Any, Any]:
         config = DubConfig(length=p.get("length", "audio"), end=p.get("end", "loop"),
                            renderer_name=renderer_model, a2e_name=p.get("a2e_model") or "a2e",
                            paste_region=p.get("paste_region") or "face", format=fmt.name,
+                           emotion_source=p.get("emotion_source") or "auto",
                            matte=p.get("matte") or "none")
     except ValueError as exc:
         raise JobFailed(str(exc), code="bad_params") from None

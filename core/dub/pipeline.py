@@ -61,6 +61,10 @@ class DubConfig:
             user names none).
         emotion_prior: emotions the actor has no labelled footage of come from the face model's generic
             FACS prior (:mod:`core.expression.emotion_prior`) instead of the network's untrained inputs.
+        emotion_source: ``"auto"``: each emotion from the actor's labelled footage where it was filmed, else from
+            the generic prior; ``"prior"``: every emotion from the generic prior, filmed or not (the face model's
+            stock expression, stronger than many actors' own takes; also the comparison for footage-learned
+            emotions).
         paste_region: ``"face"``: only the face (:func:`core.render.masks.face_faces`: the mesh without scalp,
             ears and neck, or the model's face region, in the union of the dubbed and the shot's own geometry,
             grown by ``paste_grow_px``) replaces the plate, so hair, ears and neck keep the plate's sharp
@@ -80,6 +84,7 @@ class DubConfig:
     a2e_name: str = "a2e"
     renderer_name: str = "renderer"
     emotion_prior: bool = True
+    emotion_source: str = "auto"
     paste_region: str = "face"
     paste_grow_px: int = 4
     format: str = "h264"
@@ -95,6 +100,10 @@ class DubConfig:
             raise ValueError(f"paste_region must be 'face' or 'head', got {self.paste_region!r}")
         if self.end not in ("loop", "hold"):
             raise ValueError(f"end must be 'loop' or 'hold', got {self.end!r}")
+        if self.emotion_source not in ("auto", "prior"):
+            raise ValueError(f"emotion_source must be 'auto' or 'prior', got {self.emotion_source!r}")
+        if self.emotion_source == "prior" and not self.emotion_prior:
+            raise ValueError("emotion_source 'prior' needs the emotion prior (emotion_prior=True)")
 
 
 def source_indices(n_out: int, n_shot: int, end: str) -> np.ndarray:
@@ -340,6 +349,8 @@ def prepare_dub(ws: Workspace, actor: str, shot: str, audio: Path, emotions: Any
     report("predict", 0, 1, "audio to expression")
     # Emotions the actor was never filmed with come from the face model's generic prior (emotion_prior).
     coverage = actor_emotion_coverage(ws.read_manifest(), actor)
+    if config.emotion_source == "prior":  # as if no emotion had been filmed
+        coverage = np.zeros_like(coverage)
     prior = EmotionPrior.for_expressions(face_model.expr_names) if config.emotion_prior else None
     prediction = a2e.predict(wave16, sr16, emotions, n_frames=n_out, fps=fps, smooth=config.smooth,
                              emotion_gate=network_gate(coverage, prior))

@@ -147,3 +147,27 @@ def test_train_actor_tracks_only_what_is_not_tracked_and_says_what_is_missing(tm
     assert run_job(P.JobSpec("train.actor", {"actor": "bob"}, str(empty.root)), events.append) == P.EXIT_ERROR
     assert isinstance(events[-1], P.Error) and "no footage" in events[-1].message
     assert "import the actor's footage" in events[-1].hint
+
+
+def test_emotion_source_prior_takes_the_generic_expression_even_for_a_filmed_emotion(shared_trained_actor: Any,
+                                                                                    tmp_path: Path) -> None:
+    ws = shared_trained_actor
+    clip = next(iter(ws.read_manifest()["actors"]["a"]["clips"]))
+    before = dict(ws.read_manifest()["actors"]["a"]["clips"][clip].get("emotion") or {})
+    params = {"actor": "a", "shot": "s", "audio": str(speech(tmp_path / "a.wav", 0.4)), "frame": 3,
+              "emotions": "happy:0.8", "device": "cpu", "out": str(tmp_path / "p")}
+    try:
+        ws.set_clip_emotion("a", clip, {"happy": 1.0})  # the actor was filmed happy
+        assert job(ws, "preview", params)["emotion_sources"] == {"happy": "footage"}
+        assert job(ws, "preview", {**params, "emotion_source": "prior"})["emotion_sources"] == {"happy": "prior"}
+    finally:
+        ws.set_clip_emotion("a", clip, before)
+
+
+def test_emotion_source_is_checked() -> None:
+    from core.dub.pipeline import DubConfig
+
+    with pytest.raises(ValueError, match="emotion_source"):
+        DubConfig(emotion_source="footage_only")
+    with pytest.raises(ValueError, match="needs the emotion prior"):
+        DubConfig(emotion_source="prior", emotion_prior=False)
