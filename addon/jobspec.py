@@ -36,6 +36,12 @@ MATTES: tuple[tuple[str, str, str], ...] = (
     ("alpha", "Matte as alpha", "the paste matte as the output's alpha channel (ProRes 4444, PNG, EXR)"),
 )
 
+EMOTION_SOURCES: tuple[tuple[str, str, str], ...] = (
+    ("auto", "Actor's Takes", "each emotion from the actor's labelled takes where filmed, else the face model's "
+                               "generic expression"),
+    ("prior", "Generic", "the face model's generic expression for every emotion, filmed or not"),
+)
+
 
 class JobInputError(ValueError):
     """Something the editor must fix before a job can start; ``hint`` says what."""
@@ -163,13 +169,14 @@ class AudioSpan:
 def dub_params(*, actor: str, shot: str, audio: AudioSpan, emotions: dict[str, Any],
                renderer: str | None = None, renderers: list[str] | None = None, device: str = "auto",
                length: str = "shot", out: str | None = None, format: str = "h264", matte: str = "none",
-               face: int | None = None) -> dict[str, Any]:
+               face: int | None = None, emotion_source: str = "auto") -> dict[str, Any]:
     """``dub``: re-render ``shot`` with ``audio`` and the per-frame ``emotions`` payload.
 
     ``renderer`` is a variant the engine offers (``renderers``, from ``emodub renderers --json``), or ``None``
     for the actor's best trained one (the engine decides). ``length`` is ``"shot"`` from the sequencer: the new
-    strip must cover the source strip exactly. ``format``/``matte`` choose the delivery (sent only when not the
-    defaults, so an older engine still takes the spec); ``face`` the face of a shot with several.
+    strip must cover the source strip exactly. ``format``/``matte`` choose the delivery, ``emotion_source``
+    (:data:`EMOTION_SOURCES`) where the emotions come from (each sent only when not the default, so an older
+    engine still takes the spec); ``face`` the face of a shot with several.
     """
     if renderer and renderers is not None and renderer not in renderers:
         raise JobInputError(f"the engine has no renderer {renderer!r}",
@@ -200,6 +207,10 @@ def dub_params(*, actor: str, shot: str, audio: AudioSpan, emotions: dict[str, A
         params["matte"] = matte
     if face is not None and face >= 0:
         params["face"] = int(face)
+    if emotion_source not in [e[0] for e in EMOTION_SOURCES]:
+        raise JobInputError(f"unknown emotion source {emotion_source!r}", hint="choose auto or prior")
+    if emotion_source != "auto":
+        params["emotion_source"] = emotion_source
     return params
 
 

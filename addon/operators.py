@@ -741,7 +741,8 @@ def _dub_request(context: bpy.types.Context, settings: Any) -> _DubRequest:
     params = jobspec.dub_params(actor=actor, shot=shot, audio=audio, emotions=emotions, renderer=chosen,
                                 renderers=catalog.names if not catalog.error else None, device=device,
                                 length="shot", format=settings.delivery_format, matte=settings.matte,
-                                face=settings.face_id if settings.face_id >= 0 else None)
+                                face=settings.face_id if settings.face_id >= 0 else None,
+                                emotion_source=settings.emotion_source)
     return _DubRequest(params, keys, source, span, shot, actor, workspace, command, env, job_id)
 
 

@@ -42,6 +42,7 @@ class EMODUB_PT_dubbing(_DubbingPanel, bpy.types.Panel):
         col = layout.column(align=True)
         col.prop(settings, "delivery_format")
         col.prop(settings, "matte")
+        layout.prop(settings, "emotion_source")
         row = layout.row(align=True)
         row.prop(settings, "max_faces")
         row.prop(settings, "face_id")

@@ -194,6 +194,9 @@ class EMODUB_SceneSettings(bpy.types.PropertyGroup):
     matte: EnumProperty(  # type: ignore[valid-type]
         name="Matte", items=jobspec.MATTES, default="none", options=set(),
         description="Write the paste matte (the feathered face region per frame) for compositing")
+    emotion_source: EnumProperty(  # type: ignore[valid-type]
+        name="Emotions From", items=jobspec.EMOTION_SOURCES, default="auto", options=set(),
+        description="Where the keyframed emotions' expressions come from")
     max_faces: IntProperty(  # type: ignore[valid-type]
         name="Faces", description="Faces Prepare Shot looks for (2 or more: each gets an id; pick one to dub)",
         default=1, min=1, max=8, options=set())

@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self.warm.answered.connect(self._on_preview_answer)
         self._previews: dict[str, int] = {}
         self.dub_actor: str | None = None  # the actor of the last Render dub: previews use them too
+        self.dub_emotion_source = "auto"  # likewise its emotion source
         self.timeline.dirty_changed.connect(self._update_title)
         self.jobs.job_added.connect(self._on_job_added)
         self.jobs.job_event.connect(self._on_job_event)
@@ -481,10 +482,13 @@ class MainWindow(QMainWindow):
     def dub_params(
         self, actor: str, audio: str | None = None, audio_offset_s: float | None = None, length: str = "audio",
         renderer: str | None = None, format: str = "h264", matte: str = "none", face: int | None = None,
+        emotion_source: str | None = None,
     ) -> dict[str, Any]:
         """The ``dub`` job's params from the open shot and its curves (the shared contract). ``renderer``: a
         variant from the engine's list, or ``None`` for the actor's best (the engine decides). ``format``,
-        ``matte`` and ``face`` are sent only when not the defaults."""
+        ``matte``, ``face`` and ``emotion_source`` (``None``: the last Render dub's) are sent only when not the
+        defaults."""
+        emotion_source = emotion_source or self.dub_emotion_source
         if self.timeline.doc is None or self.timeline.shot is None:
             raise ValueError("open a shot in the timeline first")
         audio_path = audio or (str(self.timeline.audio_path) if self.timeline.audio_path else "")
@@ -504,22 +508,25 @@ class MainWindow(QMainWindow):
             **({"format": format} if format and format != "h264" else {}),
             **({"matte": matte} if matte and matte != "none" else {}),
             **({"face": int(face)} if face is not None else {}),
+            **({"emotion_source": emotion_source} if emotion_source != "auto" else {}),
         }
 
     def render_dub(
         self, actor: str, audio: str | None = None, audio_offset_s: float | None = None, length: str = "audio",
         renderer: str | None = None, format: str = "h264", matte: str = "none", face: int | None = None,
+        emotion_source: str = "auto",
     ) -> JobRecord | None:
         if not self._require_writable("render"):
             return None
         try:
-            params = self.dub_params(actor, audio, audio_offset_s, length, renderer, format, matte, face)
+            params = self.dub_params(actor, audio, audio_offset_s, length, renderer, format, matte, face,
+                                     emotion_source)
         except ValueError as exc:
             self.notifier.warning("Cannot render yet", str(exc), "")
             return None
         if self.timeline.is_dirty:
             self.timeline.save()  # the workspace copy should match what is rendered
-        self.dub_actor = actor
+        self.dub_actor, self.dub_emotion_source = actor, emotion_source
         return self.jobs.submit(
             "dub", params, str(self.workspace.root), title=f"Render dub of {params['shot']}"
         )
@@ -615,6 +622,7 @@ class MainWindow(QMainWindow):
             self.render_dub(
                 values["actor"], values["audio"] or None, values["audio_offset_s"], values["length"],
                 values["renderer"], values["format"], values["matte"], values["face"],
+                values["emotion_source"],
             )
 
     def preview_frame(self, frame: int, actor: str | None = None) -> P.JobSpec | None:

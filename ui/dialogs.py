@@ -300,6 +300,9 @@ class DubDialog(QDialog):
         for matte, text in zip(MATTES, ("no matte", "matte as a 16-bit PNG sequence",
                                          "matte as the output's alpha (ProRes 4444, PNG, EXR)"), strict=True):
             self.matte.addItem(text, matte)
+        self.emotion_source = QComboBox()
+        self.emotion_source.addItem("the actor's labelled takes where filmed, else generic", "auto")
+        self.emotion_source.addItem("the face model's generic expression for every emotion", "prior")
         self.face = QComboBox()
         if faces and len(faces) > 1:
             for face in faces:
@@ -336,6 +339,7 @@ class DubDialog(QDialog):
         form.addRow("Length", self.length)
         form.addRow("Delivery", self.format)
         form.addRow("Matte", self.matte)
+        form.addRow("Emotions from", self.emotion_source)
         face_row = QHBoxLayout()
         face_row.addWidget(self.face, 1)
         face_row.addWidget(self.pick)
@@ -356,6 +360,7 @@ class DubDialog(QDialog):
             "format": self.format.currentData(),
             "matte": self.matte.currentData(),
             "face": self.face.currentData(),
+            "emotion_source": self.emotion_source.currentData(),
         }
 
     def set_face(self, face: int | None) -> None:

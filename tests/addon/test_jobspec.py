@@ -50,6 +50,13 @@ def test_params_follow_the_contract() -> None:
                                   format="prores4444", matte="alpha", face=1)
     assert (delivery["format"], delivery["matte"], delivery["face"]) == ("prores4444", "alpha", 1)
     assert "format" not in params and "matte" not in params and "face" not in params  # defaults are not sent
+    assert "emotion_source" not in params
+    generic = jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav"), emotions=emotions,
+                                 emotion_source="prior")
+    assert generic["emotion_source"] == "prior"
+    with pytest.raises(jobspec.JobInputError, match="emotion source"):
+        jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav"), emotions=emotions,
+                           emotion_source="footage")
     spec = jobspec.make_spec("dub", params, "/ws")
     assert protocol.decode_spec(spec.to_json()) == spec  # a valid protocol spec
     json.dumps(spec.to_dict(), allow_nan=False)
@@ -66,7 +73,8 @@ def test_the_engine_takes_the_add_ons_params_under_the_strict_protocol() -> None
             ("dub", jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav", 0.5, None),
                                        emotions=emotions, out="/o/dub.mp4")),
             ("dub", jobspec.dub_params(actor="anna", shot="take1", audio=jobspec.AudioSpan("/a.wav"),
-                                       emotions=emotions, format="png16", matte="sequence", face=2))):
+                                       emotions=emotions, format="png16", matte="sequence", face=2,
+                                       emotion_source="prior"))):
         spec = jobspec.make_spec(kind, params, "/ws")
         assert protocol.decode_spec(spec.to_json()).version == protocol.PROTOCOL_VERSION == 3
         assert get_kind(kind).check_params(spec.params, strict=True) == []

@@ -51,7 +51,14 @@ def test_dub_dialog_and_params_carry_format_matte_and_face(qtbot, window, shot_w
     assert get_kind("dub").check_params(job.params) == []
     plain = window.render_dub("anna")
     window.jobs.cancel(plain.id)
-    assert not {"format", "matte", "face"} & set(plain.params)  # the defaults are not sent
+    assert not {"format", "matte", "face", "emotion_source"} & set(plain.params)  # the defaults are not sent
+    assert dialog.values()["emotion_source"] == "auto"
+    dialog.emotion_source.setCurrentIndex(dialog.emotion_source.findData("prior"))
+    assert dialog.values()["emotion_source"] == "prior"
+    generic = window.render_dub("anna", emotion_source="prior")
+    window.jobs.cancel(generic.id)
+    assert generic.params["emotion_source"] == "prior" and get_kind("dub").check_params(generic.params) == []
+    assert window.dub_params("anna")["emotion_source"] == "prior"  # previews follow the last Render dub
 
 
 def test_clicking_a_face_on_a_frame_picks_its_id(qtbot, window, shot_workspace) -> None:
