@@ -73,7 +73,9 @@ def emotion_ramp_args(description: str | None, seconds: float) -> Any:
     parser.add_argument("--bins", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--emotion-source", default="auto", choices=["auto", "prior"],
+    from core.expression.emotion_prior import EMOTION_SOURCES
+
+    parser.add_argument("--emotion-source", default="auto", choices=list(EMOTION_SOURCES),
                         help="the dub's emotion source (prior: the generic expression even where filmed)")
     return parser.parse_args()
 

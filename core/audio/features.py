@@ -305,19 +305,20 @@ def warp_filterbank(basis: np.ndarray, warp: float) -> np.ndarray:
                                                                                    1e-12), 0.0)
 
 
+_SLANEY_LOG_STEP = math.log(6.4) / 27.0  # log(Hz) per mel above 1 kHz (15 mels)
+
+
 def slaney_mel(hz: np.ndarray) -> np.ndarray:
     """Hz -> mel on the Slaney (Auditory Toolbox) scale: linear below 1 kHz, logarithmic above."""
     hz = np.asarray(hz, np.float64)
-    linear = hz * 3.0 / 200.0
-    log_step = math.log(6.4) / 27.0
-    return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / log_step, linear)
+    return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / _SLANEY_LOG_STEP,
+                    hz * 3.0 / 200.0)
 
 
 def slaney_hz(mel: np.ndarray) -> np.ndarray:
     """The inverse of :func:`slaney_mel`."""
     mel = np.asarray(mel, np.float64)
-    log_step = math.log(6.4) / 27.0
-    return np.where(mel >= 15.0, 1000.0 * np.exp(log_step * (mel - 15.0)), mel * 200.0 / 3.0)
+    return np.where(mel >= 15.0, 1000.0 * np.exp(_SLANEY_LOG_STEP * (mel - 15.0)), mel * 200.0 / 3.0)
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.delivery.formats import FORMATS, MATTES
+from core.expression.emotion_prior import EMOTION_SOURCES
 from core.jobs import protocol as P
 from core.jobs.context import JobContext, JobFailed
 from core.jobs.registry import FRAME_RATE, NON_NEGATIVE, POSITIVE, Arg, Bounds, job_kind
@@ -108,7 +109,7 @@ _DUB_INPUT_ARGS = (
     Arg("--renderer-model", default=None, dest="renderer_model",
         help="the actor's trained renderer model to use by name (default: the best of --renderer)"),
     Arg("--a2e-model", default="a2e", dest="a2e_model", help="the actor's a2e model (default a2e)"),
-    Arg("--emotion-source", default="auto", choices=["auto", "prior"], dest="emotion_source",
+    Arg("--emotion-source", default="auto", choices=list(EMOTION_SOURCES), dest="emotion_source",
         help="auto: each emotion from the actor's labelled takes where filmed, else the face model's generic "
              "expression; prior: the generic expression for every emotion"),
     Arg("--paste-region", default="face", choices=["face", "head"], dest="paste_region",

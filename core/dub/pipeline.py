@@ -100,8 +100,11 @@ class DubConfig:
             raise ValueError(f"paste_region must be 'face' or 'head', got {self.paste_region!r}")
         if self.end not in ("loop", "hold"):
             raise ValueError(f"end must be 'loop' or 'hold', got {self.end!r}")
-        if self.emotion_source not in ("auto", "prior"):
-            raise ValueError(f"emotion_source must be 'auto' or 'prior', got {self.emotion_source!r}")
+        from core.expression.emotion_prior import EMOTION_SOURCES
+
+        if self.emotion_source not in EMOTION_SOURCES:
+            raise ValueError(f"emotion_source must be one of {', '.join(EMOTION_SOURCES)}, "
+                             f"got {self.emotion_source!r}")
         if self.emotion_source == "prior" and not self.emotion_prior:
             raise ValueError("emotion_source 'prior' needs the emotion prior (emotion_prior=True)")
 

@@ -79,6 +79,11 @@ def network_gate(coverage: np.ndarray, prior: EmotionPrior | None) -> np.ndarray
     return (coverage > 0).astype(np.float32)
 
 
+# Where a dub takes its emotions from (DubConfig.emotion_source): "auto", each from the actor's labelled footage
+# where filmed, else this prior; "prior", every one from this prior.
+EMOTION_SOURCES = ("auto", "prior")
+
+
 def route_emotions(emotion: np.ndarray, coverage: np.ndarray, prior: EmotionPrior | None
                    ) -> tuple[np.ndarray, dict[str, str]]:
     """What the prior renders of per-frame emotions (the network gets ``emotion * network_gate``).
