@@ -44,6 +44,7 @@ class ClipData:
         synthetic: a synthetic-actor clip.
         params: every FaceParams array of the clip (for actor defaults and evaluation).
         params_file: which file the parameters came from.
+        first_frame: the clip's frame its first row is (a held-out tail, :func:`cut_tails`, starts past 0).
     """
 
     name: str
@@ -55,6 +56,7 @@ class ClipData:
     synthetic: bool
     params: dict[str, np.ndarray] = field(repr=False)
     params_file: str = ""
+    first_frame: int = 0
 
     @property
     def n_frames(self) -> int:
@@ -289,7 +291,8 @@ def cut_tails(clips: Sequence[ClipData], fraction: float) -> tuple[list[ClipData
                     "params": params}
 
         heads.append(replace(clip, **part(slice(0, cut))))
-        tails.append(replace(clip, name=clip.name + TAIL, group=clip.group + TAIL, **part(slice(cut, n))))
+        tails.append(replace(clip, name=clip.name + TAIL, group=clip.group + TAIL, first_frame=clip.first_frame + cut,
+                             **part(slice(cut, n))))
     return heads, tails
 
 

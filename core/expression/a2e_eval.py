@@ -253,19 +253,15 @@ def voice_shift_corr(ws: Any, actor: str, model: A2EModel, clips: Sequence[ClipD
     ``f"{speed:g}"``): a voice the model never heard with ground truth kept. Pitch and formants move by ``speed``
     (1.18: about a man's voice heard as a woman's formants; 0.85: a deeper voice) and the tracked motion is
     time-scaled alike (frame ``j`` of the faster audio shows the clip's frame ``j * speed``). Each clip's audio
-    and parameter file are read once for all speeds."""
+    is read once for all speeds."""
     from core.audio.io import load_audio
-    from core.expression.a2e_data import params_path, read_params
 
     sr = model.feature_config.sample_rate
     pairs: dict[float, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in speeds}
     for clip in clips:
-        base = clip.name.removesuffix(TAIL)
-        rec = ws.clip(actor, base)
+        rec = ws.clip(actor, clip.name.removesuffix(TAIL))
         fps = float(rec.get("fps") or 25.0)
-        path, _ = params_path(ws.clip_dir(actor, base), clip.params_file)
-        total = int(read_params(path)[0]["expression"].shape[0]) if path is not None else clip.n_frames
-        start = total - clip.n_frames if clip.name.endswith(TAIL) else 0
+        start = clip.first_frame
         wave, _ = load_audio(ws.root / rec["audio"], sr)
         segment = wave[int(round(start / fps * sr)):int(round((start + clip.n_frames) / fps * sr))]
         for nominal in speeds:

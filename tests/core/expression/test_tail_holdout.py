@@ -31,6 +31,7 @@ def test_cut_tails_splits_every_frame_aligned_array_once() -> None:
     (head,), (tail,) = heads, tails
     assert (head.name, tail.name, tail.group) == ("c", "c" + TAIL, "g" + TAIL)
     assert head.n_frames == 15 and tail.n_frames == 5 and tail.targets[0, 0] == 15  # the last quarter, in order
+    assert head.first_frame == 0 and tail.first_frame == 15  # where in the clip each part starts
     assert head.params["expression"].shape == (15, 3) and tail.params["expression"].shape == (5, 3)
     assert head.params["shape"].shape == (5,)  # not per frame: kept whole
     short_heads, short_tails = cut_tails([_clip(1)], 0.25)  # too short to give both: kept whole
@@ -98,8 +99,7 @@ def test_voice_shift_keeps_the_sped_up_audio_aligned_with_the_time_scaled_motion
     params["jaw_pose"][:, 0] = 0.3 * envelope(np.arange(n) / fps)  # the mouth opens with the loudness
     clip = ClipData("c", "c", np.zeros((n, 16, 13), np.float32), np.zeros((n, E + 3), np.float32),
                     np.zeros((n, 7), np.float32), {}, False, params, "tracking")
-    ws = SimpleNamespace(root=tmp_path, clip=lambda actor, name: {"fps": fps, "audio": "a.wav"},
-                         clip_dir=lambda actor, name: tmp_path / "no-params")
+    ws = SimpleNamespace(root=tmp_path, clip=lambda actor, name: {"fps": fps, "audio": "a.wav"})
     extractor = make_extractor("mfcc", AudioFeatureConfig(normalize_gain=False))
     model = SimpleNamespace(n_expr=E, config=SimpleNamespace(include_neck=False),
                             feature_config=extractor.config, extractor=extractor)
