@@ -10,7 +10,7 @@ out together, so no sentence is seen in training) or, for real footage, the clip
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -256,18 +256,30 @@ def match_target_statistics(prior: Sequence[ClipData], actor: Sequence[ClipData]
 WARP_MARK = "~warp"  # name suffix of a training copy of a clip heard at another vocal-tract warp
 
 
-def warped_copies(heads: Sequence[ClipData], warped: Sequence[ClipData], warp: float) -> list[ClipData]:
-    """Training copies of ``heads`` whose features are those of ``warped`` (the same clips loaded with an
-    extractor at vocal-tract ``warp`` and cut alike). Targets, labels and groups stay the heads', so a copy
-    is trained and held out with its clip."""
-    by_name = {c.name: c for c in warped}
-    out = []
+def warped_copies(ws: Any, actor: str, clips: Sequence[ClipData], heads: Sequence[ClipData],
+                  extractors: Mapping[float, FeatureExtractor]) -> list[ClipData]:
+    """Training copies of ``heads`` (the training parts of ``clips``, :func:`cut_tails`) for each vocal-tract
+    warp: their features come from each clip's whole audio analysed by ``extractors[warp]``, as
+    :func:`load_actor_clips` analyses it, then cut alike; all copies at the first warp, then the next. Each clip's
+    audio is read once for every warp. Targets, labels and groups stay the heads', so a copy is trained and held
+    out with its clip."""
+    whole = {c.name: c.n_frames for c in clips}
+    by_warp: dict[float, list[ClipData]] = {warp: [] for warp in extractors}  # returned warp by warp
     for head in heads:
-        copy = by_name.get(head.name)
-        if copy is None or copy.n_frames < head.n_frames:
-            raise A2EDataError(f"clip {head.name}: its warped features do not cover its {head.n_frames} frames")
-        out.append(replace(head, name=f"{head.name}{WARP_MARK}{warp:g}", features=copy.features[:head.n_frames]))
-    return out
+        if head.name not in whole:
+            raise A2EDataError(f"clip {head.name}: no whole clip to take its warped features from")
+        rec = ws.clip(actor, head.name)
+        fps = float(rec.get("fps") or 25.0)
+        waves: dict[int, tuple[np.ndarray, int]] = {}  # by sample rate
+        for warp, extractor in extractors.items():
+            rate = extractor.config.sample_rate
+            if rate not in waves:
+                waves[rate] = load_audio(ws.root / rec["audio"], rate)
+            wave, sr = waves[rate]
+            features = extractor.extract(wave, sr, fps, n_frames=whole[head.name])
+            by_warp[warp].append(replace(head, name=f"{head.name}{WARP_MARK}{warp:g}",
+                                         features=features[:head.n_frames]))
+    return [copy for copies in by_warp.values() for copy in copies]
 
 
 TAIL = "#tail"  # suffix of the held-out end of a clip (cut_tails)

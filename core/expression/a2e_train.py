@@ -418,15 +418,13 @@ def train_a2e(ws: Any, actor: str, config: A2EConfig | None = None, model_name: 
             ws, actor, extractor, config.params_source, config.include_neck, log=reporter.log,
             progress=lambda d, t: reporter.progress("load clips", d, t, "audio features"))
         fps = float(ws.clip(actor, clips[0].name).get("fps") or 25.0)
-        actor_clips, tails = cut_tails(clips, config.tail_holdout)  # no tails without tail_holdout
+        whole_clips = clips
+        actor_clips, tails = cut_tails(whole_clips, config.tail_holdout)  # no tails without tail_holdout
         clips = actor_clips + tails
-        copies: list[ClipData] = []
-        for warp in config.voice_warps:
-            warped_extractor = make_extractor(config.feature, replace(feature_config, warp=warp),
-                                              config.phoneme_model, device)
-            warped, _, _ = load_actor_clips(ws, actor, warped_extractor, config.params_source, config.include_neck,
-                                            clips=[c.name for c in actor_clips])
-            copies += warped_copies(actor_clips, cut_tails(warped, config.tail_holdout)[0], warp)
+        copies: list[ClipData] = warped_copies(
+            ws, actor, whole_clips, actor_clips,
+            {warp: make_extractor(config.feature, replace(feature_config, warp=warp), config.phoneme_model, device)
+             for warp in config.voice_warps})
         if copies:
             reporter.log(f"voice warps {config.voice_warps}: {len(copies)} copies of the footage heard as other "
                          "voices join the training clips")
