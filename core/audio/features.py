@@ -491,7 +491,7 @@ class Wav2Vec2Phonemes(FeatureExtractor):
         return (post[lo] * (1 - w) + post[hi] * w).astype(np.float32)
 
 
-FEATURES: tuple[str, ...] = ("mfcc", "mel", "wav2vec2")
+FEATURES: tuple[str, ...] = ("mfcc", "mel", "speech", "wav2vec2")
 
 
 def make_extractor(name: str = "mfcc", config: AudioFeatureConfig | None = None,
@@ -500,13 +500,18 @@ def make_extractor(name: str = "mfcc", config: AudioFeatureConfig | None = None,
 
     Raises:
         ValueError: unknown name.
-        FeatureNotAvailable: ``wav2vec2`` without transformers or without a local checkpoint.
+        FeatureNotAvailable: ``wav2vec2`` without transformers or without a local checkpoint; ``speech`` without
+            the shipped encoder's weights (:mod:`core.audio.speech_encoder`).
     """
     key = name.strip().lower()
     if key == "mfcc":
         return MFCCExtractor(config)
     if key == "mel":
         return MelExtractor(config)
+    if key == "speech":
+        from .speech_encoder import SpeechEncoderFeatures
+
+        return SpeechEncoderFeatures(config)
     if key in ("wav2vec2", "phonemes"):
         return Wav2Vec2Phonemes(phoneme_model, config, device)
     raise ValueError(f"unknown audio feature {name!r}; choose one of {', '.join(FEATURES)}")

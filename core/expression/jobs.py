@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from core.audio.features import FEATURES, FeatureNotAvailable
 from core.jobs.context import JobContext, JobFailed
 from core.jobs.registry import FRAME_RATE, Arg, job_kind
 
@@ -82,7 +83,8 @@ def _auto_speech_prior(ctx: JobContext, actor: str) -> int:
                 Arg("--params-source", dest="params_source", default=None,
                     choices=["auto", "tracking", "ground_truth"],
                     help="tracking/params.npz, ground_truth/params.npz or auto (tracking when present)"),
-                Arg("--feature", default=None, choices=["mfcc", "mel", "wav2vec2"], help="audio feature"),
+                Arg("--feature", default=None, choices=list(FEATURES),
+                    help="audio feature (speech: the shipped speech encoder, learned from LibriSpeech voices)"),
                 Arg("--phoneme-model", dest="phoneme_model", default=None,
                     help="local Wav2Vec2-CTC checkpoint folder (for --feature wav2vec2)"),
                 Arg("--include-neck", dest="include_neck", action="store_true", help="also predict neck pose"),
@@ -151,6 +153,9 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
     except A2EDataError as exc:
         raise JobFailed(str(exc), hint="ingest and track the actor's clips first, or build a synthetic "
                         "corpus (core.synthetic.corpus.build_param_corpus)", code="no_data") from None
+    except FeatureNotAvailable as exc:  # e.g. --feature speech before its weights were built
+        raise JobFailed(str(exc), code="feature_not_available",
+                        hint="train with --feature mfcc (the default), or provide what the message asks for") from None
     except FileNotFoundError as exc:
         raise JobFailed(str(exc), code="missing_file") from None
     except LockBusy as exc:
@@ -199,7 +204,6 @@ def _load_emotions(ctx: JobContext) -> Any:
 def run_predict(ctx: JobContext) -> dict[str, Any]:
     import numpy as np
 
-    from core.audio.features import FeatureNotAvailable
     from core.audio.io import AudioError, audio_stats, load_audio
     from core.expression.a2e import A2EModel, emotion_frames
 

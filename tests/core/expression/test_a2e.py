@@ -186,6 +186,18 @@ def _job(ws: Workspace, kind: str, **params: Any) -> tuple[int, list[P.Event]]:
     return code, events
 
 
+def test_a_feature_without_its_weights_is_a_user_error(trained: tuple[Workspace, dict[str, Any]], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.audio.speech_encoder as speech_encoder
+
+    ws, _ = trained
+    monkeypatch.setattr(speech_encoder, "SPEECH_ENCODER_FILE", tmp_path / "absent.pt")
+    code, events = _job(ws, "train.a2e", actor=ACTOR, name="speech", iterations=2, feature="speech")
+    assert code != P.EXIT_OK and events[-1].code == "feature_not_available"
+    assert "bench speech_encoder --save" in events[-1].message and "--feature mfcc" in events[-1].hint
+    assert not (ws.model_dir(ACTOR, "speech") / "checkpoint.pt").exists()
+
+
 def test_job_kinds_train_predict_eval(trained: tuple[Workspace, dict[str, Any]], tmp_path: Path) -> None:
     ws, _ = trained
     code, events = _job(ws, "train.a2e", actor=ACTOR, name="job", iterations=3, batch_size=4)
