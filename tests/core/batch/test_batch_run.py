@@ -110,10 +110,7 @@ def test_a_batch_stopped_midway_redoes_only_the_unfinished_items(shared_trained_
         else:
             pytest.fail(f"the three items did not finish: {records(ws, 'stopped')}")
         proc.send_signal(signal.SIGTERM)
-        # let the held dub go: the writer opens the FIFO and closes it (an empty file to the reader)
-        fd = os.open(gate, os.O_WRONLY | os.O_NONBLOCK) if _has_reader(gate) else None
-        if fd is not None:
-            os.close(fd)
+        release_reader(gate)  # let the held dub go
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -141,8 +138,10 @@ def test_a_batch_stopped_midway_redoes_only_the_unfinished_items(shared_trained_
         assert second[item]["finished"] == first[item]["finished"]
 
 
-def _has_reader(fifo: Path) -> bool:
-    """Whether a process has the FIFO open for reading (opening the write end would not block then)."""
+def release_reader(fifo: Path) -> bool:
+    """Open the FIFO's write end and close it: a process reading it gets an empty file. Returns whether one was
+    reading; none (ENXIO: it stopped on its own, e.g. cancelled by the SIGTERM) is nothing to release. Checking for
+    a reader first and then opening again raced with that reader's exit."""
     try:
         fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
     except OSError:
