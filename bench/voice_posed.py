@@ -32,11 +32,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
 
-    import torch
 
     from core.audio.io import load_audio
-    from core.eval.lipsync import audio_envelope, lipsync_proxy, mouth_opening_from_landmarks
+    from core.eval.lipsync import audio_envelope, lipsync_proxy
     from core.expression.a2e import A2EModel
+    from core.expression.a2e_eval import posed_mouth_opening, with_prediction
     from core.morphable.data import FaceParams
     from core.tracking.result import TrackedClip
     from core.workspace import Workspace
@@ -53,21 +53,20 @@ def main() -> None:
     config = {"workspace": str(args.workspace), "actor": args.actor, "pose_from": clip_name, "seconds": args.seconds}
     rows: dict[str, dict[str, str]] = {}
     peaks: dict[str, list[float]] = {m: [] for m in models}
+    voices = {}  # each voice read once for every model (16 kHz, the a2e's analysis rate; predict resamples)
+    for voice, path in DEFAULT_VOICES.items():
+        wave, sr = load_audio(path, 16000)
+        voices[voice] = (wave[: int(args.seconds * sr)], sr)
     for model_name in models:
         model = A2EModel.load(ws.model_dir(args.actor, model_name))
         fps = model.fps
         for voice, path in DEFAULT_VOICES.items():
-            wave, sr = load_audio(path, model.feature_config.sample_rate)
-            wave = wave[: int(args.seconds * sr)]
+            wave, sr = voices[voice]
             prediction = model.predict(wave, sr)
             n = prediction.expression.shape[0]
-            params = FaceParams.from_numpy({k: np.repeat(v, n, 0) for k, v in rest.items()})
-            posed = FaceParams(**{**params.tensors(),
-                                  "expression": torch.as_tensor(prediction.expression, dtype=torch.float32),
-                                  "jaw_pose": torch.as_tensor(prediction.jaw_pose, dtype=torch.float32)})
-            with torch.no_grad():
-                opening = mouth_opening_from_landmarks(face_model(posed).landmarks[..., :2].numpy(),
-                                                       normalize="inter_ocular")
+            still = FaceParams.from_numpy({k: np.repeat(v, n, 0) for k, v in rest.items()})
+            opening = posed_mouth_opening(face_model, with_prediction(still, prediction.expression,
+                                                                      prediction.jaw_pose))
             sync = lipsync_proxy(opening, audio_envelope(wave, sr, fps, n))
             peak, offset = float(sync["peak_corr"]), int(sync["offset_frames"])
             peaks[model_name].append(peak)

@@ -500,8 +500,8 @@ def make_extractor(name: str = "mfcc", config: AudioFeatureConfig | None = None,
 
     Raises:
         ValueError: unknown name.
-        FeatureNotAvailable: ``wav2vec2`` without transformers or without a local checkpoint; ``speech`` without
-            the shipped encoder's weights (:mod:`core.audio.speech_encoder`).
+        FeatureNotAvailable: ``wav2vec2`` without transformers or without a local checkpoint; ``speech`` before
+            the speech encoder's weights were built (:mod:`core.audio.speech_encoder`).
     """
     key = name.strip().lower()
     if key == "mfcc":

@@ -116,7 +116,7 @@ def save_speech_encoder(encoder: SpeechEncoder, path: Path, report: dict[str, An
 
 
 def load_speech_encoder(path: Path | None = None) -> tuple[SpeechEncoder, dict[str, Any]]:
-    """The shipped encoder (or the one at ``path``), in eval mode, and its training report.
+    """The encoder in the package's weights file (or at ``path``), in eval mode, and its training report.
 
     Raises:
         FeatureNotAvailable: no such file, or a file that is not a speech encoder.
@@ -208,6 +208,11 @@ def kmeans(points: torch.Tensor, k: int, iterations: int = 25, seed: int = 0) ->
     return centres
 
 
+def nearest_units(frames: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """(J,) the index of the nearest of ``centres`` (K, D) to each of ``frames`` (J, D)."""
+    return torch.cdist(frames, centres).argmin(1)
+
+
 def unit_labels(views: Sequence[np.ndarray], units: int, seed: int = 0, max_points: int = 200_000
                 ) -> tuple[list[np.ndarray], torch.Tensor]:
     """Each utterance's frames named by their nearest of ``units`` k-means centres of the unwarped log-mel frames
@@ -216,7 +221,7 @@ def unit_labels(views: Sequence[np.ndarray], units: int, seed: int = 0, max_poin
     g = torch.Generator().manual_seed(seed)
     fit = frames[torch.randperm(len(frames), generator=g)[:max_points]]
     centres = kmeans(fit, units, seed=seed)
-    return [torch.cdist(torch.from_numpy(v[UNWARPED]), centres).argmin(1).numpy() for v in views], centres
+    return [nearest_units(torch.from_numpy(v[UNWARPED]), centres).numpy() for v in views], centres
 
 
 def smooth_gain(length: int, rng: np.random.Generator, depth: float = 0.5, knot_frames: int = 15) -> np.ndarray:
@@ -280,9 +285,9 @@ def unit_accuracy(encoder: SpeechEncoder, views: Sequence[np.ndarray], centres: 
     feature without the encoder would name). Chance: about 1 / units."""
     by_encoder, by_nearest, total = 0, 0, 0
     for v in views:
-        truth = torch.cdist(torch.from_numpy(v[UNWARPED]), centres).argmin(1)
+        truth = nearest_units(torch.from_numpy(v[UNWARPED]), centres)
         heard = torch.from_numpy(v[warp])
         by_encoder += int((encoder.units(encoder(heard[None]))[0].argmax(1) == truth).sum())
-        by_nearest += int((torch.cdist(heard, centres).argmin(1) == truth).sum())
+        by_nearest += int((nearest_units(heard, centres) == truth).sum())
         total += len(truth)
     return by_encoder / max(total, 1), by_nearest / max(total, 1)

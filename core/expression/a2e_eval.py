@@ -217,22 +217,37 @@ def tracked_face_model(ws: Any, actor: str, clips: Sequence[ClipData]) -> Any:
     return None
 
 
+def posed_mouth_opening(face_model: Any, params: Any) -> np.ndarray:
+    """(N,) inner-lip opening (iBUG 62-66, 61-67, 63-65 over the eye-corner distance) of ``face_model`` posed with
+    ``params`` (a :class:`~core.morphable.data.FaceParams` of N frames)."""
+    import torch
+
+    from core.eval.lipsync import mouth_opening_from_landmarks
+
+    with torch.no_grad():
+        return mouth_opening_from_landmarks(face_model(params).landmarks[..., :2].numpy(), normalize="inter_ocular")
+
+
+def with_prediction(params: Any, expression: np.ndarray, jaw: np.ndarray) -> Any:
+    """``params`` (FaceParams) with a prediction's expression and jaw in place of its own (pose and shape kept)."""
+    import torch
+
+    from core.morphable.data import FaceParams
+
+    return FaceParams(**{**params.tensors(), "expression": torch.as_tensor(expression, dtype=torch.float32),
+                         "jaw_pose": torch.as_tensor(jaw, dtype=torch.float32)})
+
+
 def _mouth_openings(model: A2EModel, features: np.ndarray, emotion: np.ndarray, params: dict[str, np.ndarray],
                     face_model: Any) -> tuple[np.ndarray, np.ndarray]:
     """(N,) inner-lip openings of the face model posed with the prediction for ``features`` and with the
     tracked ``params`` (N frames; pose and shape shared)."""
-    import torch
-
-    from core.eval.lipsync import mouth_opening_from_landmarks
     from core.morphable.data import FaceParams
 
     expression, jaw, _ = model.split_params(model.predict_features(features, emotion))
     tracked = FaceParams.from_numpy(params)
-    posed = FaceParams(**{**tracked.tensors(), "expression": torch.as_tensor(expression, dtype=torch.float32),
-                          "jaw_pose": torch.as_tensor(jaw, dtype=torch.float32)})
-    with torch.no_grad():
-        return tuple(mouth_opening_from_landmarks(face_model(p).landmarks[..., :2].numpy(), normalize="inter_ocular")
-                     for p in (posed, tracked))  # type: ignore[return-value]
+    return (posed_mouth_opening(face_model, with_prediction(tracked, expression, jaw)),
+            posed_mouth_opening(face_model, tracked))
 
 
 def mouth_open_corr(model: A2EModel, clips: Sequence[ClipData], face_model: Any) -> float:

@@ -84,7 +84,8 @@ def _auto_speech_prior(ctx: JobContext, actor: str) -> int:
                     choices=["auto", "tracking", "ground_truth"],
                     help="tracking/params.npz, ground_truth/params.npz or auto (tracking when present)"),
                 Arg("--feature", default=None, choices=list(FEATURES),
-                    help="audio feature (speech: the shipped speech encoder, learned from LibriSpeech voices)"),
+                    help="audio feature (speech: a speech encoder learned from LibriSpeech voices, once its weights "
+                         "are built; see the README)"),
                 Arg("--phoneme-model", dest="phoneme_model", default=None,
                     help="local Wav2Vec2-CTC checkpoint folder (for --feature wav2vec2)"),
                 Arg("--include-neck", dest="include_neck", action="store_true", help="also predict neck pose"),

@@ -108,8 +108,8 @@ def test_load_refuses_missing_and_foreign_files(tmp_path: Path) -> None:
         load_speech_encoder(tmp_path / "other.pt")
 
 
-@pytest.mark.skipif(not SPEECH_ENCODER_FILE.is_file(), reason="the shipped weights are not built")
-def test_the_shipped_encoder_is_a_librispeech_one() -> None:
+@pytest.mark.skipif(not SPEECH_ENCODER_FILE.is_file(), reason="the package's encoder weights are not built")
+def test_the_package_encoder_is_a_librispeech_one() -> None:
     assert "speech" in FEATURES
     extractor = make_extractor("speech")
     assert "LibriSpeech" in extractor.report["data"]
