@@ -6,8 +6,8 @@
 The clip is ingested as an actor's footage and tracked (both kept in ``--out``/workspace and reused by a
 rerun); each variant trains on the first ``1 - holdout`` of the clip for ``--minutes`` of wall time (or
 ``--iterations``), then the shared evaluation (:mod:`core.renderers.evaluate`) measures it on the held-out tail.
-``--keep-trained`` measures a variant an earlier run trained instead of training it again (e.g. to give the
-NeRFs longer).
+``--keep-trained`` measures a variant an earlier run trained instead of training it again from scratch (which
+discards that run's checkpoint).
 ``heldout.png`` shows held-out frames: the real frame, then each variant's rendering, one row per frame.
 
 Figures: ``held_out`` per variant (face-mask PSNR / SSIM, mouth PSNR, whole-crop PSNR / SSIM, iterations and
@@ -98,7 +98,7 @@ def main() -> None:
                 sys.exit(f"{variant} in {ws} was trained with another --holdout; drop --keep-trained")
         else:
             trained = emodub("train", "renderer", "-w", str(ws), "--actor", "actor", "--renderer", variant,
-                             "--holdout", str(args.holdout), *budget, "--no-eval", *dev, log=log)
+                             "--holdout", str(args.holdout), *budget, "--restart", "--no-eval", *dev, log=log)
             stages[f"train_{variant}"] = round(time.perf_counter() - t, 1)
         held = emodub("eval", "renderer", "-w", str(ws), "--actor", "actor", "--name", variant, *dev, log=log)
         results[variant] = {**{k: round(held[k], 4) for k in ("face_psnr", "face_ssim", "mouth_psnr", "psnr", "ssim")},

@@ -41,9 +41,11 @@ def test_presets_and_options_resolve_with_types_and_suggestions() -> None:
         resolve_options("neural_texture", "huge")
     with pytest.raises(UnknownRenderer, match="did you mean 'lipnerf'"):
         get_variant("lipnerv")
-    assert preset_train_settings("neural_texture")["lr"] == pytest.approx(1e-4)
+    default = preset_train_settings("neural_texture")
+    assert default["batch_size"] == 1 and default["lr"] == pytest.approx(2e-4) and default["betas"] == (0.5, 0.999)
     gpu = preset_train_settings("neural_texture", "gpu")  # the preset's training settings override the defaults
     assert gpu["batch_size"] == 4 and gpu["lr"] == pytest.approx(2e-4) and gpu["lr_final"] == pytest.approx(2e-5)
+    assert gpu["betas"] == (0.5, 0.999)  # and keep what the preset does not name
     assert resolve_options("neural_texture", "gpu")["unet_base"] == 32
 
 
