@@ -59,7 +59,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "static": {"description": "ablation: a static texture (no audio conditioning)", "options": {"audio_dim": 0}},
     # Measured on an H200 (bench/records/2026-12-04_h200_neural_texture_6min.jsonl): 6 minutes, ~3,200 steps,
     # held-out face 31.7 dB on the office clip and 28.8 on the French one, against 29.6 and 26.4 for the
-    # default at the same step count. One step costs ~12x the default's, so it is for GPUs.
+    # old default (Adam 1e-4, constant) at the same step count (the new default: 30.3 and 27.3 at ~3,000 steps).
+    # One step costs ~12x the default's, so it is for GPUs.
     "gpu": {"description": "for GPUs: UNet base 32, 4 frames per step, Adam 2e-4 decaying to 2e-5",
             "options": {"unet_base": 32}, "train": {"batch_size": 4, "lr": 2e-4, "lr_final": 2e-5}},
 }
