@@ -11,7 +11,9 @@ clips with a face and speech under ``../shared/data/real/`` (each ingested and t
 landmark autoencoder and the audio embedding of the audio encoder are computed, and retrieval asks: given a
 window's audio, which of 32 windows of the same clip is its mouth? Figures (JSON lines): top-1 accuracy for
 single frames and for 5-frame windows, against chance 1/32, and the same for an encoder trained on the
-synthetic corpus alone.
+synthetic corpus alone (and, with ``--compare-negatives``, for one whose contrastive negatives may be another
+speaker's frames). Each is also measured on the clip's last 20% alone (``jean_retrieval_tail_...``), beside a
+reference that did hear the voice: encoders trained on the test clip's own first 80%.
 
 The real clips' licences (MEAD, CREMA-D: research use) do not let an encoder trained on them ship: ``--save``
 writes it for measurement and for a user's own renderer (``--set audio_encoder_weights=...``), never into the
@@ -31,6 +33,7 @@ import _common  # noqa: F401 - puts the project on sys.path
 from _common import SHARED, emit, emodub
 
 CANDIDATES = 32
+OWN_TAIL = 0.2  # the test clip's last 20%: the own-speaker reference is measured there
 # speaker (actor name) -> real clips with a face and speech, relative to ../shared/data/real
 REAL_SPEAKERS: dict[str, list[str]] = {
     "interview_woman": ["clips/interview_woman_25fps.mp4"],
@@ -73,30 +76,48 @@ def tracked_actor(ws_root: Path, actor: str, videos: list[Path], log: Path) -> b
     return any((ws.clip_dir(actor, c) / "tracking" / "params.npz").exists() for c in clips)
 
 
-def actor_series(ws_root: Path, actor: str) -> list[Any]:
+def actor_series(ws_root: Path, actor: str, utterance_norm: bool = False) -> list[Any]:
     from core.renderers.base import AudioNeed, RendererNeeds
     from core.renderers.data import actor_sources
     from core.renderers.jean.pretrain import series_of_source
     from core.workspace import Workspace
 
-    needs = RendererNeeds(audio=AudioNeed("mfcc", {"window_video_frames": 8}))
+    needs = RendererNeeds(audio=AudioNeed("mfcc", {"window_video_frames": 8, "utterance_norm": utterance_norm}))
     source, _, _ = actor_sources(Workspace.open(ws_root), actor, needs, 0.0)
-    return series_of_source(source, source.face_model().n_expr)
+    return series_of_source(source, source.face_model().n_expr, speaker=actor)
 
 
-def measure(series: list[Any], test: Any, steps: int, label: str, config: dict[str, Any]) -> tuple[Any, Any]:
+def split_series(series: Any, fraction: float) -> tuple[Any, Any]:
+    """A :class:`~core.renderers.jean.pretrain.Series` cut into its first ``1 - fraction`` and its last ``fraction``."""
+    from dataclasses import replace
+
+    cut = len(series) - int(round(len(series) * fraction))
+
+    def part(rows: slice) -> Any:
+        return replace(series, landmarks=series.landmarks[rows], audio=series.audio[rows],
+                       emotion=series.emotion[rows], frames=series.frames[rows])
+
+    return part(slice(0, cut)), part(slice(cut, None))
+
+
+def measure(series: list[Any], tests: dict[str, Any], steps: int, label: str, config: dict[str, Any],
+            same_speaker_negatives: bool = True) -> tuple[Any, Any]:
+    """Train the landmark autoencoder and the audio encoder on ``series``; emit the retrieval on each of ``tests``
+    (name -> the test speaker's Series)."""
     from core.renderers.jean.pretrain import retrieval_accuracy, train_audio_encoder, train_landmark_autoencoder
 
     t0 = time.perf_counter()
     landmark_ae, lae_loss = train_landmark_autoencoder(series, steps)
-    audio, nce = train_audio_encoder(series, landmark_ae, steps)
+    audio, nce = train_audio_encoder(series, landmark_ae, steps, same_speaker_negatives=same_speaker_negatives)
     seconds = time.perf_counter() - t0
     info = {**config, "encoder": label, "train_clips": len(series), "train_frames": sum(len(s) for s in series),
+            "speakers_trained": len({s.speaker for s in series}), "same_speaker_negatives": same_speaker_negatives,
             "steps": steps, "landmark_loss": round(lae_loss, 4), "info_nce": round(nce, 4),
             "train_seconds": round(seconds, 1), "chance": 1 / CANDIDATES}
-    for span in (1, 5):
-        top1 = retrieval_accuracy(test, landmark_ae, audio, CANDIDATES, span=span)
-        emit(f"jean_retrieval_top1_span{span}", round(top1, 4), "", info)
+    for name, test in tests.items():
+        for span in (1, 5):
+            top1 = retrieval_accuracy(test, landmark_ae, audio, CANDIDATES, span=span)
+            emit(f"jean_retrieval{name}_top1_span{span}", round(top1, 4), "", {**info, "test_frames": len(test)})
     return landmark_ae, audio
 
 
@@ -107,6 +128,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("jean-retrieval"))
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--save", type=Path, default=None, help="write the multi-speaker encoder here")
+    parser.add_argument("--utterance-norm", action="store_true",
+                        help="MFCCs standardised over each recording's speech (the a2e's speaker normalisation)")
+    parser.add_argument("--compare-negatives", action="store_true",
+                        help="also train the multi-speaker encoder with any speaker's frames as negatives")
     args = parser.parse_args()
     import torch
 
@@ -120,13 +145,21 @@ def main() -> None:
     speakers = {name: [SHARED / p for p in paths if (SHARED / p).exists()] for name, paths in REAL_SPEAKERS.items()}
     speakers = {name: videos for name, videos in speakers.items()
                 if videos and tracked_actor(ws_root, name, videos, log)}
-    test = actor_series(ws_root, "test_speaker")[0]
-    synthetic = actor_series(args.synthetic.resolve(), "synthetic")
-    real = [s for name in speakers for s in actor_series(ws_root, name)]
-    config = {"test": str(args.test.name), "candidates": CANDIDATES, "test_frames": len(test),
-              "speakers": 1 + len(speakers)}
-    measure(synthetic, test, args.steps, "synthetic corpus", config)
-    landmark_ae, audio = measure(synthetic + real, test, args.steps, "synthetic + real speakers", config)
+    norm = args.utterance_norm
+    test = actor_series(ws_root, "test_speaker", norm)[0]
+    synthetic = actor_series(args.synthetic.resolve(), "synthetic", norm)
+    real = [s for name in speakers for s in actor_series(ws_root, name, norm)]
+    config = {"test": str(args.test.name), "candidates": CANDIDATES,
+              "speakers": 1 + len(speakers), "utterance_norm": norm}
+    own, tail = split_series(test, OWN_TAIL)
+    tests = {"": test, "_tail": tail}
+    measure(synthetic, tests, args.steps, "synthetic corpus", config)
+    if args.compare_negatives:
+        measure(synthetic + real, tests, args.steps, "synthetic + real speakers, any speaker's frames as negatives",
+                config, same_speaker_negatives=False)
+    landmark_ae, audio = measure(synthetic + real, tests, args.steps, "synthetic + real speakers", config)
+    # What the encoders reach on a voice they did hear: the test speaker's own first 80%, measured on the rest.
+    measure([own], {"_tail": tail}, args.steps, "the test speaker's own first 80%", config)
     if args.save:
         from core.renderers.jean.model import save_audio_encoder
 

@@ -32,7 +32,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
 
-
     from core.audio.io import load_audio
     from core.eval.lipsync import audio_envelope, lipsync_proxy
     from core.expression.a2e import A2EModel

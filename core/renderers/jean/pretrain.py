@@ -36,6 +36,7 @@ class Series:
         sentence: what the clip says (takes with the same sentence and different labels are the expression
             transformer's pairs), or ``None`` when unknown.
         frames: (N,) the frames' indices in the clip (time, for the negatives of the contrastive loss).
+        speaker: who speaks in the clip (the contrastive loss takes its negatives from the same speaker only).
     """
 
     name: str
@@ -45,18 +46,21 @@ class Series:
     label: np.ndarray
     sentence: str | None
     frames: np.ndarray
+    speaker: str = ""
 
     def __len__(self) -> int:
         return len(self.landmarks)
 
 
 @torch.no_grad()
-def series_of_source(source: Any, n_expression: int, chunk: int = 128, emotion_network: str = "") -> list[Series]:
+def series_of_source(source: Any, n_expression: int, chunk: int = 128, emotion_network: str = "",
+                     speaker: str = "") -> list[Series]:
     """:class:`Series` of each clip of a :class:`~core.renderers.data.FrameSource` (its exposed frames).
 
     Args:
         emotion_network: the name of imported emotion-network features to use as the emotion features (empty:
             the tracked-face substitute).
+        speaker: who speaks in the source's clips (one actor's footage: one speaker).
     """
     model = source.face_model("cpu")
     out = []
@@ -72,7 +76,7 @@ def series_of_source(source: Any, n_expression: int, chunk: int = 128, emotion_n
         emotion = (torch.from_numpy(np.asarray(clip.features[emotion_network], np.float32)[frames])
                    if emotion_network else torch.cat(emo))
         out.append(Series(clip.name, torch.cat(lmk), audio, emotion, np.asarray(clip.emotion[0]),
-                          getattr(clip, "sentence", None), frames))
+                          getattr(clip, "sentence", None), frames, speaker))
     return out
 
 
@@ -98,7 +102,8 @@ class Pool:
 
     Attributes:
         landmarks: (M, 51, 2); audio: (M, T, D) or ``None`` when a clip lacks audio; clip: (M,) clip number;
-        time: (M,) frame index in the clip; offsets: (C + 1,) first row of each clip.
+        time: (M,) frame index in the clip; offsets: (C + 1,) first row of each clip; speaker: (M,) speaker
+        number.
     """
 
     landmarks: torch.Tensor
@@ -106,16 +111,19 @@ class Pool:
     clip: torch.Tensor
     time: torch.Tensor
     offsets: torch.Tensor
+    speaker: torch.Tensor
 
     @classmethod
     def of(cls, series: Sequence[Series]) -> Pool:
         sizes = torch.tensor([len(s) for s in series])
         has_audio = all(s.audio is not None for s in series)
+        speakers = {name: i for i, name in enumerate(dict.fromkeys(s.speaker for s in series))}
         return cls(torch.cat([s.landmarks for s in series]),
                    torch.cat([s.audio for s in series]) if has_audio else None,  # type: ignore[misc]
                    torch.repeat_interleave(torch.arange(len(series)), sizes),
                    torch.from_numpy(np.concatenate([s.frames for s in series])).long(),
-                   torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(sizes, 0)]))
+                   torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(sizes, 0)]),
+                   torch.repeat_interleave(torch.tensor([speakers[s.speaker] for s in series]), sizes))
 
     def __len__(self) -> int:
         return len(self.clip)
@@ -123,6 +131,16 @@ class Pool:
     def draw(self, count: int, generator: torch.Generator) -> torch.Tensor:
         """(count,) random rows, uniform over all frames."""
         return torch.randint(len(self), (count,), generator=generator)
+
+    def draw_by_speaker(self, count: int, per_speaker: int, generator: torch.Generator) -> torch.Tensor:
+        """(count,) rows in groups of ``per_speaker`` consecutive rows of one speaker each; the speakers are drawn
+        uniformly (a speaker with little footage weighs as much as one with much), the rows uniformly within."""
+        order = torch.argsort(self.speaker, stable=True)
+        sizes = torch.bincount(self.speaker)
+        starts = torch.cumsum(sizes, 0) - sizes
+        groups = -(-count // per_speaker)
+        who = torch.randint(len(sizes), (groups,), generator=generator).repeat_interleave(per_speaker)[:count]
+        return order[starts[who] + (torch.rand(count, generator=generator) * sizes[who]).long()]
 
     def same_clip(self, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """(count,) a random row of the same clip as each of ``rows``."""
@@ -150,18 +168,30 @@ def train_landmark_autoencoder(series: Sequence[Series], steps: int, batch: int 
     return model.eval(), loss
 
 
-def negatives_mask(clip: torch.Tensor, time: torch.Tensor, gap: int = NEGATIVE_GAP) -> torch.Tensor:
+def negatives_mask(clip: torch.Tensor, time: torch.Tensor, gap: int = NEGATIVE_GAP,
+                   speaker: torch.Tensor | None = None) -> torch.Tensor:
     """(B, B) True where key j may be a negative of query i: another clip, or the same clip ``gap`` frames away
-    or more."""
+    or more; with ``speaker`` (B,), only keys of the query's own speaker."""
     same = clip[:, None] == clip[None, :]
-    return ~same | ((time[:, None] - time[None, :]).abs() >= gap)
+    valid = ~same | ((time[:, None] - time[None, :]).abs() >= gap)
+    return valid if speaker is None else valid & (speaker[:, None] == speaker[None, :])
+
+
+# Rows of one speaker per group of a batch of the audio encoder: 4 speakers in a batch of 256.
+ROWS_PER_SPEAKER = 64
 
 
 def train_audio_encoder(series: Sequence[Series], landmark_ae: LandmarkAutoencoder, steps: int, batch: int = 256,
                         lr: float = 1e-3, temperature: float = 0.1, seed: int = 0, progress: Progress = None,
-                        device: str = "cpu") -> tuple[AudioEncoder, float]:
+                        device: str = "cpu", same_speaker_negatives: bool = True) -> tuple[AudioEncoder, float]:
     """Eq. 2: align the audio embedding of each frame with its (frozen) mouth embedding, the batch's other
-    frames as negatives (:func:`negatives_mask`)."""
+    frames as negatives (:func:`negatives_mask`).
+
+    With several speakers (``Series.speaker``) each batch is groups of :data:`ROWS_PER_SPEAKER` frames of one
+    speaker, and a query's negatives are its own speaker's frames only (as the paper: another clip of the same
+    speaker, or a distant part of the same clip). Another speaker's frame is told apart by the voice and the face
+    shape alone, a shortcut that teaches nothing about the mouth (``same_speaker_negatives=False`` keeps it, for
+    comparison)."""
     usable = [s for s in series if s.audio is not None and len(s)]
     if not usable:
         raise ValueError("no clip has audio: the audio encoder learns from footage with its sound")
@@ -177,9 +207,15 @@ def train_audio_encoder(series: Sequence[Series], landmark_ae: LandmarkAutoencod
                             for i in range(0, len(pool), 4096)])
     audio = pool.audio
 
+    by_speaker = same_speaker_negatives and int(pool.speaker.max()) > 0
+
     def step_loss() -> torch.Tensor:
-        rows = pool.draw(batch, generator)
-        valid = negatives_mask(pool.clip[rows], pool.time[rows]).to(device)
+        if by_speaker:
+            rows = pool.draw_by_speaker(batch, ROWS_PER_SPEAKER, generator)
+            valid = negatives_mask(pool.clip[rows], pool.time[rows], speaker=pool.speaker[rows]).to(device)
+        else:
+            rows = pool.draw(batch, generator)
+            valid = negatives_mask(pool.clip[rows], pool.time[rows]).to(device)
         return info_nce(mouths[rows.to(device)], model(audio[rows].to(device)), valid, temperature)
 
     loss = optimise(model, steps, lr, step_loss, progress)

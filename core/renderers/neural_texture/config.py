@@ -69,8 +69,7 @@ DEFAULT_PRESET = "default"
 # on both long real clips at ~3,000 steps (bench/records/2026-12-04_h200_neural_texture_lr_5min.jsonl) at no cost per
 # step. No bf16 autocast: the SIREN's sin(30 x) loses its detail in bf16.
 TRAIN_DEFAULTS: dict[str, Any] = {"lr": 2e-4, "lr_final": 2e-5, "betas": (0.5, 0.999), "batch_size": 1,
-                                  "iterations": 3000,
-                                  "autocast": False}
+                                  "iterations": 3000, "autocast": False}
 # `emodub demo` at each of its scales (train.renderer params), and the ablation it runs beside (static texture).
 # The demo's short runs keep a constant rate (lr_final = lr), as their figures were measured.
 DEMO: dict[str, dict[str, Any]] = {

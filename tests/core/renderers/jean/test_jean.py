@@ -135,6 +135,34 @@ def test_info_nce_prefers_the_matching_key_and_ignores_masked_negatives() -> Non
     queries = torch.tensor([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0], [-1.0, 0.0]])
     masked = info_nce(queries, queries, valid)
     assert masked.item() < info_nce(queries, queries).item()
+    # Another speaker's frame is never a negative, however far in time.
+    speaker = torch.tensor([0, 0, 0, 1])
+    by_speaker = negatives_mask(clip, time, gap=25, speaker=speaker)
+    assert by_speaker[0, 2] and not by_speaker[0, 3] and not by_speaker[2, 3]
+
+
+def test_batches_by_speaker_draw_each_group_from_one_speaker_and_every_speaker_alike() -> None:
+    from core.renderers.jean.pretrain import Pool, Series
+
+    def series(speaker: str, n: int) -> Series:
+        return Series(speaker, torch.zeros(n, 51, 2), torch.zeros(n, 8, 13), torch.zeros(n, 4), np.zeros(7), None,
+                      np.arange(n), speaker)
+
+    # The big speaker's clips come before and after the small one's: groups must not care about the order.
+    pool = Pool.of([series("big", 900), series("small", 30), series("big", 900)])
+    rows = pool.draw_by_speaker(4000, 40, torch.Generator().manual_seed(0))
+    groups = pool.speaker[rows].reshape(100, 40)
+    assert (groups == groups[:, :1]).all()
+    share_small = float((groups[:, 0] == 1).float().mean())
+    assert 0.35 < share_small < 0.65  # 30 frames against 1,800, drawn as often
+    assert set(pool.clip[rows][pool.speaker[rows] == 1].tolist()) == {1}
+    from core.renderers.jean.pretrain import train_audio_encoder
+
+    torch.manual_seed(0)
+    two = [Series(name, torch.randn(40, 51, 2), torch.randn(40, 8, 13), torch.zeros(40, 4), np.zeros(7), None,
+                  np.arange(40), name) for name in ("a", "b")]
+    encoder, loss = train_audio_encoder(two, LandmarkAutoencoder(), steps=2, batch=16)
+    assert np.isfinite(loss) and encoder(two[0].audio[:3]).shape == (3, 64)
 
 
 def test_expression_transformer_trains_on_the_takes_of_one_sentence(tracked_workspace) -> None:
