@@ -210,12 +210,9 @@ def train_audio_encoder(series: Sequence[Series], landmark_ae: LandmarkAutoencod
     by_speaker = same_speaker_negatives and int(pool.speaker.max()) > 0
 
     def step_loss() -> torch.Tensor:
-        if by_speaker:
-            rows = pool.draw_by_speaker(batch, ROWS_PER_SPEAKER, generator)
-            valid = negatives_mask(pool.clip[rows], pool.time[rows], speaker=pool.speaker[rows]).to(device)
-        else:
-            rows = pool.draw(batch, generator)
-            valid = negatives_mask(pool.clip[rows], pool.time[rows]).to(device)
+        rows = pool.draw_by_speaker(batch, ROWS_PER_SPEAKER, generator) if by_speaker else pool.draw(batch, generator)
+        speaker = pool.speaker[rows] if by_speaker else None
+        valid = negatives_mask(pool.clip[rows], pool.time[rows], speaker=speaker).to(device)
         return info_nce(mouths[rows.to(device)], model(audio[rows].to(device)), valid, temperature)
 
     loss = optimise(model, steps, lr, step_loss, progress)

@@ -142,7 +142,7 @@ def test_info_nce_prefers_the_matching_key_and_ignores_masked_negatives() -> Non
 
 
 def test_batches_by_speaker_draw_each_group_from_one_speaker_and_every_speaker_alike() -> None:
-    from core.renderers.jean.pretrain import Pool, Series
+    from core.renderers.jean.pretrain import Pool, Series, train_audio_encoder
 
     def series(speaker: str, n: int) -> Series:
         return Series(speaker, torch.zeros(n, 51, 2), torch.zeros(n, 8, 13), torch.zeros(n, 4), np.zeros(7), None,
@@ -156,8 +156,6 @@ def test_batches_by_speaker_draw_each_group_from_one_speaker_and_every_speaker_a
     share_small = float((groups[:, 0] == 1).float().mean())
     assert 0.35 < share_small < 0.65  # 30 frames against 1,800, drawn as often
     assert set(pool.clip[rows][pool.speaker[rows] == 1].tolist()) == {1}
-    from core.renderers.jean.pretrain import train_audio_encoder
-
     torch.manual_seed(0)
     two = [Series(name, torch.randn(40, 51, 2), torch.randn(40, 8, 13), torch.zeros(40, 4), np.zeros(7), None,
                   np.arange(40), name) for name in ("a", "b")]
