@@ -6,8 +6,8 @@
 The clip is ingested as an actor's footage and tracked (both kept in ``--out``/workspace and reused by a
 rerun); each variant trains on the first ``1 - holdout`` of the clip for ``--minutes`` of wall time (or
 ``--iterations``), then the shared evaluation (:mod:`core.renderers.evaluate`) measures it on the held-out tail.
-``--keep-trained`` measures a variant an earlier run trained instead of training it again from scratch (which
-discards that run's checkpoint).
+``--set KEY=VALUE`` passes a renderer option to every variant trained. ``--keep-trained`` measures a variant an
+earlier run trained instead of training it again from scratch (which discards that run's checkpoint).
 ``heldout.png`` shows held-out frames: the real frame, then each variant's rendering, one row per frame.
 
 Figures: ``held_out`` per variant (face-mask PSNR / SSIM, mouth PSNR, whole-crop PSNR / SSIM, iterations and
@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--holdout", type=float, default=0.1)
     parser.add_argument("--out", type=Path, default=Path("compare-out"))
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--set", action="append", default=[], dest="options", metavar="KEY=VALUE",
+                        help="a renderer option for every variant trained here (repeatable), e.g. expression_code=16")
     parser.add_argument("--keep-trained", action="store_true",
                         help="a variant already trained in the workspace (an earlier run) is measured, not retrained")
     args = parser.parse_args()
@@ -88,7 +90,9 @@ def main() -> None:
         stages["track"] = round(time.perf_counter() - t, 1)
     budget = ["--iterations", str(args.iterations)] if args.iterations else ["--minutes", str(args.minutes)]
     results: dict[str, Any] = {}
-    config = {"clip": args.clip.name, "holdout": args.holdout, "minutes": args.minutes, "iterations": args.iterations}
+    config = {"clip": args.clip.name, "holdout": args.holdout, "minutes": args.minutes, "iterations": args.iterations,
+              **({"options": args.options} if args.options else {})}
+    settings = [arg for option in args.options for arg in ("--set", option)]
     for variant in args.renderers:
         t = time.perf_counter()
         summary = ws / "actors" / "actor" / "models" / variant / "summary.json"
@@ -98,7 +102,8 @@ def main() -> None:
                 sys.exit(f"{variant} in {ws} was trained with another --holdout; drop --keep-trained")
         else:
             trained = emodub("train", "renderer", "-w", str(ws), "--actor", "actor", "--renderer", variant,
-                             "--holdout", str(args.holdout), *budget, "--restart", "--no-eval", *dev, log=log)
+                             "--holdout", str(args.holdout), *budget, *settings, "--restart", "--no-eval", *dev,
+                             log=log)
             stages[f"train_{variant}"] = round(time.perf_counter() - t, 1)
         held = emodub("eval", "renderer", "-w", str(ws), "--actor", "actor", "--name", variant, *dev, log=log)
         results[variant] = {**{k: round(held[k], 4) for k in ("face_psnr", "face_ssim", "mouth_psnr", "psnr", "ssim")},

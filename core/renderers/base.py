@@ -282,6 +282,11 @@ class Renderer(nn.Module):
     def after_step(self, step: TrainStep, batch: RendererBatch) -> None:
         """Called after every optimiser step (e.g. to refresh an occupancy grid)."""
 
+    def attach_training_frames(self, source: Any) -> None:
+        """Called when training starts and on every resume (after :meth:`prepare` or the checkpoint's weights), before
+        the first step: training-only state derived from the frames and what :meth:`prepare` learned, rebuilt on
+        every start and never saved (NeRF-AD's same-sentence neutral partners of emotional frames). Default none."""
+
     def frame_weights(self, source: Any) -> Any:
         """(N,) relative chance of each training frame being drawn for a step, or None for uniform. Called
         when training starts and on every resume (after :meth:`prepare` or the checkpoint's weights), so it

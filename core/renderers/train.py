@@ -335,6 +335,9 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
     n = len(source)
     if n == 0:
         raise ValueError("no training frames")
+    renderer.log = log
+    renderer.attach_training_frames(source)
+    renderer.log = None
     draw = frame_drawer(renderer.frame_weights(source), n)
     next_snapshot = config.snapshot_every_s if config.snapshot_every_s else None
     use_autocast = config.autocast and torch.device(device).type == "cuda"

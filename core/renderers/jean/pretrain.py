@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .features import dtw_path, emotion_features, jean_landmarks
+from core.audio.align import dtw_path
+
+from .features import emotion_features, jean_landmarks
 from .networks import AudioEncoder, ExpressionTransformer, LandmarkAutoencoder, info_nce
 
 Progress = Callable[[int, int], None] | None

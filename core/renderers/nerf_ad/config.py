@@ -45,6 +45,13 @@ class NeRFADConfig(MLPFieldOptions):
             its own, with ``disentangle`` only (:mod:`.model`: without it the field learns each frame's mouth
             from its own identity face and ignores the audio face; at 0.5 it used the audio face but the
             held-out mouth got worse).
+        neutral_partner: probability that a training frame of an emotional take gets, as its identity face, that
+            of the same moment of the same sentence in a neutral take (:func:`.pretrain.sentence_partners`; takes
+            ingested with ``--sentence``), with ``disentangle`` only. A dub gives the plate's face, whatever
+            emotion is keyframed: so trained, the field has to draw the emotion from its emotion input and the
+            emotion's audio face, which its own identity face would otherwise say for it. Frames without a
+            partner (no neutral take of their sentence) keep their own face. At 0.5 a happy ramp turned towards
+            happy but not monotonically and the held-out mouth lost 1.9 dB (:mod:`.model`), so it is off.
         audio_window: video frames of audio features around each frame the fusion sees (8 = 320 ms).
         au_scale: ``"actor"``: each AU label is rescaled so the actor's own range over the training frames (2nd to
             98th percentile) spans 0-1 before the attention and fusion learn from it; ``"absolute"``: OpenFace's
@@ -68,6 +75,7 @@ class NeRFADConfig(MLPFieldOptions):
     lambda_fusion_au: float = 0.1
     fusion_box_weight: float = 9.0
     identity_swap: float = 0.0
+    neutral_partner: float = 0.0
     audio_window: int = 8
     au_scale: str = "actor"
 

@@ -43,7 +43,7 @@ A_t I_t (C reads the lower face's box of that composite).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,21 +139,66 @@ def face_set(source: Any, size: int, action_units: str, au_scale: str = "actor",
     ``au_scale`` (:attr:`~.config.NeRFADConfig.au_scale`)."""
     n = len(source)
     picks = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int)).tolist()
-    crops, clips = [], []
-    for start in range(0, len(picks), 64):
-        chunk = picks[start:start + 64]
-        located = [source.locate(i) for i in chunk]
-        raw = np.stack([source.crops_of(k)[f] for k, f, _ in located])
-        images = torch.from_numpy(raw).permute(0, 3, 1, 2).float() / 255.0
-        crops.append(resize(images, size))
-        clips += [k for k, _, _ in located]
+    crops = source_crops(source, picks, size)
+    clips = [source.locate(i)[0] for i in picks]
     audio = source.audio_windows(picks)
     units = source_units(source, picks, action_units)
     low, span = torch.zeros(units.shape[1]), torch.ones(units.shape[1])
     if au_scale == "actor":
         units, low, span = actor_scaled_units(units)
-    return FaceSet(torch.cat(crops), torch.from_numpy(np.asarray(audio, np.float32)), units, torch.tensor(clips),
+    return FaceSet(crops, torch.from_numpy(np.asarray(audio, np.float32)), units, torch.tensor(clips),
                    torch.from_numpy(source.emotions(picks)).float(), lower_face_box(source, picks), low, span)
+
+
+@torch.no_grad()
+def source_crops(source: Any, items: Sequence[int], size: int, chunk: int = 64) -> torch.Tensor:
+    """(n, 3, size, size) float face crops in [0, 1] of a source's ``items``, read ``chunk`` at a time."""
+    crops = [torch.zeros(0, 3, size, size)]
+    for start in range(0, len(items), chunk):
+        located = [source.locate(int(i)) for i in items[start:start + chunk]]
+        raw = np.stack([source.crops_of(k)[f] for k, f, _ in located])
+        crops.append(resize(torch.from_numpy(raw).permute(0, 3, 1, 2).float() / 255.0, size))
+    return torch.cat(crops)
+
+
+DTW_MAX_CELLS = 1_000_000  # frame pairs dynamic time warping aligns at most (~100 MB while its cost matrix is made)
+
+
+def sentence_partners(source: Any) -> np.ndarray:
+    """(N,) for each item of a source, the item showing the same moment of the same sentence in a neutral take:
+    for the frames of an emotional take (label > 0) whose sentence (``ingest --sentence``) has a neutral take
+    among the source's clips, else -1.
+
+    The two takes are aligned by dynamic time warping of their audio features (the centre row of each frame's
+    window, standardised over both takes): the same words at the emotion's own pace. Takes too long for that
+    (more than :data:`DTW_MAX_CELLS` frame pairs: its cost matrix) are aligned in proportion to their lengths.
+    With several neutral takes of a sentence the first is used.
+    """
+    from core.audio.align import dtw_path
+
+    partners = np.full(len(source), -1, np.int64)
+    neutral: dict[str, int] = {}
+    for k, clip in enumerate(source.clips):
+        if clip.sentence and clip.audio is not None and float(clip.emotion[clip.frames].max()) <= 0:
+            neutral.setdefault(clip.sentence, k)
+    for k, clip in enumerate(source.clips):
+        other = neutral.get(clip.sentence or "")
+        if other is None or other == k or clip.audio is None:
+            continue
+        mate = source.clips[other]
+        a, b = clip.audio[clip.frames], mate.audio[mate.frames]  # (K, T, D) each
+        a, b = a[:, a.shape[1] // 2], b[:, b.shape[1] // 2]
+        if len(a) * len(b) <= DTW_MAX_CELLS:
+            both = np.concatenate([a, b])
+            mean, std = both.mean(0), both.std(0) + 1e-6
+            i, j = dtw_path((a - mean) / std, (b - mean) / std)
+            aligned = j[np.searchsorted(i, np.arange(len(a)))]  # i is sorted: each frame's first aligned partner
+        else:
+            aligned = np.round(np.arange(len(a)) * (len(b) - 1) / max(1, len(a) - 1)).astype(np.int64)
+        emotional = clip.emotion[clip.frames].max(1) > 0
+        mine = int(source.offsets[k]) + np.arange(len(clip))
+        partners[mine[emotional]] = int(source.offsets[other]) + aligned[emotional]
+    return partners
 
 
 NOSE_TIP, CHIN, JAW_LEFT, JAW_RIGHT = 30, 8, 4, 12  # iBUG-68 indices

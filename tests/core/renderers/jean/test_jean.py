@@ -10,7 +10,7 @@ import torch
 from core.jobs.context import JobCancelled
 from core.renderers.base import RendererSetup
 from core.renderers.data import actor_sources
-from core.renderers.jean.features import dtw_path, jean_landmarks
+from core.renderers.jean.features import jean_landmarks
 from core.renderers.jean.model import JEAN, load_audio_encoder, save_audio_encoder
 from core.renderers.jean.networks import ExpressionTransformer, LandmarkAutoencoder, info_nce
 from core.renderers.jean.pretrain import negatives_mask, series_of_source, train_expression_transformer
@@ -94,18 +94,6 @@ def test_frozen_encoders_stay_out_of_the_optimiser_and_ablations_train_theirs(tr
     assert JEAN.needs_for(joint.options).context_frames == 0  # no transformer window
     with pytest.raises(ValueError, match="audio_encoder"):
         _build(source, {"audio_encoder": "deepspeech"})
-
-
-def test_dtw_aligns_a_slowed_copy() -> None:
-    t = np.linspace(0, 1, 20)
-    a = np.stack([np.sin(6 * t), np.cos(4 * t)], 1)
-    b = np.repeat(a, 2, 0)  # the same sequence at half speed
-    i, j = dtw_path(a, b)
-    assert i[0] == 0 and j[0] == 0 and i[-1] == 19 and j[-1] == 39
-    assert np.all(np.diff(i) >= 0) and np.all(np.diff(j) >= 0)
-    assert np.abs(a[i] - b[j]).sum() < 1e-9  # every aligned pair is the same sample
-    cost_i, cost_j = dtw_path(a, b[::-1])
-    assert np.abs(a[cost_i] - b[::-1][cost_j]).sum() > 0.1  # a reversed copy cannot align
 
 
 def test_landmark_swap_targets_follow_the_swapped_mouth() -> None:

@@ -3,6 +3,7 @@ building blocks, the attention's use, the ablation and the driven emotion path."
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -259,3 +260,43 @@ def test_the_mask_size_term_keeps_speech_weight_in_the_lower_face_box() -> None:
         speech = 1 - A
         shares.append(float((speech * outside).sum() / speech.sum()))
     assert shares[1] < shares[0] - 0.1, shares  # measured: 0.84 -> 0.66 (the box is a fifth of the crop)
+
+
+def test_emotional_frames_learn_from_their_neutral_partners_identity_face(tracked_workspace, monkeypatch) -> None:
+    from core.renderers.nerf_ad import pretrain
+    from core.renderers.nerf_ad.networks import FEATURE_DIM
+    from core.renderers.nerf_ad.pretrain import sentence_partners
+
+    torch.manual_seed(0)
+    ws = _workspace(tracked_workspace, n_frames=10)
+    needs = NeRFAD.needs_for(NeRFADConfig(**TINY))
+    source, _, _ = actor_sources(ws, "a", needs, holdout=0.2)
+    assert (sentence_partners(source) == -1).all()  # no sentences: no partners
+    for clip in ("c0", "c1"):
+        ws.update_clip("a", clip, sentence="s0")
+    source, _, _ = actor_sources(ws, "a", needs, holdout=0.2)
+    partners = sentence_partners(source)
+    k_happy, k_neutral = ([c.name for c in source.clips].index(name) for name in ("c1", "c0"))
+    mine = int(source.offsets[k_happy]) + np.arange(len(source.clips[k_happy]))
+    first = int(source.offsets[k_neutral])
+    last = first + len(source.clips[k_neutral])
+    assert (partners[mine] >= first).all() and (partners[mine] < last).all()  # into the neutral take's frames
+    assert (partners[mine][1:] >= partners[mine][:-1]).all()  # in order: one sentence, same words
+    assert (partners[first:last] == -1).all()  # neutral frames keep their own face
+    with monkeypatch.context() as patch:  # takes too long to warp: aligned in proportion to their lengths
+        patch.setattr(pretrain, "DTW_MAX_CELLS", 0)
+        proportional = sentence_partners(source)
+    assert proportional[mine[0]] == first and proportional[mine[-1]] == last - 1
+    assert (np.diff(proportional[mine]) >= 0).all() and (proportional[first:last] == -1).all()
+
+    renderer = _build(source, {"neutral_partner": 1.0}).train()
+    renderer.attach_training_frames(source)
+    assert renderer._partner_faces is not None and len(renderer._partner_faces) == len(set(partners[mine].tolist()))
+    i = int(mine[2])
+    with torch.no_grad():
+        swapped = renderer.conditions(source.batch([i]))[:, :FEATURE_DIM]
+        partner = renderer.conditions(source.batch([int(partners[i])]))[:, :FEATURE_DIM]
+        renderer.options.neutral_partner = 0.0
+        own = renderer.conditions(source.batch([i]))[:, :FEATURE_DIM]
+    assert (swapped - partner).abs().max() < 0.05 * partner.abs().max()  # the partner's face, up to 8-bit storage
+    assert (own - partner).abs().max() > (swapped - partner).abs().max()
