@@ -212,7 +212,8 @@ class Renderer(nn.Module):
         # Set by the trainer on CUDA: the networks run under bf16 autocast, never the geometry (skinning,
         # projection, rays, rasterization stay float32, as at evaluation and dub time) nor the losses.
         self.amp_dtype: torch.dtype | None = None
-        # Set by the trainer: where a long :meth:`prepare` (JEAN trains its encoders there) reports progress.
+        # Set by the trainer: where a long :meth:`prepare` (JEAN trains its encoders there) and
+        # :meth:`attach_training_frames` report progress.
         self.log: Callable[[str], None] | None = None
 
     def prepare_report(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -28,7 +28,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -221,6 +221,17 @@ def _write_prepare_report(renderer: Renderer, out_dir: Path) -> None:
             iio.imwrite(tmp, picture, extension=".png")
 
 
+@contextlib.contextmanager
+def _logging(renderer: Renderer, log: Callable[[str], None] | None) -> Iterator[None]:
+    """``renderer.log`` is ``log`` inside the block (a renderer logs only while the trainer lets it: its own
+    preparation, never its training steps)."""
+    renderer.log = log
+    try:
+        yield
+    finally:
+        renderer.log = None
+
+
 def frame_drawer(weights: Any, n: int) -> Callable[[int], list[int]]:
     """``draw(k)``: k frame indices in [0, n), uniform, or in proportion to ``weights`` ((n,), or None).
     Draws with :mod:`random`, whose state the checkpoint keeps (a resumed run draws what the run would have)."""
@@ -287,9 +298,8 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
         if log:
             log(f"resuming {renderer.variant} training at iteration {start} of {config.iterations}")
     else:
-        renderer.log = log
-        renderer.prepare(source)
-        renderer.log = None
+        with _logging(renderer, log):
+            renderer.prepare(source)
         if writer:
             _write_prepare_report(renderer, out_dir)
     if env.active and env.rank > 0:  # rank 0 keeps its (saved) stream; the others draw other frames
@@ -335,9 +345,8 @@ def train(renderer: Renderer, source: Any, out_dir: Path, config: TrainConfig, d
     n = len(source)
     if n == 0:
         raise ValueError("no training frames")
-    renderer.log = log
-    renderer.attach_training_frames(source)
-    renderer.log = None
+    with _logging(renderer, log):
+        renderer.attach_training_frames(source)
     draw = frame_drawer(renderer.frame_weights(source), n)
     next_snapshot = config.snapshot_every_s if config.snapshot_every_s else None
     use_autocast = config.autocast and torch.device(device).type == "cuda"
