@@ -125,20 +125,19 @@ def bench_forward(ws: Any, repeats: int, unet_bases: list[int], base: dict[str, 
     samples = []
     with torch.no_grad():
         for i in range(repeats + 1):
-            uv, alpha, window = trained.rasterize(source.batch([i % len(source)]))
-            samples.append((uv, alpha, source.batch([i % len(source)]).frames, window,
-                            source.batch([i % len(source)]).audio))
-    coverage = float(np.mean([s[1].mean().item() for s in samples]))
+            batch = source.batch([i % len(source)])
+            samples.append(trained.rasterize(batch) | {"frame": batch.frames, "audio": batch.audio})
+    coverage = float(np.mean([s["alpha"].mean().item() for s in samples]))
     variants = [(trained, False)] + [(NeuralTextureRenderer(NeuralTextureConfig(unet_base=b)).eval(), True)
                                      for b in unet_bases if b != trained.config.unet_base]
     for renderer, variant in variants:
         times, cpu = [], []
         with torch.no_grad():
             with FlopCounterMode(display=False) as flops:
-                renderer.render_uv(*samples[0])
+                renderer.render_uv(**samples[0])
             for s in samples:
                 t, c = time.perf_counter(), time.process_time()
-                renderer.render_uv(*s)
+                renderer.render_uv(**s)
                 times.append(time.perf_counter() - t)
                 cpu.append(time.process_time() - c)
         times, cpu = times[1:], cpu[1:]  # the first call warms up oneDNN

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from core.morphable.data import FaceParams
 from core.morphable.model import MorphableModel
 from core.render.camera import PerspectiveCamera
-from core.render.raster import interpolate, rasterize
+from core.render.raster import Fragments, interpolate, interpolate_vertex_attrs, rasterize
+from core.render.shading import vertex_normals
 
 # Regions whose plate pixels a face-only dub keeps (hair, ears and neck stay the plate's).
 NON_FACE_REGIONS: tuple[str, ...] = ("scalp", "ears", "neck")
@@ -46,6 +47,20 @@ def face_faces(model: MorphableModel) -> torch.Tensor:
     return region_faces(model, exclude=NON_FACE_REGIONS)
 
 
+def _rasterize_posed(model: MorphableModel, params: FaceParams, camera: PerspectiveCamera
+                     ) -> tuple[PerspectiveCamera, torch.Tensor, Fragments, torch.Tensor, torch.Tensor]:
+    """Pose the mesh and rasterize it: the batch's cameras, vertices (B, V, 3), fragments, uv (B, 2, H, W)
+    in [0, 1] (0 off the mesh) and coverage alpha (B, 1, H, W)."""
+    B = params.batch_size
+    cam = camera.expand(B) if camera.batch_size == 1 and B > 1 else camera
+    verts = model(params).vertices
+    fragments = rasterize(cam.to_screen(verts), model.faces, cam.image_size, cull_backfaces=True)
+    face_uvs = model.uvs[model.uv_faces][None]                      # (1, F, 3, 2)
+    uv = interpolate(fragments, face_uvs.to(verts.dtype))           # (B, H, W, 2)
+    alpha = fragments.mask.to(verts.dtype)[:, None]
+    return cam, verts, fragments, uv.permute(0, 3, 1, 2) * alpha, alpha
+
+
 def rasterize_uv_and_region(model: MorphableModel, params: FaceParams, camera: PerspectiveCamera,
                             selected_faces: torch.Tensor | None = None
                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -61,18 +76,26 @@ def rasterize_uv_and_region(model: MorphableModel, params: FaceParams, camera: P
         uv (B, 2, H, W) in [0, 1] (0 off the mesh), alpha (B, 1, H, W) coverage in {0, 1}, and the
         coverage of ``selected_faces`` (B, 1, H, W) (``None`` when not asked for).
     """
-    B = params.batch_size
-    cam = camera.expand(B) if camera.batch_size == 1 and B > 1 else camera
-    verts = model(params).vertices
-    fragments = rasterize(cam.to_screen(verts), model.faces, cam.image_size, cull_backfaces=True)
-    face_uvs = model.uvs[model.uv_faces][None]                      # (1, F, 3, 2)
-    uv = interpolate(fragments, face_uvs.to(verts.dtype))           # (B, H, W, 2)
-    alpha = fragments.mask.to(verts.dtype)[:, None]
+    _, verts, fragments, uv, alpha = _rasterize_posed(model, params, camera)
     region = None
     if selected_faces is not None:
         hit = fragments.pix_to_face.clamp_min(0)
         region = (selected_faces.to(hit.device)[hit] & fragments.mask)[:, None].to(verts.dtype)
-    return uv.permute(0, 3, 1, 2) * alpha, alpha, region
+    return uv, alpha, region
+
+
+def rasterize_uv_and_normals(model: MorphableModel, params: FaceParams, camera: PerspectiveCamera
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """UVs and coverage as :func:`rasterize_uv_and_region`, and the posed mesh's unit vertex normals in
+    camera space interpolated per pixel (B, 3, H, W; 0 off the mesh), from one rasterization.
+
+    Light and view are fixed in camera space, so the normals tell a screen-space decoder how each surface
+    patch faces them whatever the head pose; UVs alone say that only through their gradients.
+    """
+    cam, verts, fragments, uv, alpha = _rasterize_posed(model, params, camera)
+    normals = torch.einsum("bij,bvj->bvi", cam.R.to(verts.dtype), vertex_normals(verts, model.faces))
+    pixels = F.normalize(interpolate_vertex_attrs(fragments, model.faces, normals), dim=-1, eps=1e-12)
+    return uv, alpha, pixels.permute(0, 3, 1, 2) * alpha
 
 
 def region_mask(model: MorphableModel, params: FaceParams, camera: PerspectiveCamera,

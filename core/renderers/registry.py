@@ -130,7 +130,9 @@ def renderer_from_state(state: dict[str, Any], device: torch.device | str = "cpu
     setup_fields = {f.name for f in fields(RendererSetup)}
     setup = RendererSetup(**{k: v for k, v in dict(state.get("setup", {})).items() if k in setup_fields})
     try:
-        renderer = renderer_class(name)(make_options(name, dict(state.get("options", {}))), setup)
+        # an option the checkpoint predates takes the value it was trained with, not today's default
+        options = {**getattr(get_variant(name).config_class(), "PREDATING_VALUES", {}), **state.get("options", {})}
+        renderer = renderer_class(name)(make_options(name, options), setup)
     except (TypeError, BadRendererOption) as exc:
         raise CheckpointError(f"cannot rebuild the {name} renderer from {path} ({exc})",
                               path=path, hint=RETRAIN_HINT) from None

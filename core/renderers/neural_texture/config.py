@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass
@@ -23,6 +23,8 @@ class NeuralTextureConfig:
             >= 5 frames/s on a 2-core CPU, 32 costs 3x the compute.
         unet_depth: UNet down-sampling levels.
         mask_expand_px: pixels by which the face mask is grown to make the blend mask.
+        normal_input: also give the UNet the mesh's camera-space normals (3 channels): how each surface
+            patch faces the fixed light and camera, for head poses the training frames did not show.
         lambda_l1: weight of the L1 photometric loss.
         lambda_style: weight of the style / perceptual loss (VGG-19 Gram when its weights exist).
         lambda_gan: weight of the LSGAN loss (PatchGAN discriminator).
@@ -40,10 +42,15 @@ class NeuralTextureConfig:
     unet_base: int = 16
     unet_depth: int = 4
     mask_expand_px: int = 6
+    normal_input: bool = False
     lambda_l1: float = 1.0
     lambda_style: float = 1.0
     lambda_gan: float = 0.01
     gan_start: int = 200
+
+    # Options added after models were trained without them, and the value such a checkpoint was trained with
+    # (the registry fills them in when it loads one; a new model gets the default above).
+    PREDATING_VALUES: ClassVar[dict[str, Any]] = {"normal_input": False}
 
     @property
     def audio_conditioned(self) -> bool:
@@ -51,7 +58,7 @@ class NeuralTextureConfig:
 
     @property
     def unet_in_channels(self) -> int:
-        return self.texture_channels + 2 * self.temporal_window + 3
+        return self.texture_channels + 2 * self.temporal_window + 3 * self.normal_input + 3
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -32,7 +32,7 @@ import math
 import torch
 from torch import nn
 
-from core.render.masks import expand_mask, rasterize_uv_and_region
+from core.render.masks import expand_mask, rasterize_uv_and_normals, rasterize_uv_and_region
 from core.renderers.base import (
     AudioNeed,
     Renderer,
@@ -201,8 +201,8 @@ class NeuralTextureRenderer(Renderer):
         return texture.permute(0, 3, 1, 2)
 
     def render_uv(self, uv: torch.Tensor, alpha: torch.Tensor, frame: torch.Tensor,
-                  uv_window: torch.Tensor | None = None, audio: torch.Tensor | None = None
-                  ) -> dict[str, torch.Tensor]:
+                  uv_window: torch.Tensor | None = None, audio: torch.Tensor | None = None,
+                  normals: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Render from rasterized inputs.
 
         Args:
@@ -211,6 +211,7 @@ class NeuralTextureRenderer(Renderer):
             frame: (B, 3, H, W) the real frame in [0, 1] (its face is masked out here).
             uv_window: (B, 2 W_R, H, W) neighbours' UVs, required when W_R > 0.
             audio: (B, T_a, D_a) audio window, required when audio-conditioned.
+            normals: (B, 3, H, W) camera-space normals, required with ``normal_input``.
 
         Returns:
             ``image`` (B, 3, H, W) the blended frame, ``decoded`` the raw decoder output,
@@ -224,43 +225,52 @@ class NeuralTextureRenderer(Renderer):
             if uv_window is None or uv_window.shape[1] != 2 * c.temporal_window:
                 raise ValueError(f"uv_window must have {2 * c.temporal_window} channels")
             parts.append(uv_window)
+        if c.normal_input:
+            if normals is None:
+                raise ValueError("this renderer reads the mesh's normals: pass them")
+            parts.append(normals)
         parts.append(background)
         decoded = self.decoder(torch.cat(parts, 1))
         return {"image": blend(decoded, frame, alpha_exp), "decoded": decoded, "alpha_expanded": alpha_exp}
 
     # -- the contract ----------------------------------------------------------------------------------
-    def rasterize(self, batch: RendererBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """UVs and coverage of the batch's frames, and their neighbours' UVs (B, 2 W_R, H, W): each frame of
-        the temporal context is rasterized once."""
-        W = self.options.temporal_window
+    def rasterize(self, batch: RendererBatch) -> dict[str, torch.Tensor | None]:
+        """The mesh inputs of :meth:`render_uv` for the batch's frames: ``uv`` and ``alpha``, the neighbours'
+        UVs ``uv_window`` (B, 2 W_R, H, W; each frame of the temporal context is rasterized once) and the
+        camera-space ``normals`` (with ``normal_input``); a key the options leave out maps to ``None``."""
+        c = self.options
+        W = c.temporal_window
+        params, camera = ((batch.context.params, batch.context.camera) if W and batch.context is not None
+                          else (batch.params, batch.camera))
+        if W and batch.context is None:
+            raise ValueError(f"the neural-texture renderer needs {W} context frames per frame")
         with torch.no_grad():
-            if W and batch.context is not None:
-                uv_all, alpha_all, _ = rasterize_uv_and_region(batch.face_model, batch.context.params,
-                                                               batch.context.camera)
-                uv, alpha = uv_all[batch.context.rows], alpha_all[batch.context.rows]
-                window = uv_all[batch.context.neighbours.reshape(-1)].reshape(batch.size, 2 * W, *uv.shape[2:])
-                return uv, alpha, window
+            if c.normal_input:
+                uv, alpha, normals = rasterize_uv_and_normals(batch.face_model, params, camera)
+            else:
+                (uv, alpha, _), normals = rasterize_uv_and_region(batch.face_model, params, camera), None
+            window = None
             if W:
-                raise ValueError(f"the neural-texture renderer needs {W} context frames per frame")
-            uv, alpha, _ = rasterize_uv_and_region(batch.face_model, batch.params, batch.camera)
-            return uv, alpha, None
+                rows = batch.context.rows
+                window = uv[batch.context.neighbours.reshape(-1)].reshape(batch.size, 2 * W, *uv.shape[2:])
+                uv, alpha = uv[rows], alpha[rows]
+                normals = None if normals is None else normals[rows]
+        return {"uv": uv, "alpha": alpha, "uv_window": window, "normals": normals}
 
     def forward(self, batch: RendererBatch) -> RenderOutput:
-        uv, alpha, window = self.rasterize(batch)
+        inputs = self.rasterize(batch) | {"frame": batch.frames, "audio": batch.audio}
         if self.training or batch.device.type != "cpu":
             with self.network_autocast():
-                out = self.render_uv(uv, alpha, batch.frames, window, batch.audio)
+                out = self.render_uv(**inputs)
             out = {k: v.float() for k, v in out.items()}
         else:
             # On a CPU one frame at a time keeps a 256 px frame's UNet activations in cache: ~1.5x less time
             # per frame than 16 at once.
-            parts = [self.render_uv(uv[i:i + 1], alpha[i:i + 1], batch.frames[i:i + 1],
-                                    None if window is None else window[i:i + 1],
-                                    None if batch.audio is None else batch.audio[i:i + 1])
+            parts = [self.render_uv(**{k: None if v is None else v[i:i + 1] for k, v in inputs.items()})
                      for i in range(batch.size)]
             out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return RenderOutput(out["image"], out["alpha_expanded"],
-                            {"decoded": out["decoded"], "coverage": alpha})
+                            {"decoded": out["decoded"], "coverage": inputs["alpha"]})
 
     def criteria(self) -> nn.ModuleDict:
         from core.renderers.losses import AdversarialLoss, StyleLoss

@@ -62,6 +62,15 @@ def test_version_1_neural_texture_checkpoint_still_loads(tmp_path: Path) -> None
     assert isinstance(loaded, NeuralTextureRenderer) and loaded.options == options
 
 
+def test_a_checkpoint_older_than_an_option_loads_with_the_value_it_was_trained_with(tmp_path: Path) -> None:
+    """``normal_input`` came later: a checkpoint without it was trained without the normals' channels."""
+    renderer = build("neural_texture", SETUP, options={**TINY, "normal_input": False})
+    state = {**header(renderer), "model": renderer.state_dict()}
+    del state["options"]["normal_input"]
+    torch.save(state, tmp_path / "checkpoint.pt")
+    assert load(tmp_path).options == renderer.options
+
+
 class _Payload:
     """Unpickling this runs a command: what a crafted checkpoint in a shared workspace would do."""
 

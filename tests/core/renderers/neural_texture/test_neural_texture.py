@@ -89,3 +89,28 @@ def test_audio_enters_the_texture_from_zero() -> None:
         a = model.neural_texture(uv, alpha, quiet["audio"][None])
         b = model.neural_texture(uv, alpha, loud["audio"][None])
     assert not torch.equal(a, b)
+
+
+def test_normal_input_reaches_the_decoder_through_the_contract(tracked_workspace) -> None:
+    """With ``normal_input`` the renderer rasterizes camera-space normals itself and the UNet reads them."""
+    from core.renderers.data import actor_sources
+
+    torch.manual_seed(0)
+    options = NeuralTextureConfig(**{**TINY.__dict__, "normal_input": True, "audio_dim": 5})
+    model = NeuralTextureRenderer(options).eval()
+    assert model.decoder.stem[0].in_channels == TINY.unet_in_channels + 3
+    ws = tracked_workspace(n_frames=6, size=64)
+    source, _, _ = actor_sources(ws, "a", model.needs, holdout=0.0)
+    batch = source.batch([1, 2])
+    inputs = model.rasterize(batch)
+    normals = inputs["normals"]
+    assert normals is not None and normals.shape == (2, 3, 64, 64)
+    assert inputs["uv_window"] is not None and inputs["uv_window"].shape == (2, 2, 64, 64)
+    with torch.no_grad():
+        out = model(batch)
+        assert out.image is not None and out.image.shape == (2, 3, 64, 64)
+        args = inputs | {"frame": batch.frames, "audio": batch.audio}
+        flipped = model.render_uv(**(args | {"normals": -normals}))["decoded"]
+        assert not torch.allclose(flipped, out.extras["decoded"], atol=1e-4)
+    with pytest.raises(ValueError, match="normals"):
+        model.render_uv(**(args | {"normals": None}))
