@@ -23,6 +23,13 @@ class NeuralTextureConfig:
             >= 5 frames/s on a 2-core CPU, 32 costs 3x the compute.
         unet_depth: UNet down-sampling levels.
         mask_expand_px: pixels by which the face mask is grown to make the blend mask.
+        texture_grid: side of the finest level of a learnable feature pyramid in UV space whose bilinear samples
+            are added to the SIREN's texture (Deferred Neural Rendering's texture, levels halving in side);
+            0: the SIREN alone. Fine static detail (stubble, pores, the jaw line) costs the SIREN capacity
+            it shares with the audio, a texel stores it; it starts at zero, so training begins as the SIREN.
+        texture_grid_levels: levels of that pyramid (coarse levels fill texels the fine ones rarely see).
+        texture_grid_lr_scale: its learning rate over the rest's (a texel gets a gradient only from the
+            pixels that sample it).
         normal_input: also give the UNet the mesh's camera-space normals (3 channels): how each surface
             patch faces the fixed light and camera, for head poses the training frames did not show.
         lambda_l1: weight of the L1 photometric loss.
@@ -42,7 +49,10 @@ class NeuralTextureConfig:
     unet_base: int = 16
     unet_depth: int = 4
     mask_expand_px: int = 6
-    normal_input: bool = False
+    texture_grid: int = 0
+    texture_grid_levels: int = 4
+    texture_grid_lr_scale: float = 10.0
+    normal_input: bool = True
     lambda_l1: float = 1.0
     lambda_style: float = 1.0
     lambda_gan: float = 0.01
@@ -50,7 +60,7 @@ class NeuralTextureConfig:
 
     # Options added after models were trained without them, and the value such a checkpoint was trained with
     # (the registry fills them in when it loads one; a new model gets the default above).
-    PREDATING_VALUES: ClassVar[dict[str, Any]] = {"normal_input": False}
+    PREDATING_VALUES: ClassVar[dict[str, Any]] = {"normal_input": False, "texture_grid": 0}
 
     @property
     def audio_conditioned(self) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -93,6 +94,28 @@ class SirenTexture(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.body(x))
+
+
+class TexturePyramid(nn.Module):
+    """Learnable UV-space feature maps of sides ``side, side / 2, ...``, sampled bilinearly and summed.
+
+    Args:
+        channels: C, features per texel.
+        side: side of the finest map.
+        levels: maps (each half the previous one's side, at least 4 texels).
+    """
+
+    def __init__(self, channels: int, side: int, levels: int) -> None:
+        super().__init__()
+        sides = [max(4, side >> level) for level in range(max(1, levels))]
+        self.maps = nn.ParameterList([nn.Parameter(torch.zeros(1, channels, s, s)) for s in sides])
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        """(P, 2) UVs in [-1, 1] -> (P, C)."""
+        grid = coords.view(1, 1, -1, 2)
+        total = sum(nn.functional.grid_sample(m, grid, mode="bilinear", padding_mode="border", align_corners=False)
+                    for m in self.maps)
+        return total[0, :, 0].transpose(0, 1)
 
 
 class UNet(nn.Module):
@@ -165,6 +188,8 @@ class NeuralTextureRenderer(Renderer):
             # audio-conditioned renderer scored below the static one.
             with torch.no_grad():
                 self.texture.body[0].linear.weight[:, 2:] = 0.0
+        self.texture_grid = (TexturePyramid(c.texture_channels, c.texture_grid, c.texture_grid_levels)
+                             if c.texture_grid > 0 else None)
         self.decoder = UNet(c.unet_in_channels, c.unet_base, c.unet_depth)
 
     @property
@@ -196,6 +221,8 @@ class NeuralTextureRenderer(Renderer):
             batch_of_pixel = torch.arange(B, device=uv.device)[:, None, None].expand(B, H, W)[covered]
             inputs.append(code[batch_of_pixel])
         features = self.texture(torch.cat(inputs, 1))                 # (P, C)
+        if self.texture_grid is not None:
+            features = features + self.texture_grid(coords)
         texture = features.new_zeros(B, H, W, features.shape[1])
         texture[covered] = features
         return texture.permute(0, 3, 1, 2)
@@ -271,6 +298,14 @@ class NeuralTextureRenderer(Renderer):
             out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return RenderOutput(out["image"], out["alpha_expanded"],
                             {"decoded": out["decoded"], "coverage": inputs["alpha"]})
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        if self.texture_grid is None:
+            return super().param_groups(lr)
+        grid = list(self.texture_grid.parameters())
+        grid_ids = {id(p) for p in grid}
+        rest = [p for p in self.parameters() if id(p) not in grid_ids and p.requires_grad]
+        return [{"params": rest, "lr": lr}, {"params": grid, "lr": lr * self.options.texture_grid_lr_scale}]
 
     def criteria(self) -> nn.ModuleDict:
         from core.renderers.losses import AdversarialLoss, StyleLoss
