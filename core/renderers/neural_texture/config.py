@@ -32,6 +32,10 @@ class NeuralTextureConfig:
             pixels that sample it).
         normal_input: also give the UNet the mesh's camera-space normals (3 channels): how each surface
             patch faces the fixed light and camera, for head poses the training frames did not show.
+        eye_balanced_share: share of the training steps whose frame is drawn evenly over the eye openness the
+            footage shows (:func:`core.renderers.triplane.eyes.eye_balanced_weights`), the rest uniform. A blink
+            closes the lids on a few percent of the frames, so with uniform draws the renderer draws open eyes
+            over closed lids. 0: uniform.
         lambda_l1: weight of the L1 photometric loss.
         lambda_style: weight of the style / perceptual loss (VGG-19 Gram when its weights exist).
         lambda_gan: weight of the LSGAN loss (PatchGAN discriminator).
@@ -53,6 +57,7 @@ class NeuralTextureConfig:
     texture_grid_levels: int = 4
     texture_grid_lr_scale: float = 10.0
     normal_input: bool = True
+    eye_balanced_share: float = 0.0
     lambda_l1: float = 1.0
     lambda_style: float = 1.0
     lambda_gan: float = 0.01
@@ -60,7 +65,8 @@ class NeuralTextureConfig:
 
     # Options added after models were trained without them, and the value such a checkpoint was trained with
     # (the registry fills them in when it loads one; a new model gets the default above).
-    PREDATING_VALUES: ClassVar[dict[str, Any]] = {"normal_input": False, "texture_grid": 0}
+    PREDATING_VALUES: ClassVar[dict[str, Any]] = {"normal_input": False, "texture_grid": 0,
+                                                     "eye_balanced_share": 0.0}
 
     @property
     def audio_conditioned(self) -> bool:

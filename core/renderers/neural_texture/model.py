@@ -177,6 +177,8 @@ class NeuralTextureRenderer(Renderer):
         c = options
         if c.audio_conditioned and c.audio_window % 4:
             raise ValueError("audio_window must be a multiple of 4 (audio frames per video frame)")
+        if not 0.0 <= c.eye_balanced_share <= 1.0:
+            raise ValueError(f"eye_balanced_share is a fraction in [0, 1], got {c.eye_balanced_share}")
         self.audio_encoder = (AudioEncoder(c.audio_dim, c.audio_window, c.audio_code)
                               if c.audio_conditioned else None)
         n_in = 2 + (c.audio_code if c.audio_conditioned else 0)
@@ -298,6 +300,14 @@ class NeuralTextureRenderer(Renderer):
             out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return RenderOutput(out["image"], out["alpha_expanded"],
                             {"decoded": out["decoded"], "coverage": inputs["alpha"]})
+
+    def frame_weights(self, source: Any) -> Any:
+        """Draw ``eye_balanced_share`` of the frames evenly over eye openness (blinks are rare but must be drawn)."""
+        if not self.options.eye_balanced_share:
+            return None
+        from core.renderers.triplane.eyes import eye_balanced_weights, source_eye_openness
+
+        return eye_balanced_weights(source_eye_openness(source), self.options.eye_balanced_share)
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         if self.texture_grid is None:

@@ -32,6 +32,8 @@ lids droop, surprised eyes widen), and a dub's eye signal may ask for any level 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -58,6 +60,21 @@ def eye_balanced_weights(openness: np.ndarray, share: float, bins: int = EYE_BIN
     which = np.minimum(((level - lo) / (hi - lo) * bins).astype(int), bins - 1)
     counts = np.bincount(which, minlength=bins)
     return (1.0 - share) / len(level) + share / (np.count_nonzero(counts) * counts[which])
+
+
+@torch.no_grad()
+def source_eye_openness(source: Any, open_ratio: torch.Tensor | None = None, chunk: int = 256) -> np.ndarray:
+    """(N, 2) eye openness of every frame of ``source`` (a frame source: its face model and tracked parameters),
+    from the canonical landmarks; ``open_ratio`` (2,) defaults to the frames' own OPEN_PERCENTILE aspect ratio."""
+    from core.renderers.nerf.rays import canonical_landmarks
+
+    model = source.face_model("cpu")
+    n = len(source)
+    landmarks = torch.cat([canonical_landmarks(model, source.params(range(i, min(i + chunk, n))))
+                           for i in range(0, n, chunk)])
+    if open_ratio is None:
+        open_ratio = torch.quantile(eye_aspect_ratio(landmarks), OPEN_PERCENTILE, dim=0).clamp_min(1e-3)
+    return eye_openness(landmarks, open_ratio.cpu()).numpy()
 
 
 def eye_openness(landmarks: torch.Tensor, open_ratio: torch.Tensor) -> torch.Tensor:

@@ -60,7 +60,14 @@ from core.renderers.nerf.rays import canonical_landmarks
 from core.renderers.registry import register_renderer
 
 from .config import TriPlaneConfig
-from .eyes import OPEN_PERCENTILE, EyeMapping, EyePredictor, eye_balanced_weights, eye_openness
+from .eyes import (
+    OPEN_PERCENTILE,
+    EyeMapping,
+    EyePredictor,
+    eye_balanced_weights,
+    eye_openness,
+    source_eye_openness,
+)
 from .landmarks import N_LANDMARKS, DynamicLandmarkTransformer, landmark_l1, vae_loss
 
 CLAMP = 3.0  # standardised landmark inputs are clamped to +-3 spreads of the training frames
@@ -178,12 +185,7 @@ class TriPlaneNeRF(HeadNeRF):
         """Draw ``eye_balanced_share`` of the frames evenly over eye openness (:mod:`.eyes`)."""
         if not self.options.eye_balanced_share:
             return None
-        model = source.face_model("cpu")
-        n = len(source)
-        landmarks = torch.cat([canonical_landmarks(model, source.params(range(i, min(i + 256, n))))
-                               for i in range(0, n, 256)])
-        openness = eye_openness(landmarks, self.eye_open.cpu()).numpy()
-        return eye_balanced_weights(openness, self.options.eye_balanced_share)
+        return eye_balanced_weights(source_eye_openness(source, self.eye_open), self.options.eye_balanced_share)
 
     # -- conditions ---------------------------------------------------------------------------------------
     def standardised_audio(self, batch: RendererBatch) -> torch.Tensor:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -114,6 +115,28 @@ def test_normal_input_reaches_the_decoder_through_the_contract(tracked_workspace
         assert not torch.allclose(flipped, out.extras["decoded"], atol=1e-4)
     with pytest.raises(ValueError, match="normals"):
         model.render_uv(**(args | {"normals": None}))
+
+
+def test_eye_balanced_share_draws_frames_evenly_over_eye_openness(tracked_workspace, monkeypatch) -> None:
+    """Blinks are rare: with ``eye_balanced_share`` the trainer's frame weights favour the few closed-eye frames."""
+    from core.renderers.data import actor_sources
+    from core.renderers.triplane import eyes
+
+    model = NeuralTextureRenderer(NeuralTextureConfig(**{**TINY.__dict__, "eye_balanced_share": 0.5}))
+    ws = tracked_workspace(n_frames=6, size=32)
+    source, _, _ = actor_sources(ws, "a", model.needs, holdout=0.0)
+    openness = eyes.source_eye_openness(source)
+    assert openness.shape == (6, 2) and np.isfinite(openness).all() and (openness > 0).all()
+
+    # Nine open-eyed frames and one blink: half the draws go evenly to the two occupied bins of openness.
+    level = np.r_[np.ones(9), 0.1][:, None].repeat(2, 1)
+    monkeypatch.setattr(eyes, "source_eye_openness", lambda source: level)
+    weights = model.frame_weights(source)
+    chance = weights / weights.sum()
+    assert chance[9] == pytest.approx(0.5 / 10 + 0.5 / 2) and chance[0] == pytest.approx(0.5 / 10 + 0.5 / 18)
+    assert NeuralTextureRenderer(TINY).frame_weights(source) is None  # the default draws uniformly
+    with pytest.raises(ValueError, match="eye_balanced_share"):
+        NeuralTextureRenderer(NeuralTextureConfig(**{**TINY.__dict__, "eye_balanced_share": 1.5}))
 
 
 def _bilinear_reference(texture: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
