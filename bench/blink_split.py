@@ -32,12 +32,17 @@ def main() -> None:
     parser.add_argument("--closed", type=float, default=0.75, help="eye openness below which a frame is closing")
     args = parser.parse_args()
 
-    from core.landmarks.mapping import eye_aspect_ratio
+    from core.eval.image_metrics import psnr
     from core.render.masks import face_mask
     from core.renderers.data import actor_sources
-    from core.renderers.nerf.rays import canonical_landmarks
+    from core.renderers.evaluate import MIN_MASK_PIXELS
     from core.renderers.registry import load
-    from core.renderers.triplane.eyes import OPEN_PERCENTILE, eye_openness, source_eye_openness
+    from core.renderers.triplane.eyes import (
+        eye_openness,
+        open_eye_ratio,
+        source_canonical_landmarks,
+        source_eye_openness,
+    )
     from core.workspace import Workspace
 
     ws = Workspace.open(args.workspace)
@@ -46,21 +51,20 @@ def main() -> None:
         renderer = load(model_dir).eval()
         holdout = float(json.loads((model_dir / "split.json").read_text())["holdout"])
         train, held, _ = actor_sources(ws, args.actor, renderer.needs, holdout)
-        face_model = train.face_model("cpu")
-        landmarks = torch.cat([canonical_landmarks(face_model, train.params(range(i, min(i + 256, len(train)))))
-                               for i in range(0, len(train), 256)])
-        open_ratio = torch.quantile(eye_aspect_ratio(landmarks), OPEN_PERCENTILE, dim=0).clamp_min(1e-3)
-        train_level = eye_openness(landmarks, open_ratio).numpy().min(1)
+        train_landmarks = source_canonical_landmarks(train)
+        open_ratio = open_eye_ratio(train_landmarks)
+        train_level = eye_openness(train_landmarks, open_ratio).numpy().min(1)
         level = source_eye_openness(held, open_ratio).min(1)
-        psnr = []
-        with torch.no_grad():
-            for i in range(len(held)):
-                batch = held.batch([i])
-                image = renderer(batch).image
-                mask = face_mask(batch.face_model, batch.params, batch.camera)
-                mse = float((((image - batch.frames) ** 2).mean(1, keepdim=True) * mask).sum() / mask.sum())
-                psnr.append(10.0 * np.log10(1.0 / max(mse, 1e-12)))
-        values = np.asarray(psnr)
+        scores, has_face = [], []
+        with torch.no_grad():  # the shared evaluation's face PSNR (core.renderers.evaluate), per frame
+            for start in range(0, len(held), 4):
+                batch = held.batch(list(range(start, min(start + 4, len(held)))))
+                image = renderer(batch).image.float().clamp(0, 1)
+                mask = face_mask(batch.face_model, batch.plate_params, batch.camera)
+                scores += psnr(image, batch.frames, mask).tolist()
+                has_face += (mask.flatten(1).sum(1) >= MIN_MASK_PIXELS).tolist()
+        keep = np.asarray(has_face)
+        values, level = np.asarray(scores)[keep], level[keep]
         closing = level < args.closed
         emit("blink_split", {
             "face_psnr_all": round(float(values.mean()), 3),

@@ -62,19 +62,29 @@ def eye_balanced_weights(openness: np.ndarray, share: float, bins: int = EYE_BIN
     return (1.0 - share) / len(level) + share / (np.count_nonzero(counts) * counts[which])
 
 
+def open_eye_ratio(landmarks: torch.Tensor) -> torch.Tensor:
+    """(2,) the actor's open-eye aspect ratio per eye: the OPEN_PERCENTILE of (N, 68, 3) canonical landmarks' ratios."""
+    return torch.quantile(eye_aspect_ratio(landmarks), OPEN_PERCENTILE, dim=0).clamp_min(1e-3)
+
+
 @torch.no_grad()
-def source_eye_openness(source: Any, open_ratio: torch.Tensor | None = None, chunk: int = 256) -> np.ndarray:
-    """(N, 2) eye openness of every frame of ``source`` (a frame source: its face model and tracked parameters),
-    from the canonical landmarks; ``open_ratio`` (2,) defaults to the frames' own OPEN_PERCENTILE aspect ratio."""
+def source_canonical_landmarks(source: Any, frames: list[int] | None = None, chunk: int = 256) -> torch.Tensor:
+    """(N, 68, 3) canonical landmarks (CPU) of ``frames`` (default every frame) of a frame source, ``chunk`` at a
+    time (the face model's vertices of every frame at once would not fit in memory on a long clip)."""
     from core.renderers.nerf.rays import canonical_landmarks
 
     model = source.face_model("cpu")
-    n = len(source)
-    landmarks = torch.cat([canonical_landmarks(model, source.params(range(i, min(i + chunk, n))))
-                           for i in range(0, n, chunk)])
-    if open_ratio is None:
-        open_ratio = torch.quantile(eye_aspect_ratio(landmarks), OPEN_PERCENTILE, dim=0).clamp_min(1e-3)
-    return eye_openness(landmarks, open_ratio.cpu()).numpy()
+    frames = list(range(len(source))) if frames is None else frames
+    return torch.cat([canonical_landmarks(model, source.params(frames[i:i + chunk]))
+                      for i in range(0, len(frames), chunk)])
+
+
+def source_eye_openness(source: Any, open_ratio: torch.Tensor | None = None) -> np.ndarray:
+    """(N, 2) eye openness of every frame of ``source`` (a frame source: its face model and tracked parameters);
+    ``open_ratio`` (2,) defaults to the frames' own :func:`open_eye_ratio`."""
+    landmarks = source_canonical_landmarks(source)
+    ratio = open_eye_ratio(landmarks) if open_ratio is None else open_ratio.cpu()
+    return eye_openness(landmarks, ratio).numpy()
 
 
 def eye_openness(landmarks: torch.Tensor, open_ratio: torch.Tensor) -> torch.Tensor:

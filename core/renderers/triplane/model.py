@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.landmarks.mapping import IBUG68_EYES, eye_aspect_ratio
+from core.landmarks.mapping import IBUG68_EYES
 from core.renderers.base import AudioNeed, RendererBatch, RendererNeeds, RendererSetup, RenderOutput, TrainStep
 from core.renderers.nerf.encodings import TriPlaneHashEncoding
 from core.renderers.nerf.fields import AttentionGatedField
@@ -61,11 +61,12 @@ from core.renderers.registry import register_renderer
 
 from .config import TriPlaneConfig
 from .eyes import (
-    OPEN_PERCENTILE,
     EyeMapping,
     EyePredictor,
     eye_balanced_weights,
     eye_openness,
+    open_eye_ratio,
+    source_canonical_landmarks,
     source_eye_openness,
 )
 from .landmarks import N_LANDMARKS, DynamicLandmarkTransformer, landmark_l1, vae_loss
@@ -157,23 +158,21 @@ class TriPlaneNeRF(HeadNeRF):
         device = self.landmark_mean.device
         n = len(source)
         picks = torch.linspace(0, n - 1, min(n, 2000)).round().long().unique().tolist()
-        model = source.face_model("cpu")
-        landmarks = torch.cat([canonical_landmarks(model, source.params(picks[i:i + 64]))
-                               for i in range(0, len(picks), 64)]).to(device)                    # (N, 68, 3)
+        landmarks = source_canonical_landmarks(source, picks, chunk=64).to(device)                  # (N, 68, 3)
         mean = landmarks.mean(0)
         unit = (mean[OUTER_EYE_CORNERS[1]] - mean[OUTER_EYE_CORNERS[0]]).norm() / 100.0
         spread = landmarks.std(0) if len(landmarks) > 1 else torch.zeros_like(mean)
         self.landmark_mean.copy_(mean)
         self.landmark_unit.copy_(unit.clamp_min(1e-9))
         self.landmark_spread.copy_(spread.clamp_min(float(unit)))
-        self.eye_open.copy_(torch.quantile(eye_aspect_ratio(landmarks), OPEN_PERCENTILE, dim=0).clamp_min(1e-3))
+        self.eye_open.copy_(open_eye_ratio(landmarks))
         audio = source.audio_windows(picks)
         if audio is not None:
             flat = torch.from_numpy(audio.reshape(-1, audio.shape[-1])).to(device)
             self.audio_mean.copy_(flat.mean(0))
             self.audio_scale.copy_(1.0 / flat.std(0).clamp_min(1e-3))
         self.emotion_coverage.copy_(torch.from_numpy(source.emotions(range(n)).max(0)).to(device))
-        prior = EmotionPrior.for_expressions(model.expr_names)
+        prior = EmotionPrior.for_expressions(source.face_model("cpu").expr_names)
         if prior is not None:
             columns = min(prior.expression.shape[1], self.prior_expression.shape[1])
             self.prior_expression.zero_()
