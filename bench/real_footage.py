@@ -15,8 +15,9 @@ Every step runs through the ``emodub`` CLI, as a user would:
    speech-to-mouth mapping that carries to a new language (measured: the clip-only a2e's jaw anti-correlated
    with the German audio, r = -0.62). ``eval a2e`` then drives the a2e with the held-out end's own audio and
    correlates the mouth opening of the face model posed with its prediction against the tracked mouth
-   opening (``a2e_held_out_mouth_open_r``; the jaw angle alone: ``a2e_held_out_jaw_r``): lip sync where
-   there is ground truth;
+   opening (``a2e_held_out_mouth_open_r``; the jaw angle alone: ``a2e_held_out_jaw_r``; against the detected
+   landmarks' opening, which no tracking change can move: ``a2e_held_out_mouth_open_r_detected``): lip sync
+   where there is ground truth;
 4. ``shot prepare`` the same clip as the shot, then ``dub`` it with the new audio and a happy ramp
    (0 -> 0.8 over the first 2 s, then held). The actor was filmed neutral only, so happy comes from the
    face model's FACS prior (``core.expression.emotion_prior``; the dub report says so);
@@ -212,6 +213,8 @@ def main() -> None:
                           log=log)
         record("a2e_held_out_mouth_open_r", a2e_held.get("mouth_open_corr"), "")
         record("a2e_held_out_jaw_r", round(a2e_held["jaw_corr"], 4), "")
+        detected = a2e_held.get("mouth_open_corr_detected") or {}
+        record("a2e_held_out_mouth_open_r_detected", detected.get("predicted"), "")
         record("a2e_held_out_frames", a2e_held["frames"], "frames")
     s = time.perf_counter()
     shot, shot_source = "interview_shot", args.clip

@@ -10,6 +10,9 @@ Metrics (all on smoothed predictions, as inference delivers them):
 - ``mouth_open_corr`` (tracked footage): Pearson r of the mouth opening the prediction poses against the
   tracked one; ``mouth_open_corr_voices``: the same with the held-out audio played faster or slower
   (pitch and formants shifted: a voice the model never heard, ground truth kept by time-scaling it).
+  ``mouth_open_corr_detected``: the prediction's opening (``predicted``) and the tracked one (``tracked``)
+  against the opening of the landmarks detected on the held-out frames (MediaPipe's inner lips): a ground
+  truth that does not depend on the tracker, so a change of tracking cannot move it by moving the target.
 - Emotion control: for the same held-out audio, each swept emotion at intensities 0, 0.33, 0.66, 1.0.
   The predicted change of the brow and mouth-corner parameters (mean over frames, relative to intensity
   0) is projected onto the ground-truth direction of that emotion: for synthetic actors the generator's
@@ -259,6 +262,44 @@ def mouth_open_corr(model: A2EModel, clips: Sequence[ClipData], face_model: Any)
     return pearson(np.concatenate([p for p, _ in pairs]), np.concatenate([o for _, o in pairs]))
 
 
+def detected_mouth_opening(ws: Any, actor: str, clip: ClipData) -> np.ndarray | None:
+    """(N,) inner-lip opening over the eye-corner distance of the landmarks detected on the clip's frames (NaN
+    where no face was detected or the frame is flagged), or None when the clip has no landmarks."""
+    from core.eval.lipsync import mouth_opening_from_landmarks
+
+    path = ws.clip_dir(actor, clip.name.removesuffix(TAIL)) / "landmarks.npz"
+    if not path.is_file():
+        return None
+    rows = slice(clip.first_frame, clip.first_frame + clip.n_frames)
+    with np.load(path, allow_pickle=False) as data:
+        landmarks = np.asarray(data["lmk68"][rows], np.float64)
+        seen = np.asarray(data["detected"][rows], bool) & ~np.asarray(data["flagged"][rows], bool)
+    if len(landmarks) != clip.n_frames:
+        return None
+    opening = mouth_opening_from_landmarks(landmarks, normalize="inter_ocular")
+    opening[~seen] = np.nan
+    return opening
+
+
+def mouth_open_corr_detected(ws: Any, actor: str, model: A2EModel, clips: Sequence[ClipData],
+                             face_model: Any) -> dict[str, float] | None:
+    """Pearson r against the detected landmarks' inner-lip opening, over the held-out frames with a detection:
+    ``predicted`` for the opening posed with the prediction, ``tracked`` for the tracked one (how closely the
+    tracking, the training target, follows the detections). None when a clip has no landmarks."""
+    predicted, tracked, detected = [], [], []
+    for clip in clips:
+        seen = detected_mouth_opening(ws, actor, clip)
+        if seen is None:
+            return None
+        posed, own = _mouth_openings(model, clip.features, clip.emotion, clip.params, face_model)
+        predicted.append(posed)
+        tracked.append(own)
+        detected.append(seen)
+    a, t, b = np.concatenate(predicted), np.concatenate(tracked), np.concatenate(detected)
+    keep = np.isfinite(b)
+    return {"predicted": pearson(a[keep], b[keep]), "tracked": pearson(t[keep], b[keep])}
+
+
 VOICE_SPEEDS: tuple[float, ...] = (0.85, 1.18)
 
 
@@ -317,6 +358,7 @@ def evaluate_a2e(ws: Any, actor: str, model_name: str = "a2e", ablation_name: st
     result["mouth_open_corr"] = mouth_open_corr(model, held_out, face_model) if face_model is not None else None
     if face_model is not None and not all(c.synthetic for c in held_out):
         result["mouth_open_corr_voices"] = voice_shift_corr(ws, actor, model, held_out, face_model)
+        result["mouth_open_corr_detected"] = mouth_open_corr_detected(ws, actor, model, held_out, face_model)
     reporter.progress("eval a2e", 1, 4, f"jaw r {result['jaw_corr']:.3f}, mouth L1 {result['mouth_l1']:.4f}")
 
     all_clips = None

@@ -183,6 +183,7 @@ def evaluate_tracking(folder: Path, device: torch.device | str = "cpu") -> dict[
         "crop_size": targets.crop_size,
         "photometric_l1": stored.get("photometric_l1"),
         "flagged_frames": quality["flagged_frames"],
+        **{k: quality[k] for k in ("eyelid_gap_corr", "blink_frames", "blink_closure", "lip_gap_corr")},
         "detector": targets.detector,
         "ground_truth": False,
         "seconds_per_frame": stored.get("seconds_per_frame"),

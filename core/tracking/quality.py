@@ -7,6 +7,9 @@
   place loosely, and that the tracker down-weights).
 * ``photometric_l1`` — mean absolute RGB error ([0, 1] scale) of the rendered face against the frame over
   the face pixels of the photometric energy, mean over usable frames; per frame too.
+* ``eyelid_gap_corr``, ``blink_frames``, ``blink_closure``, ``lip_gap_corr`` — how the tracked lids and inner
+  lips follow the targets' (see :func:`blink_following`): a blink lasts a few frames, and temporal smoothing
+  can keep the mesh's lids half open through it, or damp the lips, while the overall RMSE stays good.
 * ``flagged_frames`` — frames not to trust: flagged by the landmark stage (no usable face) or tracked badly
   (landmark RMSE above ``flag_rmse_factor`` x the clip's median and above ``flag_rmse_min_px``).
 """
@@ -23,7 +26,49 @@ from core.morphable.model import MorphableModel
 from core.render.camera import PerspectiveCamera
 from core.tracking.config import TrackerConfig
 from core.tracking.data import ClipTargets
-from core.tracking.geometry import LandmarkModel
+from core.tracking.geometry import EYELID_PAIRS, LandmarkModel, pearson
+
+#: A frame is a blink frame when its target lid gap is under this share of the clip's median gap.
+BLINK_GAP_SHARE = 0.75
+
+
+def pair_gaps(landmarks: np.ndarray, pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """(N,) mean distance between the two points of each of ``pairs`` (iBUG indices) in (N, 68, 2) landmarks."""
+    first = [a for a, _ in pairs]
+    second = [b for _, b in pairs]
+    return np.linalg.norm(landmarks[:, first] - landmarks[:, second], axis=-1).mean(1)
+
+
+def blink_following(predicted: np.ndarray, targets: np.ndarray, usable: np.ndarray) -> dict[str, Any]:
+    """How far the tracked lids and lips follow the target ones, over the usable frames.
+
+    Args:
+        predicted: (N, 68, 2) the tracked model's projected landmarks.
+        targets: (N, 68, 2) the landmarks it was fitted to.
+        usable: (N,) bool, the frames to count.
+
+    Returns:
+        ``eyelid_gap_corr``: Pearson r of the two per-frame lid gaps (``None`` when either is constant);
+        ``blink_frames``: frames whose target gap is under :data:`BLINK_GAP_SHARE` of its clip median;
+        ``blink_closure``: on those frames, how far the tracked gap closes below its own median as a share
+        of how far the target gap closes below its median (1: as far, 0.5: half way; ``None`` without
+        blink frames); ``lip_gap_corr``: Pearson r of the inner-lip openings (what the a2e learns).
+    """
+    from core.eval.lipsync import INNER_LIP_PAIRS
+
+    tracked, target = pair_gaps(predicted[usable], EYELID_PAIRS), pair_gaps(targets[usable], EYELID_PAIRS)
+    if len(target) == 0:
+        return {"eyelid_gap_corr": None, "blink_frames": 0, "blink_closure": None, "lip_gap_corr": None}
+    corr = pearson(tracked, target)
+    lips = pearson(pair_gaps(predicted[usable], INNER_LIP_PAIRS), pair_gaps(targets[usable], INNER_LIP_PAIRS))
+    blink = target < BLINK_GAP_SHARE * np.median(target)
+    closure = None
+    if blink.any():
+        closed_target = float((np.median(target) - target[blink]).mean())
+        closed_tracked = float((np.median(tracked) - tracked[blink]).mean())
+        closure = round(closed_tracked / closed_target, 4)
+    return {"eyelid_gap_corr": None if corr is None else round(corr, 4), "blink_frames": int(blink.sum()),
+            "blink_closure": closure, "lip_gap_corr": None if lips is None else round(lips, 4)}
 
 
 @torch.no_grad()
@@ -94,6 +139,7 @@ def quality_record(model: MorphableModel, params: FaceParams, camera: Perspectiv
         "detector": targets.detector,
         "photometric_l1": None,
         "photometric_l1_per_frame": None,
+        **blink_following(predicted, targets.landmarks, use),
     }
     if shared is not None and targets.frames is not None:
         errors = photometric_errors(model, params, camera, shared, targets, config.photometric_size)

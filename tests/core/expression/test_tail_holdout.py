@@ -82,6 +82,41 @@ def test_mouth_open_corr_is_one_for_the_truth_and_low_for_another_clips_mouth() 
     assert abs(mouth_open_corr(oracle(shuffled), [clip], face_model)) < 0.5
 
 
+def test_mouth_open_corr_detected_reads_the_held_out_rows_and_skips_undetected_frames(tmp_path: Path) -> None:
+    from core.expression.a2e_eval import mouth_open_corr_detected
+    from core.morphable.registry import load_model
+
+    face_model = load_model("procedural", resolution="small")
+    E = len(PROCEDURAL_EXPRESSIONS)
+    n, first = 60, 10
+    params = FaceParams.zeros(n, face_model.n_shape, E).to_numpy()
+    params["jaw_pose"][:, 0] = np.abs(np.sin(np.arange(n) / 3.0)) * 0.3
+    targets = np.concatenate([params["expression"], params["jaw_pose"]], 1)
+    clip = ClipData("c" + TAIL, "c", np.zeros((n, 4, 2), np.float32), targets, np.zeros((n, 7), np.float32), {},
+                    False, params, "tracking", first_frame=first)
+    # the "detected" landmarks: the true face seen from the front, the clip's rows after 10 others
+    with torch.no_grad():
+        seen = face_model(FaceParams.from_numpy(params)).landmarks[..., :2].numpy() * np.array([1.0, -1.0])
+    lmk = np.zeros((first + n, 68, 2), np.float32)
+    lmk[first:] = seen
+    detected = np.ones(first + n, bool)
+    lmk[first + 5:first + 8] = 50.0 * np.random.default_rng(0).random((3, 68, 2))  # garbage, not detected
+    detected[first + 5:first + 8] = False
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    np.savez(folder / "landmarks.npz", lmk68=lmk, detected=detected, flagged=np.zeros(first + n, bool))
+    ws = SimpleNamespace(clip_dir=lambda actor, name: folder if name == "c" else tmp_path / "missing")
+    model = SimpleNamespace(n_expr=E, config=SimpleNamespace(include_neck=False))
+    model.predict_features = lambda features, emotion: targets
+    model.split_params = lambda raw: A2EModel.split_params(model, raw)
+    result = mouth_open_corr_detected(ws, "a", model, [clip], face_model)
+    assert result is not None and result["predicted"] > 0.99 and result["tracked"] > 0.99
+    model.predict_features = lambda features, emotion: targets[::-1].copy()
+    assert mouth_open_corr_detected(ws, "a", model, [clip], face_model)["predicted"] < 0.5
+    lost = ClipData("d" + TAIL, "d", clip.features, targets, clip.emotion, {}, False, params, "tracking")
+    assert mouth_open_corr_detected(ws, "a", model, [lost], face_model) is None  # no landmarks.npz
+
+
 def test_voice_shift_keeps_the_sped_up_audio_aligned_with_the_time_scaled_motion(tmp_path: Path) -> None:
     import soundfile as sf
 

@@ -52,3 +52,16 @@ def synthetic_clip(tmp_path_factory: pytest.TempPathFactory, small_model) -> Pat
     params["jaw_pose"][4:8, 0] += np.array([0.05, 0.12, 0.15, 0.08], np.float32)
     write_synthetic_clip(folder, small_model, params, size=SIZE, crop_size=SIZE, distance=0.45)
     return folder
+
+
+@pytest.fixture(scope="session")
+def blinking_clip(tmp_path_factory: pytest.TempPathFactory, small_model) -> Path:
+    """The 16-frame clip of :func:`synthetic_clip` with a three-frame blink of both eyes (frames 7-9)."""
+    from core.tracking.synthetic import synthetic_params, write_synthetic_clip
+
+    folder = tmp_path_factory.mktemp("blink") / "c"
+    params = synthetic_params(16, seed=CLIP_SEED)
+    for name in ("blink_left", "blink_right"):
+        params["expression"][7:10, small_model.expression_index(name)] = np.array([0.6, 0.95, 0.6], np.float32)
+    write_synthetic_clip(folder, small_model, params, size=SIZE, crop_size=SIZE, distance=0.45)
+    return folder
