@@ -253,12 +253,20 @@ def _mouth_openings(model: A2EModel, features: np.ndarray, emotion: np.ndarray, 
             posed_mouth_opening(face_model, tracked))
 
 
-def mouth_open_corr(model: A2EModel, clips: Sequence[ClipData], face_model: Any) -> float:
+def held_out_openings(model: A2EModel, clips: Sequence[ClipData],
+                      face_model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per clip, the inner-lip openings posed with the prediction for its own audio and with its tracked
+    parameters (:func:`_mouth_openings`): what :func:`mouth_open_corr` and :func:`mouth_open_corr_detected` read."""
+    return [_mouth_openings(model, c.features, c.emotion, c.params, face_model) for c in clips]
+
+
+def mouth_open_corr(model: A2EModel, clips: Sequence[ClipData], face_model: Any,
+                    openings: list[tuple[np.ndarray, np.ndarray]] | None = None) -> float:
     """Pearson r of the inner-lip opening (iBUG 62-66, 61-67, 63-65 over the eye-corner distance) of the face
     model posed with the predicted expression and jaw against the same with the clips' own parameters (pose
     and shape shared): whether the mouth opens when the tracked mouth does, whatever mix of jaw and mouth
-    blendshapes opens it."""
-    pairs = [_mouth_openings(model, c.features, c.emotion, c.params, face_model) for c in clips]
+    blendshapes opens it. ``openings``: :func:`held_out_openings` of these clips when already computed."""
+    pairs = openings if openings is not None else held_out_openings(model, clips, face_model)
     return pearson(np.concatenate([p for p, _ in pairs]), np.concatenate([o for _, o in pairs]))
 
 
@@ -281,21 +289,17 @@ def detected_mouth_opening(ws: Any, actor: str, clip: ClipData) -> np.ndarray | 
     return opening
 
 
-def mouth_open_corr_detected(ws: Any, actor: str, model: A2EModel, clips: Sequence[ClipData],
-                             face_model: Any) -> dict[str, float] | None:
+def mouth_open_corr_detected(ws: Any, actor: str, clips: Sequence[ClipData],
+                             openings: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float] | None:
     """Pearson r against the detected landmarks' inner-lip opening, over the held-out frames with a detection:
     ``predicted`` for the opening posed with the prediction, ``tracked`` for the tracked one (how closely the
-    tracking, the training target, follows the detections). None when a clip has no landmarks."""
-    predicted, tracked, detected = [], [], []
-    for clip in clips:
-        seen = detected_mouth_opening(ws, actor, clip)
-        if seen is None:
-            return None
-        posed, own = _mouth_openings(model, clip.features, clip.emotion, clip.params, face_model)
-        predicted.append(posed)
-        tracked.append(own)
-        detected.append(seen)
-    a, t, b = np.concatenate(predicted), np.concatenate(tracked), np.concatenate(detected)
+    tracking, the training target, follows the detections). ``openings``: :func:`held_out_openings` of
+    ``clips``. None when a clip has no landmarks."""
+    detected = [detected_mouth_opening(ws, actor, clip) for clip in clips]
+    if any(seen is None for seen in detected):
+        return None
+    a, t = np.concatenate([p for p, _ in openings]), np.concatenate([o for _, o in openings])
+    b = np.concatenate(detected)
     keep = np.isfinite(b)
     return {"predicted": pearson(a[keep], b[keep]), "tracked": pearson(t[keep], b[keep])}
 
@@ -355,10 +359,11 @@ def evaluate_a2e(ws: Any, actor: str, model_name: str = "a2e", ablation_name: st
                               "iteration": model.info.get("iteration")}
     result.update(accuracy(model, held_out))
     face_model = tracked_face_model(ws, actor, held_out)
-    result["mouth_open_corr"] = mouth_open_corr(model, held_out, face_model) if face_model is not None else None
-    if face_model is not None and not all(c.synthetic for c in held_out):
+    openings = held_out_openings(model, held_out, face_model) if face_model is not None else None
+    result["mouth_open_corr"] = mouth_open_corr(model, held_out, face_model, openings) if openings is not None else None
+    if openings is not None and not all(c.synthetic for c in held_out):
         result["mouth_open_corr_voices"] = voice_shift_corr(ws, actor, model, held_out, face_model)
-        result["mouth_open_corr_detected"] = mouth_open_corr_detected(ws, actor, model, held_out, face_model)
+        result["mouth_open_corr_detected"] = mouth_open_corr_detected(ws, actor, held_out, openings)
     reporter.progress("eval a2e", 1, 4, f"jaw r {result['jaw_corr']:.3f}, mouth L1 {result['mouth_l1']:.4f}")
 
     all_clips = None

@@ -94,16 +94,15 @@ def eyelid_gap(model: MorphableModel, params: FaceParams, batch_size: int = 256)
     """(N,) mean 3D distance between the upper and lower lid landmarks of both eyes (metres), in the head's
     own frame: what a blink closes."""
     from core.tracking.geometry import EYELID_PAIRS
+    from core.tracking.quality import pair_gaps
 
-    upper = [a for a, _ in EYELID_PAIRS]
-    lower = [b for _, b in EYELID_PAIRS]
     out = []
     for start in range(0, params.batch_size, batch_size):
         p = params[start:start + batch_size]
         own = FaceParams(**{**p.tensors(), "rotation": torch.zeros_like(p.rotation),
                             "translation": torch.zeros_like(p.translation)})
         lmk = model(own).landmarks
-        out.append((lmk[:, upper] - lmk[:, lower]).norm(dim=-1).mean(1).cpu().numpy())
+        out.append(pair_gaps(lmk.cpu().numpy(), EYELID_PAIRS))
     return np.concatenate(out)
 
 

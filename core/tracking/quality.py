@@ -8,7 +8,7 @@
 * ``photometric_l1`` — mean absolute RGB error ([0, 1] scale) of the rendered face against the frame over
   the face pixels of the photometric energy, mean over usable frames; per frame too.
 * ``eyelid_gap_corr``, ``blink_frames``, ``blink_closure``, ``lip_gap_corr`` — how the tracked lids and inner
-  lips follow the targets' (see :func:`blink_following`): a blink lasts a few frames, and temporal smoothing
+  lips follow the targets' (see :func:`lid_and_lip_following`): a blink lasts a few frames, and temporal smoothing
   can keep the mesh's lids half open through it, or damp the lips, while the overall RMSE stays good.
 * ``flagged_frames`` — frames not to trust: flagged by the landmark stage (no usable face) or tracked badly
   (landmark RMSE above ``flag_rmse_factor`` x the clip's median and above ``flag_rmse_min_px``).
@@ -33,13 +33,13 @@ BLINK_GAP_SHARE = 0.75
 
 
 def pair_gaps(landmarks: np.ndarray, pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """(N,) mean distance between the two points of each of ``pairs`` (iBUG indices) in (N, 68, 2) landmarks."""
+    """(N,) mean distance between the two points of each of ``pairs`` (iBUG indices) in (N, 68, D) landmarks."""
     first = [a for a, _ in pairs]
     second = [b for _, b in pairs]
     return np.linalg.norm(landmarks[:, first] - landmarks[:, second], axis=-1).mean(1)
 
 
-def blink_following(predicted: np.ndarray, targets: np.ndarray, usable: np.ndarray) -> dict[str, Any]:
+def lid_and_lip_following(predicted: np.ndarray, targets: np.ndarray, usable: np.ndarray) -> dict[str, Any]:
     """How far the tracked lids and lips follow the target ones, over the usable frames.
 
     Args:
@@ -54,17 +54,20 @@ def blink_following(predicted: np.ndarray, targets: np.ndarray, usable: np.ndarr
         of how far the target gap closes below its median (1: as far, 0.5: half way; ``None`` without
         blink frames); ``lip_gap_corr``: Pearson r of the inner-lip openings (what the a2e learns).
     """
-    from core.eval.lipsync import INNER_LIP_PAIRS
+    from core.eval.lipsync import mouth_opening_from_landmarks
 
-    tracked, target = pair_gaps(predicted[usable], EYELID_PAIRS), pair_gaps(targets[usable], EYELID_PAIRS)
-    if len(target) == 0:
+    predicted, targets = predicted[usable], targets[usable]
+    if len(targets) == 0:
         return {"eyelid_gap_corr": None, "blink_frames": 0, "blink_closure": None, "lip_gap_corr": None}
+    tracked, target = pair_gaps(predicted, EYELID_PAIRS), pair_gaps(targets, EYELID_PAIRS)
     corr = pearson(tracked, target)
-    lips = pearson(pair_gaps(predicted[usable], INNER_LIP_PAIRS), pair_gaps(targets[usable], INNER_LIP_PAIRS))
-    blink = target < BLINK_GAP_SHARE * np.median(target)
+    lips = pearson(mouth_opening_from_landmarks(predicted, normalize="none"),
+                   mouth_opening_from_landmarks(targets, normalize="none"))
+    target_median = np.median(target)
+    blink = target < BLINK_GAP_SHARE * target_median
     closure = None
     if blink.any():
-        closed_target = float((np.median(target) - target[blink]).mean())
+        closed_target = float((target_median - target[blink]).mean())
         closed_tracked = float((np.median(tracked) - tracked[blink]).mean())
         closure = round(closed_tracked / closed_target, 4)
     return {"eyelid_gap_corr": None if corr is None else round(corr, 4), "blink_frames": int(blink.sum()),
@@ -139,7 +142,7 @@ def quality_record(model: MorphableModel, params: FaceParams, camera: Perspectiv
         "detector": targets.detector,
         "photometric_l1": None,
         "photometric_l1_per_frame": None,
-        **blink_following(predicted, targets.landmarks, use),
+        **lid_and_lip_following(predicted, targets.landmarks, use),
     }
     if shared is not None and targets.frames is not None:
         errors = photometric_errors(model, params, camera, shared, targets, config.photometric_size)

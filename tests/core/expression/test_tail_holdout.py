@@ -83,7 +83,7 @@ def test_mouth_open_corr_is_one_for_the_truth_and_low_for_another_clips_mouth() 
 
 
 def test_mouth_open_corr_detected_reads_the_held_out_rows_and_skips_undetected_frames(tmp_path: Path) -> None:
-    from core.expression.a2e_eval import mouth_open_corr_detected
+    from core.expression.a2e_eval import held_out_openings, mouth_open_corr_detected
     from core.morphable.registry import load_model
 
     face_model = load_model("procedural", resolution="small")
@@ -109,12 +109,13 @@ def test_mouth_open_corr_detected_reads_the_held_out_rows_and_skips_undetected_f
     model = SimpleNamespace(n_expr=E, config=SimpleNamespace(include_neck=False))
     model.predict_features = lambda features, emotion: targets
     model.split_params = lambda raw: A2EModel.split_params(model, raw)
-    result = mouth_open_corr_detected(ws, "a", model, [clip], face_model)
+    result = mouth_open_corr_detected(ws, "a", [clip], held_out_openings(model, [clip], face_model))
     assert result is not None and result["predicted"] > 0.99 and result["tracked"] > 0.99
     model.predict_features = lambda features, emotion: targets[::-1].copy()
-    assert mouth_open_corr_detected(ws, "a", model, [clip], face_model)["predicted"] < 0.5
+    reversed_openings = held_out_openings(model, [clip], face_model)
+    assert mouth_open_corr_detected(ws, "a", [clip], reversed_openings)["predicted"] < 0.5
     lost = ClipData("d" + TAIL, "d", clip.features, targets, clip.emotion, {}, False, params, "tracking")
-    assert mouth_open_corr_detected(ws, "a", model, [lost], face_model) is None  # no landmarks.npz
+    assert mouth_open_corr_detected(ws, "a", [lost], reversed_openings) is None  # no landmarks.npz
 
 
 def test_voice_shift_keeps_the_sped_up_audio_aligned_with_the_time_scaled_motion(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.tracking.geometry import EYELID_PAIRS
-from core.tracking.quality import blink_following, pair_gaps
+from core.tracking.quality import lid_and_lip_following, pair_gaps
 
 
 def _landmarks(gaps: np.ndarray) -> np.ndarray:
@@ -23,13 +23,13 @@ def test_blink_closure_is_the_share_of_the_targets_closing() -> None:
     half = 8.0 - (8.0 - target) / 2  # the tracked lids close half as far
     np.testing.assert_allclose(pair_gaps(_landmarks(target), EYELID_PAIRS), target, rtol=1e-6)
     usable = np.ones(20, bool)
-    record = blink_following(_landmarks(half), _landmarks(target), usable)
+    record = lid_and_lip_following(_landmarks(half), _landmarks(target), usable)
     assert record["blink_frames"] == 3
     assert abs(record["blink_closure"] - 0.5) < 1e-3
     assert record["eyelid_gap_corr"] > 0.999
-    followed = blink_following(_landmarks(target), _landmarks(target), usable)
+    followed = lid_and_lip_following(_landmarks(target), _landmarks(target), usable)
     assert abs(followed["blink_closure"] - 1.0) < 1e-3
     # the blink frames are not usable: no blink to measure, and constant gaps have no correlation
     usable[9:12] = False
-    record = blink_following(_landmarks(half), _landmarks(target), usable)
+    record = lid_and_lip_following(_landmarks(half), _landmarks(target), usable)
     assert record == {"eyelid_gap_corr": None, "blink_frames": 0, "blink_closure": None, "lip_gap_corr": None}
