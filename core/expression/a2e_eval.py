@@ -274,14 +274,15 @@ def detected_mouth_opening(ws: Any, actor: str, clip: ClipData) -> np.ndarray | 
     """(N,) inner-lip opening over the eye-corner distance of the landmarks detected on the clip's frames (NaN
     where no face was detected or the frame is flagged), or None when the clip has no landmarks."""
     from core.eval.lipsync import mouth_opening_from_landmarks
+    from core.landmarks.track import LandmarkTrack
 
     path = ws.clip_dir(actor, clip.name.removesuffix(TAIL)) / "landmarks.npz"
     if not path.is_file():
         return None
     rows = slice(clip.first_frame, clip.first_frame + clip.n_frames)
-    with np.load(path, allow_pickle=False) as data:
-        landmarks = np.asarray(data["lmk68"][rows], np.float64)
-        seen = np.asarray(data["detected"][rows], bool) & ~np.asarray(data["flagged"][rows], bool)
+    track = LandmarkTrack.load(path)
+    landmarks = track.lmk68[rows]
+    seen = track.detected[rows] & ~track.flagged[rows]
     if len(landmarks) != clip.n_frames:
         return None
     opening = mouth_opening_from_landmarks(landmarks, normalize="inter_ocular")

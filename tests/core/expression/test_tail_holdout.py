@@ -84,6 +84,7 @@ def test_mouth_open_corr_is_one_for_the_truth_and_low_for_another_clips_mouth() 
 
 def test_mouth_open_corr_detected_reads_the_held_out_rows_and_skips_undetected_frames(tmp_path: Path) -> None:
     from core.expression.a2e_eval import held_out_openings, mouth_open_corr_detected
+    from core.landmarks.track import LandmarkTrack
     from core.morphable.registry import load_model
 
     face_model = load_model("procedural", resolution="small")
@@ -104,7 +105,8 @@ def test_mouth_open_corr_detected_reads_the_held_out_rows_and_skips_undetected_f
     detected[first + 5:first + 8] = False
     folder = tmp_path / "clip"
     folder.mkdir()
-    np.savez(folder / "landmarks.npz", lmk68=lmk, detected=detected, flagged=np.zeros(first + n, bool))
+    LandmarkTrack(lmk68=lmk, confidence=np.ones(first + n), detected=detected, interpolated=~detected,
+                  flagged=np.zeros(first + n, bool), image_size=(256, 256)).save(folder / "landmarks.npz")
     ws = SimpleNamespace(clip_dir=lambda actor, name: folder if name == "c" else tmp_path / "missing")
     model = SimpleNamespace(n_expr=E, config=SimpleNamespace(include_neck=False))
     model.predict_features = lambda features, emotion: targets
