@@ -120,6 +120,14 @@ def audio_envelope(wave: np.ndarray, sr: int, fps: float, n_frames: int,
     return np.clip(1.0 + db / config.floor_db, 0.0, 1.0)
 
 
+def pair_gaps(landmarks: np.ndarray, pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """(N,) mean distance between the two points of each of ``pairs`` (iBUG indices) in (N, 68, D) landmarks:
+    the inner lips' opening (:data:`INNER_LIP_PAIRS`), the lids' (``core.tracking.geometry.EYELID_PAIRS``)."""
+    first = [a for a, _ in pairs]
+    second = [b for _, b in pairs]
+    return np.linalg.norm(landmarks[:, first] - landmarks[:, second], axis=-1).mean(1)
+
+
 def mouth_opening_from_landmarks(lmk68: np.ndarray, normalize: str = "mouth_width") -> np.ndarray:
     """Per-frame inner-lip opening, scale-free.
 
@@ -138,9 +146,7 @@ def mouth_opening_from_landmarks(lmk68: np.ndarray, normalize: str = "mouth_widt
     lmk = np.asarray(lmk68, np.float64)
     if lmk.ndim != 3 or lmk.shape[1:] != (68, 2):
         raise ValueError(f"landmarks must be (N, 68, 2), got {lmk.shape}")
-    top = lmk[:, [a for a, _ in INNER_LIP_PAIRS]]
-    bottom = lmk[:, [b for _, b in INNER_LIP_PAIRS]]
-    opening = np.linalg.norm(top - bottom, axis=-1).mean(axis=1)
+    opening = pair_gaps(lmk, INNER_LIP_PAIRS)
     if normalize == "none":
         return opening
     if normalize == "mouth_width":

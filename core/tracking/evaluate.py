@@ -93,8 +93,8 @@ def ground_truth_landmarks(folder: Path, model: MorphableModel, truth: FaceParam
 def eyelid_gap(model: MorphableModel, params: FaceParams, batch_size: int = 256) -> np.ndarray:
     """(N,) mean 3D distance between the upper and lower lid landmarks of both eyes (metres), in the head's
     own frame: what a blink closes."""
+    from core.eval.lipsync import pair_gaps
     from core.tracking.geometry import EYELID_PAIRS
-    from core.tracking.quality import pair_gaps
 
     out = []
     for start in range(0, params.batch_size, batch_size):

@@ -32,13 +32,6 @@ from core.tracking.geometry import EYELID_PAIRS, LandmarkModel, pearson
 BLINK_GAP_SHARE = 0.75
 
 
-def pair_gaps(landmarks: np.ndarray, pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """(N,) mean distance between the two points of each of ``pairs`` (iBUG indices) in (N, 68, D) landmarks."""
-    first = [a for a, _ in pairs]
-    second = [b for _, b in pairs]
-    return np.linalg.norm(landmarks[:, first] - landmarks[:, second], axis=-1).mean(1)
-
-
 def lid_and_lip_following(predicted: np.ndarray, targets: np.ndarray, usable: np.ndarray) -> dict[str, Any]:
     """How far the tracked lids and lips follow the target ones, over the usable frames.
 
@@ -54,7 +47,7 @@ def lid_and_lip_following(predicted: np.ndarray, targets: np.ndarray, usable: np
         of how far the target gap closes below its median (1: as far, 0.5: half way; ``None`` without
         blink frames); ``lip_gap_corr``: Pearson r of the inner-lip openings (what the a2e learns).
     """
-    from core.eval.lipsync import mouth_opening_from_landmarks
+    from core.eval.lipsync import mouth_opening_from_landmarks, pair_gaps
 
     predicted, targets = predicted[usable], targets[usable]
     if len(targets) == 0:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.eval.lipsync import pair_gaps
 from core.tracking.geometry import EYELID_PAIRS
-from core.tracking.quality import lid_and_lip_following, pair_gaps
+from core.tracking.quality import lid_and_lip_following
 
 
 def _landmarks(gaps: np.ndarray) -> np.ndarray:
