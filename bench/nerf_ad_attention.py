@@ -2,10 +2,11 @@
 units compare with the synthetic actor's ground truth.
 
     python build.py bench nerf_ad_attention -w demo-out/workspace --actor synthetic --holdout 0.2 \\
-        [--model nerf_ad] [--steps 800] [--set KEY=VALUE ...] [--out /tmp/nerf-ad-attention]
+        [--model nerf_ad] [--steps 800] [--set KEY=VALUE ...] [--device auto] [--out /tmp/nerf-ad-attention]
 
 With ``--model`` the attention of a trained ``nerf_ad`` model is measured; without, the AU-attention module
-alone is trained on the actor's training frames (``--steps``) and measured (minutes, not a whole renderer).
+alone is trained on the actor's training frames (``--steps``, on ``--device``: a GPU when there is one) and measured
+(minutes, not a whole renderer; the measuring runs on the CPU).
 On up to ``--frames`` held-out frames:
 
 * ``attention``: the share of the speech weight 1 - A (summed over the crop) inside the mesh's mouth and jaw
@@ -64,6 +65,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--out", type=Path, default=Path("/tmp/nerf-ad-attention"))
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where the attention module trains (auto: CUDA when present)")
     parser.add_argument("--set", action="append", default=None, dest="options", metavar="KEY=VALUE",
                         help="a nerf_ad option for the attention trained here (e.g. lambda_mask=5)")
     args = parser.parse_args()
@@ -101,6 +104,7 @@ def main() -> None:
         unit_low, unit_span = renderer.au_low, renderer.au_span
         config["model"] = args.model
     else:
+        from core.jobs.context import resolve_device
         from core.renderers.jobs import parse_settings
         from core.renderers.spec import resolve_options
 
@@ -108,13 +112,16 @@ def main() -> None:
         options = NeRFADConfig(**resolve_options("nerf_ad", None, settings))
         config["options"] = {k: v for k, v in settings.items() if k != "attention_steps"}
         train_src, _, _ = actor_sources(ws, args.actor, NeRFAD.needs_for(options), args.holdout)
+        device = resolve_device(args.device)
         faces = face_set(train_src, options.face_size, options.action_units, options.au_scale)
         unit_low, unit_span = faces.unit_low, faces.unit_span
         generator, classifier, info = train_attention(
             faces, args.steps, lambda_code=options.lambda_code, lambda_cycle=options.lambda_cycle,
             lambda_gp=options.lambda_gp, lambda_mask=options.lambda_mask, lambda_tv=options.lambda_tv,
-            mask_outside_weight=options.mask_outside_weight)
-        config.update({"steps": args.steps, "training_frames": len(faces), "train_seconds": time.time() - started,
+            mask_outside_weight=options.mask_outside_weight, device=device)
+        generator, classifier = generator.cpu(), classifier.cpu()
+        config.update({"steps": args.steps, "device": device, "training_frames": len(faces),
+                       "train_seconds": time.time() - started,
                        **{f"final_{k}": v for k, v in info.items()}})
     _, held, _ = actor_sources(ws, args.actor, NeRFAD.needs_for(options), args.holdout)
     picks = np.unique(np.linspace(0, len(held) - 1, min(len(held), args.frames)).round().astype(int)).tolist()

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from core.eval.stats import pearson
+
 MOUTH_EXPRESSIONS: tuple[str, ...] = (
     "mouth_open", "mouth_wide", "mouth_round", "lips_pucker", "lips_funnel", "lips_press",
     "upper_lip_raise", "lower_lip_depress", "lips_stretch", "mouth_left", "mouth_right",
@@ -57,13 +59,6 @@ def _as_arrays(params: Any, what: str) -> dict[str, np.ndarray]:
             value = value.detach().cpu().numpy()
         out[key] = np.asarray(value, np.float64)
     return out
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / denom) if denom > 1e-12 else None
 
 
 def _indices(names: Sequence[str], wanted: Sequence[str]) -> list[int]:
@@ -131,7 +126,7 @@ def param_errors(pred: Any, gt: Any, expr_names: Sequence[str] | None = None,
     jaw_err = np.abs(pj - gj)
     mouth = np.concatenate([abs_err[:, list(mouth_dims)], jaw_err[:, None]], axis=1)
     upper = abs_err[:, list(upper_dims)] if len(upper_dims) else None
-    jaw_corr = _pearson(pj, gj)
+    jaw_corr = pearson(pj, gj)
     if jaw_corr is None:
         notes.append("a jaw-opening track is constant: jaw_corr reported as 0")
         jaw_corr = 0.0

@@ -35,9 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from core.eval.stats import pearson
 from core.expression.a2e import A2EModel
 from core.expression.a2e_data import TAIL, ClipData, cut_tails, load_actor_clips
-from core.expression.a2e_train import NullReporter, Reporter, pearson
+from core.expression.a2e_train import NullReporter, Reporter
 from core.expression.emotions import EMOTIONS, N_EMOTIONS
 from core.morphable.data import PROCEDURAL_EXPRESSIONS
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from core.audio.features import AudioFeatureConfig, make_extractor
+from core.eval.stats import pearson
 from core.expression.a2e import (
     ARTICULATION_MAX_GAIN,
     ARTICULATION_MIN_CORRELATION,
@@ -157,14 +158,6 @@ def generator_losses(fake: torch.Tensor, real: torch.Tensor,
     vel_mask = mask[:, 1:] * mask[:, :-1]
     vel = masked_mean(((fake[:, 1:] - fake[:, :-1]) - (real[:, 1:] - real[:, :-1])).abs(), vel_mask)
     return l1, vel
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two 1-D arrays (0 when either is constant)."""
-    a = np.asarray(a, np.float64) - np.mean(a)
-    b = np.asarray(b, np.float64) - np.mean(b)
-    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / den) if den > 1e-12 else 0.0
 
 
 class A2ETrainer:
@@ -302,7 +295,7 @@ class A2ETrainer:
             pred_jaw.append(raw[:, E])
             true_jaw.append(clip.targets[:, E])
         out = {"val_l1": float(np.mean(l1s)),
-               "val_jaw_corr": pearson(np.concatenate(pred_jaw), np.concatenate(true_jaw))}
+               "val_jaw_corr": pearson(np.concatenate(pred_jaw), np.concatenate(true_jaw), undefined=0.0)}
         self.history["val_step"].append(self.iteration)
         self.history["val_l1"].append(out["val_l1"])
         self.history["val_jaw_corr"].append(out["val_jaw_corr"])

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.eval.stats import pearson
 from core.morphable.data import FaceParams
 
 SPEECH_AUS: tuple[str, ...] = ("AU10", "AU12", "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26", "AU45")
@@ -184,6 +185,6 @@ def au_report(estimated: np.ndarray, truth: np.ndarray, names: tuple[str, ...] =
     out = {}
     for k, au in enumerate(names):
         e, t = estimated[:, k], truth[:, k]
-        r = float(np.corrcoef(e, t)[0, 1]) if e.std() > 1e-6 and t.std() > 1e-6 else float("nan")
+        r = pearson(e, t, undefined=float("nan"))
         out[au] = {"mae": float(np.abs(e - t).mean()), "r": r, "truth_mean": float(t.mean())}
     return out

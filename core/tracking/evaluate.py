@@ -110,8 +110,9 @@ def eyelid_gap(model: MorphableModel, params: FaceParams, batch_size: int = 256)
 def compare_with_ground_truth(folder: Path, model: MorphableModel, params: FaceParams, camera: Any,
                               batch_size: int = 64) -> dict[str, Any]:
     """The ground-truth measures of the module docstring for a tracked synthetic clip."""
+    from core.eval.stats import pearson
     from core.landmarks.crop import CropTransform
-    from core.tracking.geometry import aligned_vertex_error, jaw_opening, pearson
+    from core.tracking.geometry import aligned_vertex_error, jaw_opening
     from core.tracking.quality import projected_landmarks
 
     crop = CropTransform.load(folder / "crop.json")

@@ -14,9 +14,6 @@ of the synthetic actor, whose head sits near the origin.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 
 from core.morphable.data import FaceParams
@@ -237,17 +234,3 @@ def jaw_opening(model: MorphableModel, params: FaceParams, batch_size: int = 256
         cross = b[:, 1] * a[:, 0] - b[:, 0] * a[:, 1]
         out.append(torch.atan2(-cross, (a * b).sum(1)))
     return torch.cat(out)
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Pearson correlation, or ``None`` when either series is constant (e.g. the eyelid gap of a clip without
-    blinks: its correlation would only measure rounding noise)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-
-    def flat(x: np.ndarray) -> bool:  # constant up to float32 rounding (0.1 % of its size)
-        return bool(x.std() <= 1e-9 + 1e-3 * np.abs(x).mean())
-
-    if len(a) < 3 or flat(a) or flat(b):
-        return None
-    value = float(np.corrcoef(a, b)[0, 1])
-    return value if math.isfinite(value) else None

@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.eval.stats import pearson
 from core.morphable.data import FaceParams
 from core.morphable.model import MorphableModel
 from core.render.camera import PerspectiveCamera
 from core.tracking.config import TrackerConfig
 from core.tracking.data import ClipTargets
-from core.tracking.geometry import EYELID_PAIRS, LandmarkModel, pearson
+from core.tracking.geometry import EYELID_PAIRS, LandmarkModel
 
 #: A frame is a blink frame when its target lid gap is under this share of the clip's median gap.
 BLINK_GAP_SHARE = 0.75

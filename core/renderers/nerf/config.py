@@ -66,6 +66,12 @@ class MLPFieldOptions(NeRFOptions):
         colour_width: hidden width of the colour branch.
         grid_lr_scale: learning-rate multiplier of the tri-plane / hash-grid features (grids learn with larger
             steps than the MLP).
+        deform_width: hidden width of a deformation field that moves each sample point by a condition-dependent
+            offset before the encoding (:class:`~.fields.ConditionedDeformation`; 0: none). A grid encoding holds
+            the face's appearance in a static grid and the conditions reach only the small MLP after it, so a
+            condition can recolour a point but hardly move a mouth corner; the offset lets it look up the grid
+            elsewhere.
+        deform_scale: the largest offset, as a fraction of the canonical box's side.
     """
 
     encoding: str = "triplane"
@@ -77,6 +83,8 @@ class MLPFieldOptions(NeRFOptions):
     depth: int = 3
     colour_width: int = 32
     grid_lr_scale: float = 20.0
+    deform_width: int = 0
+    deform_scale: float = 0.05
 
 
 # The original NeRF's network and sampling, as LipNeRF, JEAN and NeRF-AD train it (their ``paper`` presets).

@@ -8,6 +8,9 @@ with the per-frame condition (expression, latent code...) concatenated to the en
 encoded position gates each channel of the per-frame condition (audio, landmarks, eyes), so every part of the
 head learns which conditions move it (the mouth the landmarks and audio, the lids the eye condition, the scalp
 none); a shallow density MLP and a colour MLP on its geometric feature and the view direction.
+
+:class:`ConditionedDeformation` moves canonical points by a condition-dependent offset before any field reads them
+(the bending of D-NeRF and Nerfies, conditioned on the frame's condition instead of time).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .encodings import FrequencyEncoding
 
 
 class ConditionedMLP(nn.Module):
@@ -115,3 +120,30 @@ class AttentionGatedField(nn.Module):
         sigma = F.softplus(h[..., 0] - 1.0)  # shifted like ConditionedMLP: empty space starts nearly transparent
         rgb = torch.sigmoid(self.colour(F.relu(self.geo_in(h[..., 1:]) + self.direction_in(direction))))
         return sigma, rgb
+
+
+class ConditionedDeformation(nn.Module):
+    """x' = x + scale * tanh(MLP([enc(x), c])): per point and frame, where to read the static field.
+
+    The last layer starts at zero, so training starts from the undeformed field.
+
+    Args:
+        condition_dim: size of the per-point condition vector.
+        width: hidden width of the two-layer MLP.
+        scale: the largest offset per axis (units of the normalised canonical box, [0, 1]^3).
+        freqs: octaves of the frequency encoding of x (few: the offset is smooth over the head).
+    """
+
+    def __init__(self, condition_dim: int, width: int = 64, scale: float = 0.05, freqs: int = 4) -> None:
+        super().__init__()
+        self.scale = scale
+        self.encoding = FrequencyEncoding(3, freqs)
+        self.mlp = nn.Sequential(nn.Linear(self.encoding.out_dim + condition_dim, width), nn.ReLU(),
+                                 nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 3))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, points: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """(P, 3) normalised points and (P, C) conditions -> (P, 3) moved points."""
+        offset = torch.tanh(self.mlp(torch.cat([self.encoding(points), condition], -1)))
+        return points + self.scale * offset

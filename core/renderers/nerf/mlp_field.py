@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .encodings import position_encoding
-from .fields import ConditionedMLP
+from .fields import ConditionedDeformation, ConditionedMLP
 from .head import HeadNeRF
 
 
@@ -23,7 +23,12 @@ class MLPFieldNeRF(HeadNeRF):
 
     def build_field(self, condition_dim: int) -> None:
         """Make the encoding, the field MLP and, with hierarchical sampling, the coarse MLP."""
+        from core.renderers.spec import BadRendererOption
+
         o = self.options
+        if o.deform_width < 0 or not o.deform_scale > 0:
+            raise BadRendererOption(f"deform_width must be >= 0 (0: no deformation) and deform_scale > 0, got "
+                                    f"{o.deform_width} and {o.deform_scale}")
         self.encoding = position_encoding(o)
         self.condition_dim = condition_dim
 
@@ -33,15 +38,20 @@ class MLPFieldNeRF(HeadNeRF):
 
         self.mlp = field_mlp()
         self.coarse_mlp = field_mlp() if o.hierarchical else None
+        self.deformation = (ConditionedDeformation(condition_dim, o.deform_width, o.deform_scale)
+                            if o.deform_width > 0 else None)
+
+    def _deformed(self, points: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return points if self.deformation is None else self.deformation(points, condition)
 
     def field(self, points: torch.Tensor, condition: torch.Tensor, directions: torch.Tensor
               ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.mlp(self.encoding(points), condition, directions)
+        return self.mlp(self.encoding(self._deformed(points, condition)), condition, directions)
 
     def coarse_field(self, points: torch.Tensor, condition: torch.Tensor, directions: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor]:
         mlp = self.coarse_mlp if self.coarse_mlp is not None else self.mlp
-        return mlp(self.encoding(points), condition, directions)
+        return mlp(self.encoding(self._deformed(points, condition)), condition, directions)
 
     def frozen_modules(self) -> list[nn.Module]:
         """Modules trained before the NeRF and kept out of its optimiser (default none)."""

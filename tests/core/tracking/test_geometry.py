@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,7 +14,6 @@ from core.tracking.geometry import (
     clip_camera,
     initial_placement,
     jaw_opening,
-    pearson,
     umeyama,
 )
 
@@ -85,8 +83,3 @@ def test_initial_placement_finds_depth_and_offset(small_model) -> None:
     distance, translation = initial_placement(lmk0, xy, torch.ones(2, 68), 400.0, 256)
     assert distance == pytest.approx(0.6, rel=0.05)
     assert torch.allclose(translation[:, :2], p.translation[:, :2], atol=3e-3)
-
-
-def test_pearson_handles_constant_series() -> None:
-    assert pearson(np.ones(10), np.arange(10.0)) is None
-    assert pearson(np.arange(10.0), 2 * np.arange(10.0) + 1) == pytest.approx(1.0)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from core.eval.stats import pearson
 from core.jobs.context import JobCancelled
 from core.tracking.data import crop_frames, load_targets
 from core.tracking.evaluate import ground_truth_params
-from core.tracking.geometry import jaw_opening, pearson
+from core.tracking.geometry import jaw_opening
 from core.tracking.quality import projected_landmarks, quality_record
 from core.tracking.tracker import Tracker
 

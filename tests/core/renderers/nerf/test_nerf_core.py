@@ -167,3 +167,26 @@ def test_chin_gap_counts_uncovered_replaced_pixels_per_column() -> None:
     opacity[..., 6:9, 4] = 0.0
     replaced = torch.ones(1, 1, 10, 10)
     assert chin_gap_px(opacity, replaced).tolist() == [3.0]
+
+
+def test_the_deformation_starts_still_stays_bounded_and_moves_points_by_condition() -> None:
+    from core.renderers.nerf.fields import ConditionedDeformation
+
+    torch.manual_seed(0)
+    deformation = ConditionedDeformation(condition_dim=2, width=16, scale=0.05)
+    points = torch.rand(64, 3)
+    condition = torch.cat([torch.zeros(32, 2), torch.ones(32, 2)])
+    assert torch.equal(deformation(points, condition), points)  # the last layer starts at zero
+    # Taught to move the points of condition (1, 1) by +0.03 in x and the others not at all, it learns both.
+    target = points.clone()
+    target[32:, 0] += 0.03
+    optimiser = torch.optim.Adam(deformation.parameters(), lr=1e-2)
+    for _ in range(200):
+        loss = (deformation(points, condition) - target).abs().mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        moved = deformation(points, condition) - points
+    assert moved[32:, 0].mean() == pytest.approx(0.03, abs=0.01) and moved[:32].abs().mean() < 0.01
+    assert moved.abs().max() <= 0.05 + 1e-6

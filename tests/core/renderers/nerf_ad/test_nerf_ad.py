@@ -300,3 +300,24 @@ def test_emotional_frames_learn_from_their_neutral_partners_identity_face(tracke
         own = renderer.conditions(source.batch([i]))[:, :FEATURE_DIM]
     assert (swapped - partner).abs().max() < 0.05 * partner.abs().max()  # the partner's face, up to 8-bit storage
     assert (own - partner).abs().max() > (swapped - partner).abs().max()
+
+
+def test_the_deformation_option_trains_saves_and_reloads(tracked_workspace, tmp_path) -> None:
+    torch.manual_seed(0)
+    source, _, _ = actor_sources(_workspace(tracked_workspace, n_frames=8), "a",
+                                 NeRFAD.needs_for(NeRFADConfig(**TINY)), holdout=0.25)
+    with pytest.raises(Exception, match="deform_width"):
+        _build(source, {"deform_width": -1})
+    assert _build(source, {"deform_width": 0}).deformation is None
+    train(_build(source, {"deform_width": 8}), source, tmp_path, TrainConfig(iterations=3, lr=5e-3,
+                                                                              checkpoint_every=10, sample_every=0))
+    renderer = load(tmp_path)
+    assert renderer.deformation is not None
+    assert float(renderer.deformation.mlp[-1].weight.detach().abs().sum()) > 0  # it left its zero start
+    # A checkpoint written before the option existed (no deform_width in its options) loads without one.
+    from core.renderers.registry import read_checkpoint, renderer_from_state
+
+    state = read_checkpoint(tmp_path / "checkpoint.pt")
+    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("deformation.")}
+    del state["options"]["deform_width"]
+    assert renderer_from_state(state).deformation is None
